@@ -1,0 +1,48 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// The numeric modules are always compiled optimized (also in debug builds and tests):
+// unoptimized tensor code is 20-50x slower and would make the test suite crawl.
+// `-target-cpu native` lets the compiler vectorize element-wise kernels for the machine
+// that builds Pretext (AVX2/AVX-512 where present); Pretext is built where it runs.
+let engineSwiftFlags: [SwiftSetting] = [
+  .unsafeFlags(["-O", "-enforce-exclusivity=unchecked", "-target-cpu", "native"])
+]
+let engineCFlags: [CSetting] = [.unsafeFlags(["-O3", "-march=native"])]
+
+let package = Package(
+  name: "Pretext",
+  platforms: [.macOS(.v13)],
+  products: [
+    .executable(name: "pretext", targets: ["pretext"]),
+    .library(name: "Autograd", targets: ["Autograd"]),
+    .library(name: "Vision", targets: ["Vision"]),
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
+  ],
+  targets: [
+    // OpenBLAS, loaded at run time (dlopen) so that the kernel core type can be chosen
+    // before OpenBLAS initializes itself; see Sources/CBLAS/blas_loader.c.
+    .target(name: "CBLAS", cSettings: engineCFlags, linkerSettings: [.linkedLibrary("dl")]),
+    // libpng behind setjmp: libpng's longjmp error path never crosses a Swift frame.
+    .target(
+      name: "CPNG", cSettings: engineCFlags, linkerSettings: [.linkedLibrary("png16")]),
+    .target(name: "Autograd", dependencies: ["CBLAS"], swiftSettings: engineSwiftFlags),
+    .target(name: "Vision", dependencies: ["CPNG"], swiftSettings: engineSwiftFlags),
+    .target(name: "Diagnostics", dependencies: ["Autograd", "CBLAS"], swiftSettings: engineSwiftFlags),
+    .executableTarget(
+      name: "pretext",
+      dependencies: [
+        "Autograd", "Vision", "Diagnostics",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ]),
+    .testTarget(
+      name: "AutogradTests", dependencies: ["Autograd"],
+      resources: [.copy("Fixtures")], swiftSettings: engineSwiftFlags),
+    .testTarget(
+      name: "VisionTests", dependencies: ["Vision"],
+      resources: [.copy("Fixtures")]),
+    .testTarget(name: "PretextCLITests", dependencies: ["pretext", "Diagnostics"]),
+  ]
+)

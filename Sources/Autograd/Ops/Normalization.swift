@@ -1,0 +1,260 @@
+/// Fused normalization layers: batch norm (Ioffe & Szegedy 2015) and layer norm (Ba et
+/// al. 2016), each with a hand-written backward pass instead of a chain of small ops.
+
+import Dispatch
+
+extension Parallel {
+  /// Runs `body(chunkIndex, range)` over the same static chunks as `forChunks`, for
+  /// kernels that keep one partial result per chunk and combine them in order.
+  static func forIndexedChunks(_ count: Int, minChunk: Int = 1, _ body: (Int, Range<Int>) -> Void)
+    -> Int
+  {
+    if count <= 0 { return 0 }
+    let chunks = Swift.min(threads, Swift.max(1, count / Swift.max(1, minChunk)))
+    if chunks == 1 {
+      body(0, 0..<count)
+      return 1
+    }
+    nonisolated(unsafe) let work = body
+    DispatchQueue.concurrentPerform(iterations: chunks) { c in
+      work(c, (count * c / chunks)..<(count * (c + 1) / chunks))
+    }
+    return chunks
+  }
+}
+
+/// Batch normalization over axis 1 of [N, C, …]: statistics per channel over the batch
+/// and spatial positions.
+///
+/// In training, batch statistics normalize (biased variance) and the running statistics
+/// are updated in place with `momentum` (running var from the unbiased variance, as
+/// PyTorch). In evaluation the running statistics normalize. `weight`/`bias` ([C]) are
+/// optional (MAE's linear probe uses BatchNorm without affine parameters).
+public func batchNorm(
+  _ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean: Tensor?, runningVar: Tensor?,
+  training: Bool, momentum: Float = 0.1, eps: Float = 1e-5
+) throws -> Tensor {
+  guard x.rank >= 2 else {
+    throw TensorError("batch_norm", "input \(fmt(x.shape)) must be [N, C, …]")
+  }
+  let (n, c) = (x.shape[0], x.shape[1])
+  let s = x.shape[2...].reduce(1, *)
+  for (name, t) in [
+    ("weight", weight), ("bias", bias), ("running_mean", runningMean), ("running_var", runningVar),
+  ] {
+    if let t, t.shape != [c] {
+      throw TensorError(
+        "batch_norm", "\(name) \(fmt(t.shape)) does not match \(c) channels of \(fmt(x.shape))")
+    }
+  }
+  let m = n * s
+  if training && m <= 1 {
+    throw TensorError(
+      "batch_norm", "training needs more than one value per channel, got input \(fmt(x.shape))")
+  }
+  if !training && (runningMean == nil || runningVar == nil) {
+    throw TensorError("batch_norm", "evaluation mode needs running statistics")
+  }
+  let mean = Tensor(uninitializedShape: [c])
+  let invStd = Tensor(uninitializedShape: [c])
+  let px = x.data
+  if training {
+    Parallel.forChunks(c) { channels in
+      for ch in channels {
+        // Per-image partial sums in Float, accumulated in Double across the batch.
+        var sum = 0.0
+        for i in 0..<n { sum += Double(vectorSum(px + (i * c + ch) * s, s)) }
+        let mu = sum / Double(m)
+        var sq = 0.0
+        let muF = Float(mu)
+        for i in 0..<n { sq += Double(vectorSumSquaredDeviation(px + (i * c + ch) * s, s, muF)) }
+        let variance = sq / Double(m)
+        mean.data[ch] = muF
+        invStd.data[ch] = Float(1 / (variance + Double(eps)).squareRoot())
+        if let runningMean, let runningVar {
+          runningMean.data[ch] = (1 - momentum) * runningMean.data[ch] + momentum * muF
+          runningVar.data[ch] =
+            (1 - momentum) * runningVar.data[ch] + momentum
+            * Float(variance * Double(m) / Double(m - 1))
+        }
+      }
+    }
+  } else {
+    for ch in 0..<c {
+      mean.data[ch] = runningMean!.data[ch]
+      invStd.data[ch] = 1 / (runningVar!.data[ch] + eps).squareRoot()
+    }
+  }
+  let out = Tensor(uninitializedShape: x.shape)
+  let po = out.data
+  // y = x·a + b per channel, a = invStd·w, b = bias − mean·a.
+  Parallel.forChunks(n * c, minChunk: Swift.max(1, 8192 / Swift.max(s, 1))) { rows in
+    for r in rows {
+      let ch = r % c
+      let a = invStd.data[ch] * (weight?.data[ch] ?? 1)
+      let b = (bias?.data[ch] ?? 0) - mean.data[ch] * a
+      let src = px + r * s
+      let dst = po + r * s
+      for j in 0..<s { dst[j] = src[j] * a + b }
+    }
+  }
+  var inputs = [x]
+  if let weight { inputs.append(weight) }
+  if let bias { inputs.append(bias) }
+  return out.recording("batch_norm", inputs) { g in
+    let pg = g.data
+    // Per channel: Σdy and Σdy·x̂.
+    let sumDy = Tensor(uninitializedShape: [c])
+    let sumDyXhat = Tensor(uninitializedShape: [c])
+    Parallel.forChunks(c) { channels in
+      for ch in channels {
+        let mu = mean.data[ch]
+        let istd = invStd.data[ch]
+        var a = 0.0
+        var b = 0.0
+        for i in 0..<n {
+          let gp = pg + (i * c + ch) * s
+          let xp = px + (i * c + ch) * s
+          // Σ dy·x̂ = istd·(Σ dy·x − mu·Σ dy)
+          let sg = vectorSum(gp, s)
+          a += Double(sg)
+          b += Double(istd * (vectorDot(gp, xp, s) - mu * sg))
+        }
+        sumDy.data[ch] = Float(a)
+        sumDyXhat.data[ch] = Float(b)
+      }
+    }
+    var dx: Tensor? = nil
+    if x.requiresGrad {
+      let d = Tensor(uninitializedShape: x.shape)
+      let pd = d.data
+      Parallel.forChunks(n * c, minChunk: Swift.max(1, 8192 / Swift.max(s, 1))) { rows in
+        for r in rows {
+          let ch = r % c
+          let w = weight?.data[ch] ?? 1
+          let mu = mean.data[ch]
+          let istd = invStd.data[ch]
+          let gp = pg + r * s
+          let xp = px + r * s
+          let dp = pd + r * s
+          if training {
+            // dx = w·istd·(dy − Σdy/M − x̂·Σ(dy·x̂)/M)
+            let k1 = sumDy.data[ch] / Float(m)
+            let k2 = sumDyXhat.data[ch] / Float(m)
+            let scale = w * istd
+            for j in 0..<s {
+              let xhat = (xp[j] - mu) * istd
+              dp[j] = scale * (gp[j] - k1 - xhat * k2)
+            }
+          } else {
+            let scale = w * istd
+            for j in 0..<s { dp[j] = gp[j] * scale }
+          }
+        }
+      }
+      dx = d
+    }
+    var grads: [Tensor?] = [dx]
+    if let weight { grads.append(weight.requiresGrad ? sumDyXhat : nil) }
+    if let bias { grads.append(bias.requiresGrad ? sumDy : nil) }
+    return grads
+  }
+}
+
+/// Layer normalization over the last axis: x [*, D], weight and bias [D] (optional).
+public func layerNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, eps: Float = 1e-5) throws
+  -> Tensor
+{
+  guard let d = x.shape.last, d > 0 else {
+    throw TensorError("layer_norm", "input \(fmt(x.shape)) needs a non-empty last axis")
+  }
+  for (name, t) in [("weight", weight), ("bias", bias)] {
+    if let t, t.shape != [d] {
+      throw TensorError(
+        "layer_norm", "\(name) \(fmt(t.shape)) does not match the last axis of \(fmt(x.shape))")
+    }
+  }
+  let rows = x.count / d
+  let out = Tensor(uninitializedShape: x.shape)
+  let mean = Tensor(uninitializedShape: [rows])
+  let invStd = Tensor(uninitializedShape: [rows])
+  // Missing affine parameters act as weight 1, bias 0: one code path.
+  let w = weight ?? Tensor.ones([d])
+  let b = bias ?? Tensor.zeros([d])
+  let px = x.data
+  let po = out.data
+  let pw = w.data
+  let pb = b.data
+  Parallel.forChunks(rows, minChunk: Swift.max(1, 4096 / d)) { r in
+    for row in r {
+      let src = px + row * d
+      let dst = po + row * d
+      let mu = vectorSum(src, d) / Float(d)
+      let istd = 1 / (vectorSumSquaredDeviation(src, d, mu) / Float(d) + eps).squareRoot()
+      mean.data[row] = mu
+      invStd.data[row] = istd
+      for j in 0..<d { dst[j] = (src[j] - mu) * istd * pw[j] + pb[j] }
+    }
+  }
+  var inputs = [x]
+  if let weight { inputs.append(weight) }
+  if let bias { inputs.append(bias) }
+  return out.recording("layer_norm", inputs) { g in
+    // The closure uses w's and b's pointers: keep the tensors alive with it.
+    withExtendedLifetime((w, b)) {}
+    let pg = g.data
+    let dx = x.requiresGrad ? Tensor(uninitializedShape: x.shape) : nil
+    let needParams = (weight?.requiresGrad ?? false) || (bias?.requiresGrad ?? false)
+    let maxChunks = Parallel.threads
+    // Per-chunk partial Σ dy·x̂ and Σ dy, combined in chunk order.
+    let partW = needParams ? Tensor.zeros([maxChunks, d]) : nil
+    let partB = needParams ? Tensor.zeros([maxChunks, d]) : nil
+    let used = Parallel.forIndexedChunks(rows, minChunk: Swift.max(1, 4096 / d)) { chunk, r in
+      let accW = partW.map { $0.data + chunk * d }
+      let accB = partB.map { $0.data + chunk * d }
+      withScratch(d) { dxh in
+        for row in r {
+          let src = px + row * d
+          let gp = pg + row * d
+          let mu = mean.data[row]
+          let istd = invStd.data[row]
+          if let accW, let accB {
+            for j in 0..<d {
+              accW[j] += gp[j] * (src[j] - mu) * istd
+              accB[j] += gp[j]
+            }
+          }
+          if let dx {
+            // dx = istd·(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂)), dx̂ = dy·w;
+            // Σ dx̂·x̂ = istd·(Σ dx̂·x − mu·Σ dx̂).
+            for j in 0..<d { dxh[j] = gp[j] * pw[j] }
+            let s1 = vectorSum(dxh, d)
+            let s2 = istd * (vectorDot(dxh, src, d) - mu * s1)
+            let m1 = s1 / Float(d)
+            let m2 = s2 / Float(d)
+            let dst = dx.data + row * d
+            for j in 0..<d { dst[j] = istd * (dxh[j] - m1 - (src[j] - mu) * istd * m2) }
+          }
+        }
+      }
+    }
+    var dw: Tensor? = nil
+    var db: Tensor? = nil
+    if let partW, let partB {
+      let sw = Tensor.zeros([d])
+      let sb = Tensor.zeros([d])
+      for c in 0..<used {
+        for j in 0..<d {
+          sw.data[j] += partW.data[c * d + j]
+          sb.data[j] += partB.data[c * d + j]
+        }
+      }
+      dw = sw
+      db = sb
+    }
+    var grads: [Tensor?] = [dx]
+    if let weight { grads.append(weight.requiresGrad ? dw : nil) }
+    if let bias { grads.append(bias.requiresGrad ? db : nil) }
+    return grads
+  }
+}

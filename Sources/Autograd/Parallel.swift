@@ -1,0 +1,68 @@
+import CBLAS
+import Dispatch
+
+/// The one parallel-for of the engine (DESIGN.md, engine principle 4).
+///
+/// Work is split into at most `Parallel.threads` contiguous chunks, statically: the
+/// same thread count always gives the same split, so reductions done per chunk and then
+/// combined are bit-identical from run to run. The training loop itself stays
+/// single-threaded; only kernels call this.
+public enum Parallel {
+  nonisolated(unsafe) private static var configuredThreads = defaultThreads()
+
+  /// How many threads kernels use (and OpenBLAS uses for large GEMMs).
+  public static var threads: Int { configuredThreads }
+
+  /// Sets the thread count of Pretext's kernels and of OpenBLAS together. Call it from
+  /// the main thread, outside any kernel (e.g. at startup from `--threads`).
+  public static func setThreads(_ n: Int) {
+    configuredThreads = max(1, n)
+    BLAS.setThreads(configuredThreads)
+  }
+
+  private static func defaultThreads() -> Int {
+    if let s = getenv("PRETEXT_THREADS"), let n = Int(String(cString: s)), n > 0 { return n }
+    return max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+  }
+
+  /// Calls `body(range)` for contiguous chunks covering 0..<count, in parallel when the
+  /// work is large enough. `minChunk` is the smallest chunk worth a thread (in items).
+  @inline(__always)
+  public static func forChunks(
+    _ count: Int, minChunk: Int = 1, _ body: (Range<Int>) -> Void
+  ) {
+    if count <= 0 { return }
+    let chunks = min(threads, max(1, count / max(1, minChunk)))
+    if chunks == 1 {
+      body(0..<count)
+      return
+    }
+    // Kernels hand raw pointers to disjoint chunks; the closure is only called during
+    // this call, so it is safe to share across the worker threads.
+    nonisolated(unsafe) let work = body
+    DispatchQueue.concurrentPerform(iterations: chunks) { c in
+      let lo = count * c / chunks
+      let hi = count * (c + 1) / chunks
+      if lo < hi { work(lo..<hi) }
+    }
+  }
+
+  /// Like `forChunks`, for loops whose body calls sgemm on small matrices: OpenBLAS is
+  /// held to one thread meanwhile, so Pretext's threads and OpenBLAS's never compete.
+  public static func forChunksWithSerialBLAS(
+    _ count: Int, minChunk: Int = 1, _ body: (Range<Int>) -> Void
+  ) {
+    let chunks = min(threads, max(1, count / max(1, minChunk)))
+    if chunks <= 1 {
+      body(0..<count)
+      return
+    }
+    BLAS.withSingleThread { forChunks(count, minChunk: minChunk, body) }
+  }
+}
+
+#if canImport(Glibc)
+  import Glibc
+#else
+  import Darwin
+#endif

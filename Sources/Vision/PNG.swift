@@ -1,0 +1,401 @@
+import CPNG
+import Foundation
+
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+
+// PNG reading and writing on top of libpng (through the CPNG shim, which keeps libpng's
+// longjmp error handling entirely inside C). Decoding always yields 8-bit gray or RGB
+// `Image`s, the two formats the training pipeline consumes.
+
+/// Why a PNG operation failed. `description` reads "`path`: `reason`", e.g.
+/// `bad.png: not a PNG file (bad signature)` or `x.png: CRC error in IHDR chunk`.
+public struct PNGError: Error, CustomStringConvertible, LocalizedError, Sendable, Hashable {
+  public enum Kind: Sendable, Hashable {
+    /// Empty input or a wrong 8-byte signature (not a PNG at all).
+    case notPNG
+    /// The data ends before the PNG stream does (partial download or copy).
+    case truncated
+    /// libpng rejected the stream: CRC mismatch, invalid IHDR, zlib error, missing IDAT...
+    case corrupt
+    /// width * height exceeds `PNGDecodeOptions.maxPixels`; nothing was allocated.
+    case tooLarge
+    /// The call itself was wrong (bad image shape, option, compression level).
+    case invalidArgument
+    case outOfMemory
+    /// The file could not be read, created or renamed.
+    case io
+  }
+
+  public let kind: Kind
+  /// The file involved, when the data came from (or was going to) a file.
+  public let path: String?
+  public let reason: String
+
+  public init(kind: Kind, path: String?, reason: String) {
+    self.kind = kind
+    self.path = path
+    self.reason = reason
+  }
+
+  public var description: String { path.map { "\($0): \(reason)" } ?? reason }
+  public var errorDescription: String? { description }
+}
+
+/// The IHDR of a PNG: what the file claims before any pixel is decompressed.
+public struct PNGHeader: Sendable, Hashable {
+  /// PNG colour types (IHDR values).
+  public enum ColorType: Int32, Sendable, Hashable {
+    case gray = 0, rgb = 2, palette = 3, grayAlpha = 4, rgba = 6
+  }
+
+  public let width: Int
+  public let height: Int
+  /// Bits per sample as stored (1, 2, 4, 8, 16; palette index bits for `.palette`).
+  public let bitDepth: Int
+  public let colorType: ColorType
+  /// Adam7 interlacing.
+  public let isInterlaced: Bool
+
+  public var pixelCount: Int { width * height }
+  /// The channel count `PNGDecodeOptions.Channels.natural` decodes to: 1 for gray and
+  /// gray+alpha, 3 for RGB, RGBA and palette images.
+  public var naturalChannels: Int { colorType == .gray || colorType == .grayAlpha ? 1 : 3 }
+  /// Whether the colour type carries an alpha channel. A tRNS chunk (transparency for
+  /// gray, RGB or palette images) is not visible in the IHDR and is not reflected here.
+  public var hasAlphaChannel: Bool { colorType == .grayAlpha || colorType == .rgba }
+}
+
+/// How to turn a PNG into an 8-bit `Image`.
+public struct PNGDecodeOptions: Sendable, Hashable {
+  public enum Channels: Sendable, Hashable {
+    /// 1 channel. Colour sources are reduced with BT.601 luma weights
+    /// (0.299 R + 0.587 G + 0.114 B, rounded, on the stored bytes).
+    case gray
+    /// 3 channels. Gray sources are replicated into R, G and B.
+    case rgb
+    /// 1 channel for gray and gray+alpha sources, 3 for everything else.
+    case natural
+  }
+
+  /// A colour to composite transparent pixels over (sRGB bytes, as stored).
+  public struct Background: Sendable, Hashable {
+    public var red: UInt8
+    public var green: UInt8
+    public var blue: UInt8
+
+    public init(red: UInt8, green: UInt8, blue: UInt8) {
+      self.red = red
+      self.green = green
+      self.blue = blue
+    }
+
+    public init(gray: UInt8) { self.init(red: gray, green: gray, blue: gray) }
+
+    public static let black = Background(gray: 0)
+    public static let white = Background(gray: 255)
+  }
+
+  /// 64 Mi pixels: an 8192×8192 RGB image is 192 MiB decoded. Anything larger in a
+  /// training set is far more likely a decompression bomb than a sample.
+  public static let defaultMaxPixels = 64 * 1024 * 1024
+
+  public var channels: Channels
+  /// nil: alpha (an alpha channel or tRNS transparency) is dropped and colours come out
+  /// as stored, even under fully transparent pixels. Otherwise every pixel is composited
+  /// over this colour: `out = round((c * a + bg * (255 - a)) / 255)` per channel, on 8-bit
+  /// values, without gamma (the luma of the background is used for gray output).
+  public var background: Background?
+  /// Images with `width * height > maxPixels` are refused from their header, before any
+  /// pixel memory is allocated or any data is inflated. Must be positive.
+  public var maxPixels: Int
+
+  public init(
+    channels: Channels = .natural, background: Background? = nil,
+    maxPixels: Int = PNGDecodeOptions.defaultMaxPixels
+  ) {
+    self.channels = channels
+    self.background = background
+    self.maxPixels = maxPixels
+  }
+}
+
+/// PNG decoding and encoding. Stateless and thread-safe: every call uses its own libpng
+/// state, so a data loader may decode on many threads at once.
+public enum PNG {
+  /// Reads the IHDR only (the first 33 bytes of `data`; the rest need not be present).
+  /// `path` only names the source in errors.
+  public static func header(of data: some ContiguousBytes, path: String? = nil) throws
+    -> PNGHeader
+  {
+    try data.withUnsafeBytes { try readHeader($0, path: path).header }
+  }
+
+  /// Reads the IHDR of the file at `path`, reading just its first 33 bytes.
+  public static func header(path: String) throws -> PNGHeader {
+    let prefix = try readFile(path, limit: headerBytes)
+    return try header(of: prefix, path: path)
+  }
+
+  /// Decodes a complete PNG held in memory (`[UInt8]`, `Data`, ...).
+  ///
+  /// - Returns: an 8-bit image of `options.channels` channels (see `PNGDecodeOptions`),
+  ///   `pixels` HWC with `width * height * channels` samples. 16-bit samples are rounded
+  ///   to 8 bits (`v * 255 / 65535`); palettes are expanded; gamma is not applied.
+  /// - Throws: `PNGError`, whose description starts with `path` when one is given.
+  public static func decode(
+    _ data: some ContiguousBytes, options: PNGDecodeOptions = PNGDecodeOptions(),
+    path: String? = nil
+  ) throws -> Image {
+    try data.withUnsafeBytes { try decodeBytes($0, options: options, path: path) }
+  }
+
+  /// Reads and decodes the PNG file at `path`; see `decode(_:options:path:)`.
+  public static func read(path: String, options: PNGDecodeOptions = PNGDecodeOptions())
+    throws -> Image
+  {
+    // Refuse oversized images from the first 33 bytes, before reading a possibly huge
+    // file into memory.
+    let prefix = try readFile(path, limit: headerBytes)
+    let head = try header(of: prefix, path: path)
+    try checkSize(head, options: options, path: path)
+    return try decode(readFile(path), options: options, path: path)
+  }
+
+  /// Encodes an 8-bit image (1, 2, 3 or 4 channels: gray, gray+alpha, RGB, RGBA) as a
+  /// non-interlaced PNG. `compressionLevel` is zlib's 0 (store) ... 9 (smallest).
+  public static func encode(_ image: Image, compressionLevel: Int = 6) throws -> [UInt8] {
+    guard image.pixels.count == image.width * image.height * image.channels else {
+      throw PNGError(
+        kind: .invalidArgument, path: nil,
+        reason: "image has \(image.pixels.count) samples, its shape "
+          + "\(image.width)×\(image.height)×\(image.channels) needs "
+          + "\(image.width * image.height * image.channels)")
+    }
+    guard image.width <= Int(Int32.max), image.height <= Int(Int32.max) else {
+      throw PNGError(
+        kind: .invalidArgument, path: nil,
+        reason: "\(image.width)×\(image.height) is larger than PNG allows (2^31-1 per side)")
+    }
+    guard (0...9).contains(compressionLevel) else {
+      throw PNGError(
+        kind: .invalidArgument, path: nil,
+        reason: "compression level \(compressionLevel) is not in 0...9")
+    }
+    var message = [CChar](repeating: 0, count: Int(CPNG_MESSAGE_CAPACITY))
+    var output: UnsafeMutablePointer<UInt8>? = nil
+    var size = 0
+    let status = image.pixels.withUnsafeBufferPointer { pixels in
+      cpng_encode(
+        pixels.baseAddress, UInt32(image.width), UInt32(image.height), Int32(image.channels),
+        Int32(compressionLevel), &output, &size, &message, message.count)
+    }
+    defer { cpng_free(output) }
+    guard status == CPNG_OK, let output else {
+      throw error(status, message, path: nil)
+    }
+    return Array(UnsafeBufferPointer(start: output, count: size))
+  }
+
+  /// Encodes `image` (see `encode`) and writes it to `path` atomically: the bytes go to a
+  /// temporary file in the same directory, which is then renamed over `path`, so readers
+  /// (e.g. a concurrent data loader) see either the old file or the complete new one.
+  /// The file is not fsync'ed: atomicity against concurrent readers, not power loss.
+  public static func write(_ image: Image, to path: String, compressionLevel: Int = 6) throws {
+    let bytes = try encode(image, compressionLevel: compressionLevel)
+    try writeAtomically(bytes, to: path)
+  }
+}
+
+// MARK: - Implementation
+
+extension PNG {
+  /// Signature (8) + IHDR chunk (4 length + 4 type + 13 data + 4 CRC).
+  static let headerBytes = 33
+
+  static func readHeader(_ raw: UnsafeRawBufferPointer, path: String?) throws
+    -> (header: PNGHeader, c: cpng_header)
+  {
+    var c = cpng_header()
+    var message = [CChar](repeating: 0, count: Int(CPNG_MESSAGE_CAPACITY))
+    let status = cpng_read_header(
+      raw.baseAddress?.assumingMemoryBound(to: UInt8.self), raw.count, &c, &message,
+      message.count)
+    guard status == CPNG_OK else { throw error(status, message, path: path) }
+    guard let colorType = PNGHeader.ColorType(rawValue: c.color_type) else {
+      // Unreachable: libpng validated the IHDR.
+      throw PNGError(kind: .corrupt, path: path, reason: "invalid colour type \(c.color_type)")
+    }
+    let header = PNGHeader(
+      width: Int(c.width), height: Int(c.height), bitDepth: Int(c.bit_depth),
+      colorType: colorType, isInterlaced: c.interlace_method != 0)
+    return (header, c)
+  }
+
+  static func checkSize(_ header: PNGHeader, options: PNGDecodeOptions, path: String?) throws {
+    guard options.maxPixels > 0 else {
+      throw PNGError(
+        kind: .invalidArgument, path: path,
+        reason: "maxPixels must be positive, got \(options.maxPixels)")
+    }
+    // width and height are below 2^31, so the product cannot overflow Int.
+    if header.pixelCount > options.maxPixels {
+      throw PNGError(
+        kind: .tooLarge, path: path,
+        reason: "\(header.width)×\(header.height) pixels exceeds the limit of "
+          + "\(options.maxPixels) pixels (raise maxPixels to read it)")
+    }
+  }
+
+  static func decodeBytes(
+    _ raw: UnsafeRawBufferPointer, options: PNGDecodeOptions, path: String?
+  ) throws -> Image {
+    // Header first: the size check and the output allocation both depend on it, and a
+    // bomb is refused here without libpng inflating a single IDAT byte.
+    var (header, cHeader) = try readHeader(raw, path: path)
+    try checkSize(header, options: options, path: path)
+
+    var cOptions = cpng_decode_options()
+    switch options.channels {
+    case .gray: cOptions.channels = 1
+    case .rgb: cOptions.channels = 3
+    case .natural: cOptions.channels = 0
+    }
+    if let background = options.background {
+      cOptions.composite = 1
+      cOptions.background = (background.red, background.green, background.blue)
+    }
+    cOptions.max_pixels = UInt64(options.maxPixels)
+    let channels = Int(cpng_output_channels(&cHeader, cOptions.channels))
+    let (count, overflow) = header.pixelCount.multipliedReportingOverflow(by: channels)
+    guard !overflow else {
+      throw PNGError(
+        kind: .tooLarge, path: path,
+        reason: "\(header.width)×\(header.height)×\(channels) samples cannot be addressed")
+    }
+
+    var message = [CChar](repeating: 0, count: Int(CPNG_MESSAGE_CAPACITY))
+    var status = CPNG_OK
+    let pixels = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+      status = cpng_decode(
+        raw.baseAddress?.assumingMemoryBound(to: UInt8.self), raw.count, &cOptions,
+        buffer.baseAddress, count, &cHeader, &message, message.count)
+      initialized = status == CPNG_OK ? count : 0
+    }
+    guard status == CPNG_OK else { throw error(status, message, path: path) }
+    return Image(width: header.width, height: header.height, channels: channels, pixels: pixels)
+  }
+
+  static func error(_ status: cpng_status, _ message: [CChar], path: String?) -> PNGError {
+    let kind: PNGError.Kind
+    switch status {
+    case CPNG_ERR_NOT_PNG: kind = .notPNG
+    case CPNG_ERR_TRUNCATED: kind = .truncated
+    case CPNG_ERR_TOO_LARGE: kind = .tooLarge
+    case CPNG_ERR_ARGUMENT: kind = .invalidArgument
+    case CPNG_ERR_NO_MEMORY: kind = .outOfMemory
+    default: kind = .corrupt
+    }
+    let bytes = message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }
+    let reason = bytes.isEmpty ? "libpng failed (status \(status.rawValue))" : String(decoding: bytes, as: UTF8.self)
+    return PNGError(kind: kind, path: path, reason: reason)
+  }
+
+  static func ioError(_ path: String, _ what: String, errno code: Int32) -> PNGError {
+    PNGError(kind: .io, path: path, reason: "\(what): \(String(cString: strerror(code)))")
+  }
+
+  /// The whole file, or its first `limit` bytes.
+  static func readFile(_ path: String, limit: Int = .max) throws -> [UInt8] {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { throw ioError(path, "cannot open", errno: errno) }
+    defer { close(fd) }
+    var info = stat()
+    guard fstat(fd, &info) == 0 else { throw ioError(path, "cannot stat", errno: errno) }
+    guard (info.st_mode & S_IFMT) != S_IFDIR else {
+      throw PNGError(kind: .io, path: path, reason: "is a directory")
+    }
+    // The size is a hint: the loop copes with files that change while being read.
+    var bytes = [UInt8](repeating: 0, count: min(Int(info.st_size), limit))
+    var filled = 0
+    while true {
+      if filled == bytes.count {
+        guard filled < limit else { break }
+        // Grown since fstat (or not a regular file): make room and keep reading.
+        bytes.append(contentsOf: repeatElement(0, count: min(max(filled, 65536), limit - filled)))
+      }
+      let n = bytes.withUnsafeMutableBytes {
+        posixRead(fd, $0.baseAddress! + filled, $0.count - filled)
+      }
+      if n < 0 {
+        if errno == EINTR { continue }
+        throw ioError(path, "cannot read", errno: errno)
+      }
+      if n == 0 { break }
+      filled += n
+    }
+    bytes.removeSubrange(filled...)
+    return bytes
+  }
+
+  static func writeAtomically(_ bytes: [UInt8], to path: String) throws {
+    // Same directory as the target so that rename(2) stays within one file system
+    // (and is therefore atomic).
+    let directory: String
+    let name: String
+    if let slash = path.lastIndex(of: "/") {
+      directory = slash == path.startIndex ? "/" : String(path[..<slash])
+      name = String(path[path.index(after: slash)...])
+    } else {
+      directory = "."
+      name = path
+    }
+    guard !name.isEmpty else {
+      throw PNGError(kind: .invalidArgument, path: path, reason: "the path names a directory")
+    }
+    let temporary =
+      (directory == "/" ? "/" : directory + "/")
+      + ".\(name).tmp-\(getpid())-\(UInt64.random(in: .min ... .max))"
+    let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+    guard fd >= 0 else {
+      throw ioError(path, "cannot create temporary file \(temporary)", errno: errno)
+    }
+    var written = 0
+    var failure: PNGError? = nil
+    bytes.withUnsafeBytes { raw in
+      while written < raw.count {
+        let n = posixWrite(fd, raw.baseAddress! + written, raw.count - written)
+        if n < 0 {
+          if errno == EINTR { continue }
+          failure = ioError(path, "cannot write \(temporary)", errno: errno)
+          return
+        }
+        written += n
+      }
+    }
+    if close(fd) != 0 && failure == nil {
+      failure = ioError(path, "cannot write \(temporary)", errno: errno)
+    }
+    if failure == nil && rename(temporary, path) != 0 {
+      failure = ioError(path, "cannot rename \(temporary) into place", errno: errno)
+    }
+    if let failure {
+      unlink(temporary)
+      throw failure
+    }
+  }
+}
+
+// read(2)/write(2) under names that the static `PNG.read`/`PNG.write` do not shadow.
+@inline(__always)
+private func posixRead(_ fd: Int32, _ buffer: UnsafeMutableRawPointer, _ count: Int) -> Int {
+  read(fd, buffer, count)
+}
+
+@inline(__always)
+private func posixWrite(_ fd: Int32, _ buffer: UnsafeRawPointer, _ count: Int) -> Int {
+  write(fd, buffer, count)
+}

@@ -1,0 +1,92 @@
+import ArgumentParser
+import Autograd
+import Diagnostics
+import Foundation
+
+@main
+struct Pretext: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "pretext",
+    abstract: "Self-supervised pretraining of image backbones on CPU.",
+    version: PretextVersion.string,
+    subcommands: [Doctor.self, Bench.self])
+}
+
+/// Options every compute-heavy command takes.
+struct ThreadOptions: ParsableArguments {
+  @Option(help: "Threads for Pretext's kernels and OpenBLAS (default: all cores, or PRETEXT_THREADS).")
+  var threads: Int?
+
+  func apply() throws {
+    try BLAS.load()
+    if let threads {
+      guard threads > 0 else { throw ValidationError("--threads must be positive, got \(threads)") }
+      Parallel.setThreads(threads)
+    } else {
+      Parallel.setThreads(Parallel.threads)
+    }
+  }
+}
+
+struct Doctor: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Show the BLAS, core type, threads and CPU features in use, with a measured sgemm rate.")
+
+  @Flag(help: "Print JSON instead of text.") var json = false
+  @Flag(help: "Also train a small network on synthetic images to check that the engine learns.")
+  var trainingCheck = false
+  @OptionGroup var threadOptions: ThreadOptions
+
+  func run() throws {
+    try threadOptions.apply()
+    let report = try SystemReport.collect(version: PretextVersion.string)
+    let check = trainingCheck ? try TrainingCheck.run() : nil
+    if json {
+      print(try jsonString(DoctorOutput(system: report, trainingCheck: check)))
+    } else {
+      print(report.text)
+      if let check { print(check.text) }
+    }
+    if let check, !check.passed { throw ExitCode(1) }
+  }
+}
+
+/// `doctor --json`: the system report's keys at the top level, plus the training check.
+struct DoctorOutput: Encodable {
+  let system: SystemReport
+  let trainingCheck: TrainingCheckReport?
+  enum CodingKeys: String, CodingKey { case trainingCheck = "training_check" }
+  func encode(to encoder: Encoder) throws {
+    try system.encode(to: encoder)
+    var c = encoder.container(keyedBy: CodingKeys.self)
+    try c.encodeIfPresent(trainingCheck, forKey: .trainingCheck)
+  }
+}
+
+struct Bench: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Measure Pretext's speed.", subcommands: [BenchOps.self])
+}
+
+struct BenchOps: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "ops",
+    abstract: "GFLOP/s (or GB/s) of the engine's main kernels beside the sgemm rate of the same run.")
+
+  @Flag(help: "Print JSON instead of a table.") var json = false
+  @Option(help: "Timed repetitions per kernel (the median is reported).") var repeats = 5
+  @OptionGroup var threadOptions: ThreadOptions
+
+  func run() throws {
+    try threadOptions.apply()
+    guard repeats > 0 else { throw ValidationError("--repeats must be positive") }
+    let report = try OpBenchmarks.run(repeats: repeats)
+    print(json ? try jsonString(report) : report.table)
+  }
+}
+
+func jsonString<T: Encodable>(_ value: T) throws -> String {
+  let encoder = JSONEncoder()
+  encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+  return String(decoding: try encoder.encode(value), as: UTF8.self)
+}
