@@ -6,7 +6,7 @@
 # compiled optimized, tests included.
 
 SWIFT ?= swift
-APT_PACKAGES := libopenblas-dev libpng-dev
+APT_PACKAGES := libopenblas-dev libpng-dev zlib1g-dev
 PRETEXT := .build/release/pretext
 
 .PHONY: all deps build test demo bench lint format clean

@@ -28,8 +28,10 @@ let package = Package(
     // libpng behind setjmp: libpng's longjmp error path never crosses a Swift frame.
     .target(
       name: "CPNG", cSettings: engineCFlags, linkerSettings: [.linkedLibrary("png16")]),
+    // zlib, for gzip-compressed dataset files (Debian's Fashion-MNIST IDX files).
+    .target(name: "CZlib", cSettings: engineCFlags, linkerSettings: [.linkedLibrary("z")]),
     .target(name: "Autograd", dependencies: ["CBLAS"], swiftSettings: engineSwiftFlags),
-    .target(name: "Vision", dependencies: ["CPNG"], swiftSettings: engineSwiftFlags),
+    .target(name: "Vision", dependencies: ["CPNG", "CZlib", "Autograd"], swiftSettings: engineSwiftFlags),
     .target(name: "Diagnostics", dependencies: ["Autograd", "CBLAS"], swiftSettings: engineSwiftFlags),
     .executableTarget(
       name: "pretext",
