@@ -1,0 +1,254 @@
+import Autograd
+import Foundation
+import Synchronization
+
+/// Anything that can hand out decoded images by index: image folders, in-memory sets.
+public protocol ImageSource: Sendable {
+  var count: Int { get }
+  /// A human-readable name for sample `index` (its path), for messages.
+  func name(of index: Int) -> String
+  /// Decodes sample `index`; throws an error naming the file and the reason.
+  func loadImage(at index: Int) throws -> Image
+}
+
+/// Images held in memory (tests, benchmarks, small datasets).
+public struct InMemoryImages: ImageSource {
+  public let images: [Image]
+  public init(_ images: [Image]) { self.images = images }
+  public var count: Int { images.count }
+  public func name(of index: Int) -> String { "image #\(index)" }
+  public func loadImage(at index: Int) throws -> Image { images[index] }
+}
+
+public struct LoaderOptions: Sendable {
+  public var batchSize: Int
+  /// Shuffle each epoch (a permutation from the seed and the epoch number).
+  public var shuffle: Bool
+  /// Drop the last incomplete batch of an epoch.
+  public var dropLast: Bool
+  public var seed: UInt64
+  /// Batches prepared ahead of the consumer: bounds the memory in flight.
+  public var prefetchBatches: Int
+  /// Decoded images are kept in memory when the whole dataset fits in this many bytes
+  /// (estimated from the first image); 0 turns caching off.
+  public var cacheLimitBytes: Int
+  /// Fail on the first unreadable image instead of skipping it.
+  public var strict: Bool
+
+  public init(
+    batchSize: Int, shuffle: Bool = true, dropLast: Bool = true, seed: UInt64 = 0,
+    prefetchBatches: Int = 2, cacheLimitBytes: Int = 2 << 30, strict: Bool = false
+  ) {
+    self.batchSize = batchSize
+    self.shuffle = shuffle
+    self.dropLast = dropLast
+    self.seed = seed
+    self.prefetchBatches = prefetchBatches
+    self.cacheLimitBytes = cacheLimitBytes
+    self.strict = strict
+  }
+}
+
+/// Where a loader is in its stream: the epoch and the batch within it. Saving it with a
+/// checkpoint and passing it back to a new loader resumes the exact same batches.
+public struct LoaderPosition: Codable, Sendable, Equatable, Comparable {
+  public var epoch: Int
+  public var batch: Int
+  public init(epoch: Int = 0, batch: Int = 0) {
+    self.epoch = epoch
+    self.batch = batch
+  }
+  public static func < (a: Self, b: Self) -> Bool { (a.epoch, a.batch) < (b.epoch, b.batch) }
+}
+
+/// An unreadable image met while loading (reported once per file).
+public struct SkippedImage: Sendable, Equatable {
+  public let index: Int
+  public let name: String
+  public let reason: String
+}
+
+/// Shuffled, augmented batches prepared on a background thread while the training step
+/// runs (one thread: data preparation costs at most one core).
+///
+/// Determinism: the epoch order comes from (seed, epoch) and each sample's augmentation
+/// from its own generator seeded by (seed, epoch, position in the epoch), so the batches
+/// are the same whatever the timing, the prefetch depth or the cache, and a loader
+/// started at a saved `LoaderPosition` continues the same stream. An unreadable image is
+/// reported once and its slot is filled by the next readable image in the epoch order.
+public final class DataLoader<Sample: Sendable, Batch: Sendable>: @unchecked Sendable {
+  public typealias Prepare = @Sendable (Image, inout RandomGenerator) throws -> Sample
+  public typealias Collate = @Sendable ([Sample]) throws -> Batch
+
+  public let source: any ImageSource
+  public let options: LoaderOptions
+  private let prepare: Prepare
+  private let collate: Collate
+
+  /// Batches per epoch.
+  public let batchesPerEpoch: Int
+
+  private struct Queue {
+    var ready: [(LoaderPosition, Result<Batch, Error>)] = []
+    var stopped = false
+    var skipped: [SkippedImage] = []
+  }
+  private let queue = Mutex(Queue())
+  private let condition = NSCondition()
+  private var worker: Thread?
+  // Worker-thread state (touched only by the worker).
+  private var cache: [Image?] = []
+  private var cacheEnabled = false
+  private var bad = Set<Int>()
+
+  public init(
+    source: any ImageSource, options: LoaderOptions, startingAt start: LoaderPosition = LoaderPosition(),
+    prepare: @escaping Prepare, collate: @escaping Collate
+  ) throws {
+    guard options.batchSize > 0 else { throw LoaderError("batch size must be positive, got \(options.batchSize)") }
+    guard source.count > 0 else { throw LoaderError("the dataset is empty") }
+    guard !options.dropLast || source.count >= options.batchSize else {
+      throw LoaderError(
+        "the dataset has \(source.count) images, fewer than one batch of \(options.batchSize) (lower the batch size)")
+    }
+    self.source = source
+    self.options = options
+    self.prepare = prepare
+    self.collate = collate
+    let n = source.count
+    batchesPerEpoch = options.dropLast ? n / options.batchSize : (n + options.batchSize - 1) / options.batchSize
+    let thread = Thread { [unowned self] in self.produce(from: start) }
+    thread.name = "pretext.loader"
+    worker = thread
+    thread.start()
+  }
+
+  deinit { stop() }
+
+  /// Stops the background thread (also done on deinit).
+  public func stop() {
+    condition.lock()
+    queue.withLock { $0.stopped = true }
+    condition.broadcast()
+    condition.unlock()
+  }
+
+  /// Images skipped so far because they could not be read.
+  public var skipped: [SkippedImage] { queue.withLock { $0.skipped } }
+
+  /// The next batch and its position (blocks until it is ready). Throws the error that
+  /// stopped preparation (e.g. an unreadable image in strict mode).
+  public func next() throws -> (position: LoaderPosition, batch: Batch) {
+    condition.lock()
+    defer { condition.unlock() }
+    while true {
+      let item: (LoaderPosition, Result<Batch, Error>)? = queue.withLock { q in
+        q.ready.isEmpty ? nil : q.ready.removeFirst()
+      }
+      if let (position, result) = item {
+        condition.broadcast()
+        return (position, try result.get())
+      }
+      condition.wait()
+    }
+  }
+
+  /// The sample order of `epoch`.
+  public func order(epoch: Int) -> [Int] {
+    guard options.shuffle else { return Array(0..<source.count) }
+    var rng = RandomGenerator(seed: mix(options.seed, UInt64(epoch), 0x5EED))
+    return rng.permutation(source.count)
+  }
+
+  private func produce(from start: LoaderPosition) {
+    var position = start
+    while true {
+      let order = self.order(epoch: position.epoch)
+      while position.batch < batchesPerEpoch {
+        let result = Result { try makeBatch(order: order, position: position) }
+        if !enqueue(position, result) { return }
+        if case .failure = result { return }
+        position.batch += 1
+      }
+      position = LoaderPosition(epoch: position.epoch + 1, batch: 0)
+    }
+  }
+
+  /// Waits for room in the queue, then appends. Returns false when stopped.
+  private func enqueue(_ position: LoaderPosition, _ result: Result<Batch, Error>) -> Bool {
+    condition.lock()
+    defer { condition.unlock() }
+    while true {
+      let (stopped, full) = queue.withLock { ($0.stopped, $0.ready.count >= max(1, options.prefetchBatches)) }
+      if stopped { return false }
+      if !full { break }
+      condition.wait()
+    }
+    queue.withLock { $0.ready.append((position, result)) }
+    condition.broadcast()
+    return true
+  }
+
+  private func makeBatch(order: [Int], position: LoaderPosition) throws -> Batch {
+    let n = order.count
+    let first = position.batch * options.batchSize
+    let size = min(options.batchSize, n - first)
+    var samples: [Sample] = []
+    samples.reserveCapacity(size)
+    for slot in 0..<size {
+      let p = first + slot
+      var rng = RandomGenerator(seed: mix(options.seed, UInt64(position.epoch), UInt64(p)))
+      // The image at position p, or the next readable one in the epoch order.
+      var image: Image? = nil
+      for offset in 0..<n {
+        let index = order[(p + offset) % n]
+        if let loaded = try load(index) {
+          image = loaded
+          break
+        }
+      }
+      guard let image else { throw LoaderError("no image in \(n) could be read (see the skipped files above)") }
+      samples.append(try prepare(image, &rng))
+    }
+    return try collate(samples)
+  }
+
+  /// The decoded image at `index`, or nil if it is unreadable (reported once).
+  private func load(_ index: Int) throws -> Image? {
+    if bad.contains(index) { return nil }
+    if cacheEnabled, let cached = cache[index] { return cached }
+    do {
+      let image = try source.loadImage(at: index)
+      if cache.isEmpty {
+        // Decide once, from the first image, whether the dataset fits in memory.
+        let estimate = image.pixels.count * source.count
+        cacheEnabled = options.cacheLimitBytes > 0 && estimate <= options.cacheLimitBytes
+        cache = cacheEnabled ? [Image?](repeating: nil, count: source.count) : [nil]
+      }
+      if cacheEnabled { cache[index] = image }
+      return image
+    } catch {
+      if options.strict { throw error }
+      bad.insert(index)
+      let skip = SkippedImage(index: index, name: source.name(of: index), reason: "\(error)")
+      queue.withLock { $0.skipped.append(skip) }
+      FileHandle.standardError.write(Data("pretext: skipping unreadable image \(error)\n".utf8))
+      return nil
+    }
+  }
+}
+
+public struct LoaderError: Error, CustomStringConvertible, Sendable {
+  public let description: String
+  public init(_ description: String) { self.description = "loader: " + description }
+}
+
+/// Mixes three numbers into one seed (SplitMix64 finalizer over a combination), so
+/// nearby (epoch, position) pairs give unrelated generators.
+@inline(__always)
+func mix(_ a: UInt64, _ b: UInt64, _ c: UInt64) -> UInt64 {
+  var z = a &+ 0x9E37_79B9_7F4A_7C15 &* (b &+ 1) &+ 0xD1B5_4A32_D192_ED03 &* (c &+ 1)
+  z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+  z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+  return z ^ (z >> 31)
+}

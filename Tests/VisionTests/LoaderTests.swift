@@ -1,0 +1,96 @@
+import Autograd
+import Foundation
+import Vision
+import XCTest
+
+/// A source with some unreadable images, counting how often each is decoded.
+final class FlakySource: ImageSource, @unchecked Sendable {
+  let images: [Image]
+  let broken: Set<Int>
+  private let lock = NSLock()
+  private(set) var loads: [Int: Int] = [:]
+  init(count: Int, broken: Set<Int> = []) {
+    images = (0..<count).map { Image(width: 2, height: 2, channels: 1, filledWith: UInt8($0 % 256)) }
+    self.broken = broken
+  }
+  var count: Int { images.count }
+  func name(of index: Int) -> String { "img\(index).png" }
+  func loadImage(at index: Int) throws -> Image {
+    lock.lock()
+    loads[index, default: 0] += 1
+    lock.unlock()
+    if broken.contains(index) { throw LoaderError("img\(index).png: corrupt") }
+    return images[index]
+  }
+}
+
+final class LoaderTests: XCTestCase {
+  /// Batches of (image id, a random draw from the sample's generator).
+  func makeLoader(_ source: any ImageSource, seed: UInt64 = 1, batch: Int = 4, start: LoaderPosition = .init(),
+                  prefetch: Int = 2, strict: Bool = false) throws -> DataLoader<[Float], [[Float]]> {
+    try DataLoader(
+      source: source,
+      options: LoaderOptions(batchSize: batch, seed: seed, prefetchBatches: prefetch, strict: strict),
+      startingAt: start,
+      prepare: { image, rng in [Float(image.pixels[0]), rng.nextFloat()] },
+      collate: { $0 })
+  }
+
+  func testSameSeedSameBatchesAndEveryImageOncePerEpoch() throws {
+    let source = FlakySource(count: 20)
+    let a = try makeLoader(source), b = try makeLoader(source, prefetch: 5)
+    XCTAssertEqual(a.batchesPerEpoch, 5)
+    var seen: [Float] = []
+    for i in 0..<10 {
+      let (pa, ba) = try a.next()
+      let (pb, bb) = try b.next()
+      XCTAssertEqual(pa, pb)
+      XCTAssertEqual(ba, bb)
+      XCTAssertEqual(pa, LoaderPosition(epoch: i / 5, batch: i % 5))
+      if i < 5 { seen += ba.map { $0[0] } }
+    }
+    XCTAssertEqual(seen.sorted(), (0..<20).map(Float.init))
+    let c = try makeLoader(source, seed: 2)
+    XCTAssertNotEqual(try c.next().batch, try makeLoader(source).next().batch)
+  }
+
+  func testEpochsHaveDifferentOrders() throws {
+    let loader = try makeLoader(FlakySource(count: 40), batch: 40)
+    XCTAssertNotEqual(try loader.next().batch.map { $0[0] }, try loader.next().batch.map { $0[0] })
+  }
+
+  func testResumeContinuesTheSameStream() throws {
+    let source = FlakySource(count: 12)
+    let full = try makeLoader(source, batch: 3)
+    var stream: [[[Float]]] = []
+    for _ in 0..<9 { stream.append(try full.next().batch) }
+    let resumed = try makeLoader(source, batch: 3, start: LoaderPosition(epoch: 1, batch: 1))
+    for i in 5..<9 { XCTAssertEqual(try resumed.next().batch, stream[i]) }
+  }
+
+  func testUnreadableImagesAreSkippedOnceAndReplaced() throws {
+    let source = FlakySource(count: 10, broken: [3, 7])
+    let loader = try makeLoader(source, batch: 5)
+    for _ in 0..<6 {
+      let batch = try loader.next().batch
+      XCTAssertEqual(batch.count, 5)
+      XCTAssertFalse(batch.contains { $0[0] == 3 || $0[0] == 7 })
+    }
+    XCTAssertEqual(Set(loader.skipped.map(\.index)), [3, 7])
+    XCTAssertEqual(loader.skipped.count, 2)
+    // Cached after the first epoch: each good image decoded once.
+    XCTAssertEqual(source.loads.filter { !source.broken.contains($0.key) }.values.max(), 1)
+  }
+
+  func testStrictModeFailsWithTheFile() throws {
+    let loader = try makeLoader(FlakySource(count: 8, broken: Set(0..<8)), strict: true)
+    XCTAssertThrowsError(try loader.next()) { XCTAssertTrue("\($0)".contains("corrupt"), "\($0)") }
+  }
+
+  func testBadConfigurationIsAClearError() {
+    XCTAssertThrowsError(try makeLoader(FlakySource(count: 3), batch: 4)) {
+      XCTAssertTrue("\($0)".contains("fewer than one batch"), "\($0)")
+    }
+    XCTAssertThrowsError(try makeLoader(FlakySource(count: 0)))
+  }
+}
