@@ -32,16 +32,19 @@ let package = Package(
     .target(name: "CZlib", cSettings: engineCFlags, linkerSettings: [.linkedLibrary("z")]),
     .target(name: "Autograd", dependencies: ["CBLAS"], swiftSettings: engineSwiftFlags),
     .target(name: "Vision", dependencies: ["CPNG", "CZlib", "Autograd"], swiftSettings: engineSwiftFlags),
+    .target(name: "NN", dependencies: ["Autograd"], swiftSettings: engineSwiftFlags),
+    .target(name: "Backbones", dependencies: ["NN", "Autograd"], swiftSettings: engineSwiftFlags),
     .target(name: "Diagnostics", dependencies: ["Autograd", "CBLAS"], swiftSettings: engineSwiftFlags),
     .executableTarget(
       name: "pretext",
       dependencies: [
-        "Autograd", "Vision", "Diagnostics",
+        "Autograd", "Vision", "Diagnostics", "NN", "Backbones",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
     .testTarget(
       name: "AutogradTests", dependencies: ["Autograd"],
       resources: [.copy("Fixtures")], swiftSettings: engineSwiftFlags),
+    .testTarget(name: "BackbonesTests", dependencies: ["Backbones", "NN"], resources: [.copy("Fixtures")], swiftSettings: engineSwiftFlags),
     .testTarget(
       name: "VisionTests", dependencies: ["Vision"],
       resources: [.copy("Fixtures")]),

@@ -1,0 +1,40 @@
+/// Named backbone configurations.
+public enum BackbonePreset {
+  public static let names = [
+    "vit-tiny", "vit-small", "vit-base", "vit-cpu", "resnet18", "resnet34", "resnet50", "resnet18-small",
+  ]
+
+  /// A preset by name. `imageSize`, `patchSize` and `inChannels` override its defaults
+  /// (ViT presets default to 224 px / patch 16; `vit-cpu` to 32 px / patch 4; ResNets to
+  /// 224 px with the ImageNet stem, `resnet18-small` to 32 px with the small stem).
+  public static func config(
+    _ name: String, imageSize: Int? = nil, patchSize: Int? = nil, inChannels: Int? = nil
+  ) throws -> BackboneConfig {
+    func vit(_ width: Int, _ depth: Int, _ heads: Int, size: Int = 224, patch: Int = 16) -> BackboneConfig {
+      .vit(
+        ViTConfig(
+          name: name, imageSize: imageSize ?? size, patchSize: patchSize ?? patch, inChannels: inChannels ?? 3,
+          width: width, depth: depth, heads: heads))
+    }
+    func resnet(_ block: ResNetConfig.Block, _ layers: [Int], stem: ResNetConfig.Stem = .imagenet, size: Int = 224)
+      -> BackboneConfig
+    {
+      .resnet(
+        ResNetConfig(
+          name: name, block: block, layers: layers, inChannels: inChannels ?? 3, stem: stem, imageSize: imageSize ?? size))
+    }
+    switch name {
+    case "vit-tiny": return vit(192, 12, 3)
+    case "vit-small": return vit(384, 12, 6)
+    case "vit-base": return vit(768, 12, 12)
+    // Sized for CPU experiments on 28-32 px images: 64 patches of 4×4 at 32 px.
+    case "vit-cpu": return vit(192, 6, 3, size: 32, patch: 4)
+    case "resnet18": return resnet(.basic, [2, 2, 2, 2])
+    case "resnet34": return resnet(.basic, [3, 4, 6, 3])
+    case "resnet50": return resnet(.bottleneck, [3, 4, 6, 3])
+    case "resnet18-small": return resnet(.basic, [2, 2, 2, 2], stem: .small, size: 32)
+    default:
+      throw BackboneError("unknown backbone \"\(name)\"; known: \(names.joined(separator: ", "))")
+    }
+  }
+}

@@ -1,0 +1,280 @@
+import Autograd
+import Foundation
+
+/// The safetensors format (https://github.com/huggingface/safetensors): an 8-byte
+/// little-endian header length N, N bytes of JSON header
+/// `{"__metadata__": {string: string}, name: {"dtype", "shape", "data_offsets": [begin, end]}}`
+/// (offsets relative to the data area), then the raw little-endian tensor data.
+///
+/// Pretext writes float32 tensors sorted by name with the JSON keys sorted and the header
+/// padded with spaces to 8 bytes, so the same weights always give the same bytes (a load
+/// → save round trip is byte-identical). Reading validates everything before trusting
+/// it — sizes, offsets in bounds and non-overlapping, dtypes, shapes — and converts
+/// F16/BF16/F64 to float32.
+public struct SafeTensors: Sendable {
+  public var tensors: [(name: String, tensor: Tensor)]
+  public var metadata: [String: String]
+
+  public init(tensors: [(name: String, tensor: Tensor)], metadata: [String: String] = [:]) {
+    self.tensors = tensors
+    self.metadata = metadata
+  }
+
+  public subscript(name: String) -> Tensor? { tensors.first { $0.name == name }?.tensor }
+
+  /// Largest header accepted (the reference implementation's limit).
+  static let maxHeaderBytes = 100_000_000
+
+  // MARK: Reading
+
+  public static func read(path: String) throws -> SafeTensors {
+    guard let data = FileManager.default.contents(atPath: path) else {
+      let exists = FileManager.default.fileExists(atPath: path)
+      throw SafeTensorsError(path, exists ? "cannot be read (permissions?)" : "no such file")
+    }
+    return try decode([UInt8](data), source: path)
+  }
+
+  public static func decode(_ bytes: [UInt8], source: String = "weights") throws -> SafeTensors {
+    func fail(_ reason: String) -> SafeTensorsError { SafeTensorsError(source, reason) }
+    guard bytes.count >= 8 else { throw fail("too short to be a safetensors file (\(bytes.count) bytes)") }
+    var headerSize = 0
+    for i in 0..<8 { headerSize |= Int(bytes[i]) << (8 * i) }
+    guard headerSize >= 2, headerSize <= maxHeaderBytes, headerSize <= bytes.count - 8 else {
+      throw fail("header length \(headerSize) is invalid for a file of \(bytes.count) bytes (truncated or not safetensors)")
+    }
+    let headerData = Data(bytes[8..<(8 + headerSize)])
+    guard let json = try? JSONSerialization.jsonObject(with: headerData), let header = json as? [String: Any] else {
+      throw fail("the header is not a JSON object (corrupt file)")
+    }
+    let dataStart = 8 + headerSize
+    let dataSize = bytes.count - dataStart
+    var metadata: [String: String] = [:]
+    var entries: [(name: String, dtype: String, shape: [Int], begin: Int, end: Int)] = []
+    for (name, value) in header {
+      if name == "__metadata__" {
+        guard let m = value as? [String: Any] else { throw fail("__metadata__ must be an object of strings") }
+        for (k, v) in m {
+          guard let s = v as? String else { throw fail("__metadata__[\(k)] must be a string") }
+          metadata[k] = s
+        }
+        continue
+      }
+      guard let info = value as? [String: Any], let dtype = info["dtype"] as? String,
+        let shapeAny = info["shape"] as? [Any], let offsetsAny = info["data_offsets"] as? [Any]
+      else { throw fail("tensor \(name): entry needs dtype, shape and data_offsets") }
+      let shape = try shapeAny.map { v -> Int in
+        guard let n = (v as? NSNumber)?.intValue, n >= 0 else { throw fail("tensor \(name): bad shape \(shapeAny)") }
+        return n
+      }
+      guard offsetsAny.count == 2, let begin = (offsetsAny[0] as? NSNumber)?.intValue,
+        let end = (offsetsAny[1] as? NSNumber)?.intValue, begin >= 0, end >= begin, end <= dataSize
+      else {
+        throw fail("tensor \(name): data offsets \(offsetsAny) are outside the \(dataSize) bytes of data (truncated file?)")
+      }
+      guard let width = dtypeWidth[dtype] else {
+        throw fail("tensor \(name): dtype \(dtype) is not supported (F32, F16, BF16, F64)")
+      }
+      var count = 1
+      for d in shape {
+        let (m, overflow) = count.multipliedReportingOverflow(by: d)
+        guard !overflow, m <= dataSize else { throw fail("tensor \(name): shape \(shape) is larger than the file") }
+        count = m
+      }
+      guard end - begin == count * width else {
+        throw fail("tensor \(name): \(end - begin) bytes for shape \(shape) of \(dtype) (expected \(count * width))")
+      }
+      entries.append((name, dtype, shape, begin, end))
+    }
+    // No two tensors may share bytes.
+    let sorted = entries.sorted { ($0.begin, $0.end) < ($1.begin, $1.end) }
+    for (a, b) in zip(sorted, sorted.dropFirst()) where b.begin < a.end {
+      throw fail("tensors \(a.name) and \(b.name) overlap in the data area")
+    }
+    var tensors: [(String, Tensor)] = []
+    try bytes.withUnsafeBufferPointer { raw in
+      for e in entries.sorted(by: { $0.name < $1.name }) {
+        let t = Tensor.zeros(e.shape)
+        let src = raw.baseAddress! + dataStart + e.begin
+        try convert(src, dtype: e.dtype, into: t.data, count: t.count)
+        if let bad = t.nonFiniteReport() {
+          throw fail("tensor \(e.name) holds non-finite values (\(bad)); the weights are unusable")
+        }
+        tensors.append((e.name, t))
+      }
+    }
+    return SafeTensors(tensors: tensors, metadata: metadata)
+  }
+
+  static let dtypeWidth = ["F32": 4, "F16": 2, "BF16": 2, "F64": 8]
+
+  private static func convert(_ src: UnsafePointer<UInt8>, dtype: String, into dst: UnsafeMutablePointer<Float>, count: Int) throws {
+    let raw = UnsafeRawPointer(src)
+    switch dtype {
+    case "F32":
+      for i in 0..<count { dst[i] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))) }
+    case "F64":
+      for i in 0..<count { dst[i] = Float(Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self)))) }
+    case "BF16":
+      for i in 0..<count {
+        let h = UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))
+        dst[i] = Float(bitPattern: UInt32(h) << 16)
+      }
+    case "F16":
+      for i in 0..<count {
+        let h = UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))
+        dst[i] = Float(halfBits: h)
+      }
+    default:
+      break
+    }
+  }
+
+  // MARK: Writing
+
+  /// The file's bytes (float32 tensors, sorted by name, deterministic).
+  public func encode() -> [UInt8] {
+    let ordered = tensors.sorted { $0.name < $1.name }
+    var entries: [String] = []
+    if !metadata.isEmpty {
+      let m = metadata.keys.sorted().map { "\(jsonString($0)):\(jsonString(metadata[$0]!))" }.joined(separator: ",")
+      entries.append("\"__metadata__\":{\(m)}")
+    }
+    var offset = 0
+    for (name, t) in ordered {
+      let size = t.count * 4
+      let shape = t.shape.map(String.init).joined(separator: ",")
+      entries.append("\(jsonString(name)):{\"dtype\":\"F32\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(offset + size)]}")
+      offset += size
+    }
+    var header = Array(("{" + entries.joined(separator: ",") + "}").utf8)
+    while header.count % 8 != 0 { header.append(0x20) }
+    var out = [UInt8]()
+    out.reserveCapacity(8 + header.count + offset)
+    for i in 0..<8 { out.append(UInt8((header.count >> (8 * i)) & 0xFF)) }
+    out += header
+    for (_, t) in ordered {
+      for i in 0..<t.count {
+        let bits = t.data[i].bitPattern.littleEndian
+        out.append(UInt8(bits & 0xFF))
+        out.append(UInt8((bits >> 8) & 0xFF))
+        out.append(UInt8((bits >> 16) & 0xFF))
+        out.append(UInt8(bits >> 24))
+      }
+    }
+    return out
+  }
+
+  /// Writes atomically: a temporary file in the same folder, flushed to disk, then
+  /// renamed over `path` — a crash or a full disk never leaves a half-written file in
+  /// place of a good one.
+  public func write(to path: String) throws {
+    try writeAtomically(encode(), to: path)
+  }
+}
+
+/// A JSON string literal.
+func jsonString(_ s: String) -> String {
+  let data = try! JSONSerialization.data(withJSONObject: [s], options: [.withoutEscapingSlashes])
+  let text = String(decoding: data, as: UTF8.self)
+  return String(text.dropFirst().dropLast())
+}
+
+/// Writes `bytes` to `path` through a temporary file, fsync and rename.
+public func writeAtomically(_ bytes: [UInt8], to path: String) throws {
+  let url = URL(fileURLWithPath: path)
+  let dir = url.deletingLastPathComponent().path
+  let temp = dir + "/." + url.lastPathComponent + ".tmp-\(getpid())"
+  let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+  guard fd >= 0 else {
+    throw SafeTensorsError(path, "cannot create \(temp): \(String(cString: strerror(errno)))")
+  }
+  var written = 0
+  let ok = bytes.withUnsafeBytes { buf -> Bool in
+    while written < buf.count {
+      let n = Foundation.write(fd, buf.baseAddress! + written, buf.count - written)
+      if n <= 0 { return false }
+      written += n
+    }
+    return fsync(fd) == 0
+  }
+  let error = errno
+  close(fd)
+  guard ok else {
+    unlink(temp)
+    throw SafeTensorsError(path, "write failed: \(String(cString: strerror(error))) (nothing was replaced)")
+  }
+  guard rename(temp, path) == 0 else {
+    let e = errno
+    unlink(temp)
+    throw SafeTensorsError(path, "cannot replace the file: \(String(cString: strerror(e)))")
+  }
+}
+
+public struct SafeTensorsError: Error, CustomStringConvertible, Sendable {
+  public let path: String
+  public let reason: String
+  public init(_ path: String, _ reason: String) {
+    self.path = path
+    self.reason = reason
+  }
+  public var description: String { "\(path): \(reason)" }
+}
+
+extension Float {
+  /// IEEE half-precision bits to Float (subnormals, infinities and NaN included).
+  public init(halfBits h: UInt16) {
+    let sign = UInt32(h >> 15) << 31
+    let exponent = Int((h >> 10) & 0x1F)
+    var mantissa = UInt32(h & 0x3FF)
+    if exponent == 0 {
+      if mantissa == 0 {
+        self = Float(bitPattern: sign)
+        return
+      }
+      var e = -1
+      repeat {
+        mantissa <<= 1
+        e += 1
+      } while mantissa & 0x400 == 0
+      self = Float(bitPattern: sign | UInt32(127 - 15 - e) << 23 | (mantissa & 0x3FF) << 13)
+    } else if exponent == 31 {
+      self = Float(bitPattern: sign | 0x7F80_0000 | mantissa << 13)
+    } else {
+      self = Float(bitPattern: sign | UInt32(exponent - 15 + 127) << 23 | mantissa << 13)
+    }
+  }
+}
+
+extension Module {
+  /// The module's parameters and buffers as a safetensors file's contents.
+  public func safeTensors(metadata: [String: String] = [:]) -> SafeTensors {
+    SafeTensors(tensors: stateDict(), metadata: metadata)
+  }
+
+  /// Copies weights from `file` into this module's tensors by name. Every tensor of the
+  /// module must be present with the same shape; with `strict`, the file may not hold
+  /// others. Nothing is changed unless the whole file fits.
+  public func load(_ file: SafeTensors, strict: Bool = true, source: String = "weights") throws {
+    let state = stateDict()
+    let available = Dictionary(file.tensors.map { ($0.name, $0.tensor) }, uniquingKeysWith: { a, _ in a })
+    let missing = state.filter { available[$0.name] == nil }.map(\.name)
+    guard missing.isEmpty else {
+      throw SafeTensorsError(
+        source,
+        "missing \(missing.count) tensor(s) the model needs, e.g. \(missing.prefix(3).joined(separator: ", ")) (weights of another architecture?)")
+    }
+    for (name, t) in state where available[name]!.shape != t.shape {
+      throw SafeTensorsError(
+        source, "tensor \(name) has shape \(available[name]!.shape) but the model expects \(t.shape) (weights of another configuration?)")
+    }
+    if strict {
+      let known = Set(state.map(\.name))
+      let extra = file.tensors.map(\.name).filter { !known.contains($0) }
+      guard extra.isEmpty else {
+        throw SafeTensorsError(source, "holds \(extra.count) tensor(s) the model does not have, e.g. \(extra.prefix(3).joined(separator: ", "))")
+      }
+    }
+    for (name, t) in state { try t.assign(available[name]!) }
+  }
+}

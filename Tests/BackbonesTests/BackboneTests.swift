@@ -1,0 +1,202 @@
+import Autograd
+import Backbones
+import Foundation
+import NN
+import XCTest
+
+/// Test tier 5 (shapes and parameter counts of every preset) and tier 2 (the same
+/// weights give the same features as timm / torchvision).
+final class PresetTests: XCTestCase {
+  func testReferenceParameterCountsAndMACs() throws {
+    let resnet = try InspectReport.make(config: BackbonePreset.config("resnet18"))
+    XCTAssertEqual(resnet.totalParameters, 11_176_512)  // torchvision resnet18 without fc
+    XCTAssertEqual(Double(resnet.totalMACs) / 1e9, 1.82, accuracy: 0.01)
+    let vit = try InspectReport.make(config: BackbonePreset.config("vit-tiny"))
+    XCTAssertEqual(vit.totalParameters, 5_524_416)  // timm vit_tiny_patch16_224 without head
+    // Per-layer standard counts: the first block's qkv (197 tokens × 192 × 576) and attention (2·197²·192).
+    let qkv = try XCTUnwrap(vit.layers.first { $0.name == "blocks.0.attn.qkv" })
+    XCTAssertEqual(qkv.macs, 197 * 192 * 576)
+    XCTAssertEqual(qkv.outputShape, [1, 197, 576])
+    let attn = try XCTUnwrap(vit.layers.first { $0.name == "blocks.0.attn" })
+    XCTAssertEqual(attn.macs, 2 * 197 * 197 * 192)
+  }
+
+  func testEveryPresetBuildsWithItsShapes() throws {
+    var rng = RandomGenerator(seed: 1)
+    for name in BackbonePreset.names {
+      // Small inputs keep this fast: ViTs at 32 px / patch 8, ResNets at 32 px.
+      let isViT = name.hasPrefix("vit")
+      let config = try BackbonePreset.config(name, imageSize: 32, patchSize: isViT ? 8 : nil)
+      let model = try config.make(using: &rng)
+      model.eval()
+      let x = Tensor.uniform([2, 3, 32, 32], using: &rng)
+      let f = try withoutGradients { try model.features(x) }
+      XCTAssertEqual(f.shape, [2, model.featureCount], name)
+      let depths = try withoutGradients { try model.featuresByDepth(x) }
+      XCTAssertEqual(depths.last?.features.shape, [2, model.featureCount], name)
+      XCTAssertEqual(depths.count, isViT ? (name == "vit-cpu" ? 6 : 12) : 4, name)
+    }
+    // vit-cpu at 32 px, patch 4: patch embedding 3·16·192 + 192, class token 192,
+    // positions 65·192, 6 blocks of 444,864, final norm 384.
+    let vitCPU = try BackbonePreset.config("vit-cpu").make(using: &rng)
+    XCTAssertEqual(vitCPU.featureCount, 192)
+    XCTAssertEqual(vitCPU.parameterCount, 9_408 + 192 + 12_480 + 6 * 444_864 + 384)
+    // resnet18 with the small stem: the 7×7 stem conv (9,408) becomes 3×3 (1,728).
+    let small = try BackbonePreset.config("resnet18-small").make(using: &rng)
+    XCTAssertEqual(small.featureCount, 512)
+    XCTAssertEqual(small.parameterCount, 11_176_512 - 9_408 + 1_728)
+  }
+
+  func testBadConfigurationsAreClearErrors() {
+    XCTAssertThrowsError(try BackbonePreset.config("vit-huge")) { XCTAssertTrue("\($0)".contains("known:")) }
+    var rng = RandomGenerator(seed: 0)
+    XCTAssertThrowsError(try BackbonePreset.config("vit-tiny", imageSize: 30, patchSize: 4).make(using: &rng)) {
+      XCTAssertTrue("\($0)".contains("multiple of the patch size"), "\($0)")
+    }
+    XCTAssertThrowsError(try BackbonePreset.config("vit-cpu", inChannels: 2).make(using: &rng))
+  }
+
+  func testMaskedEncodingUsesOnlyTheKeptPatches() throws {
+    var rng = RandomGenerator(seed: 2)
+    let vit = try VisionTransformer(ViTConfig(imageSize: 16, patchSize: 4, width: 24, depth: 2, heads: 2), using: &rng)
+    vit.eval()
+    let x = Tensor.uniform([2, 3, 16, 16], using: &rng)
+    let tokens = try vit.embedPatches(x)
+    let keep = try IndexTensor(shape: [2, 3], [0, 5, 9, 15, 2, 7])
+    let (encoded, _) = try vit.encode(patchTokens: tokens, keep: keep)
+    XCTAssertEqual(encoded.shape, [2, 4, 24])
+    // Same as encoding the gathered tokens by hand: sample 1 with patches [15, 2, 7].
+    let manual = try Tensor.concat([15, 2, 7].map { try tokens.sliced(axis: 0, 1..<2).sliced(axis: 1, $0..<($0 + 1)) }, axis: 1)
+    let (alone, _) = try vit.encode(patchTokens: manual)
+    let a = try encoded.sliced(axis: 0, 1..<2).scalars, b = alone.scalars
+    for (u, v) in zip(a, b) { XCTAssertEqual(u, v, accuracy: 1e-5) }
+  }
+}
+
+/// Features equal to PyTorch's for the same weights (Fixtures/make_backbone_golden.py).
+final class PyTorchGoldenTests: XCTestCase {
+  struct Golden: Decodable {
+    let input_shape: [Int]
+    let input: [Float]
+    let features_shape: [Int]
+    let features: [Float]
+    let names: [String]
+  }
+
+  func fixture(_ name: String) throws -> (Golden, SafeTensors, URL) {
+    let json = try XCTUnwrap(Bundle.module.url(forResource: name, withExtension: "json", subdirectory: "Fixtures"))
+    let weights = try XCTUnwrap(Bundle.module.url(forResource: name, withExtension: "safetensors", subdirectory: "Fixtures"))
+    let golden = try JSONDecoder().decode(Golden.self, from: Data(contentsOf: json))
+    return (golden, try SafeTensors.read(path: weights.path), weights)
+  }
+
+  func compare(_ model: any Backbone, _ golden: Golden, _ file: SafeTensors, _ label: String) throws {
+    XCTAssertEqual(model.stateDict().map(\.name), golden.names, "\(label): names and order match PyTorch's state_dict")
+    try model.load(file, strict: true)
+    model.eval()
+    let x = try Tensor(shape: golden.input_shape, golden.input)
+    let f = try withoutGradients { try model.features(x) }
+    XCTAssertEqual(f.shape, golden.features_shape)
+    var worst: Float = 0
+    for (a, b) in zip(f.scalars, golden.features) { worst = max(worst, abs(a - b) / max(abs(b), 1e-2)) }
+    XCTAssertLessThan(worst, 1e-4, "\(label): features differ from PyTorch's (worst relative error \(worst))")
+  }
+
+  func testViTMatchesTimm() throws {
+    let (golden, file, _) = try fixture("vit_small_test")
+    var rng = RandomGenerator(seed: 0)
+    let vit = try VisionTransformer(
+      ViTConfig(name: "vit-test", imageSize: 32, patchSize: 8, width: 48, depth: 2, heads: 3), using: &rng)
+    try compare(vit, golden, file, "ViT")
+  }
+
+  func testResNetMatchesTorchvision() throws {
+    let (golden, file, _) = try fixture("resnet_small_test")
+    var rng = RandomGenerator(seed: 0)
+    let resnet = try ResNet(
+      ResNetConfig(name: "resnet-test", block: .basic, layers: [1, 1, 1, 1], width: 8, inChannels: 1, stem: .small, imageSize: 16),
+      using: &rng)
+    try compare(resnet, golden, file, "ResNet")
+  }
+}
+
+final class WeightFileTests: XCTestCase {
+  var dir: URL!
+  override func setUpWithError() throws {
+    dir = FileManager.default.temporaryDirectory.appendingPathComponent("pretext-weights-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+  }
+  override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
+
+  func testSaveLoadSaveIsByteIdentical() throws {
+    var rng = RandomGenerator(seed: 3)
+    for preset in ["vit-cpu", "resnet18-small"] {
+      let model = try BackbonePreset.config(preset, imageSize: 16, patchSize: preset == "vit-cpu" ? 4 : nil).make(using: &rng)
+      let first = dir.appendingPathComponent("\(preset).safetensors").path
+      try BackboneWeights.save(model, to: first)
+      let loaded = try BackboneWeights.load(path: first)
+      XCTAssertEqual(loaded.config, model.config)
+      let second = dir.appendingPathComponent("\(preset)-2.safetensors").path
+      try BackboneWeights.save(loaded, to: second)
+      XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: first)), try Data(contentsOf: URL(fileURLWithPath: second)), preset)
+    }
+  }
+
+  func testCorruptFilesAreRejectedWithClearErrors() throws {
+    var rng = RandomGenerator(seed: 4)
+    let model = try BackbonePreset.config("vit-cpu", imageSize: 16, patchSize: 4).make(using: &rng)
+    let good = model.safeTensors(metadata: ["k": "v"]).encode()
+    func error(_ bytes: [UInt8]) -> String {
+      do {
+        _ = try SafeTensors.decode(bytes, source: "w.safetensors")
+        return "no error"
+      } catch { return "\(error)" }
+    }
+    XCTAssertTrue(error(Array(good.prefix(5))).contains("too short"))
+    XCTAssertTrue(error(Array(good.prefix(good.count - 10))).contains("outside"), error(Array(good.prefix(good.count - 10))))
+    var badLength = good
+    badLength[0] = 0xFF
+    badLength[3] = 0x7F
+    XCTAssertTrue(error(badLength).contains("header length"))
+    var badJSON = good
+    badJSON[8] = UInt8(ascii: "[")
+    XCTAssertTrue(error(badJSON).contains("not a JSON object"))
+    // A header that lies about a dtype or a shape.
+    let header = SafeTensors(tensors: [("a", Tensor.zeros([2]))]).encode()
+    let text = String(decoding: header, as: UTF8.self)
+    XCTAssertTrue(error(Array(text.replacingOccurrences(of: "F32", with: "I8 ").utf8)).contains("dtype"))
+    XCTAssertTrue(error(Array(text.replacingOccurrences(of: "[2]", with: "[3]").utf8)).contains("tensor a"))
+    // Overlapping tensors.
+    let two = SafeTensors(tensors: [("a", Tensor.zeros([2])), ("b", Tensor.zeros([2]))]).encode()
+    let overlapped = String(decoding: two, as: UTF8.self).replacingOccurrences(of: "[8,16]", with: "[4,12]")
+    XCTAssertTrue(error(Array(overlapped.utf8)).contains("overlap"), error(Array(overlapped.utf8)))
+  }
+
+  func testWeightsOfAnotherArchitectureAreRefusedAndNothingChanges() throws {
+    var rng = RandomGenerator(seed: 5)
+    let vit = try BackbonePreset.config("vit-cpu", imageSize: 16, patchSize: 4).make(using: &rng)
+    let resnet = try BackbonePreset.config("resnet18-small", imageSize: 16).make(using: &rng)
+    let path = dir.appendingPathComponent("resnet.safetensors").path
+    try BackboneWeights.save(resnet, to: path)
+    let before = vit.parameters.map(\.scalars)
+    XCTAssertThrowsError(try BackboneWeights.load(path: path, into: vit)) {
+      XCTAssertTrue("\($0)".contains("holds weights of resnet18-small"), "\($0)")
+    }
+    XCTAssertEqual(vit.parameters.map(\.scalars), before)
+    // Same architecture, other width: names match, shapes do not.
+    let narrow = try VisionTransformer(ViTConfig(imageSize: 16, patchSize: 4, width: 96, depth: 6, heads: 3), using: &rng)
+    XCTAssertThrowsError(try vit.load(narrow.safeTensors(), source: "narrow")) {
+      XCTAssertTrue("\($0)".contains("has shape"), "\($0)")
+    }
+    XCTAssertThrowsError(try BackboneWeights.load(path: dir.appendingPathComponent("missing").path)) {
+      XCTAssertTrue("\($0)".contains("no such file"), "\($0)")
+    }
+  }
+
+  func testHalfPrecisionConversion() {
+    XCTAssertEqual(Float(halfBits: 0x3C00), 1)
+    XCTAssertEqual(Float(halfBits: 0xC000), -2)
+    XCTAssertEqual(Float(halfBits: 0x0001), 5.9604645e-08)
+    XCTAssertEqual(Float(halfBits: 0x7C00), .infinity)
+  }
+}
