@@ -34,6 +34,7 @@ let package = Package(
     .target(name: "Vision", dependencies: ["CPNG", "CZlib", "Autograd"], swiftSettings: engineSwiftFlags),
     .target(name: "NN", dependencies: ["Autograd"], swiftSettings: engineSwiftFlags),
     .target(name: "Backbones", dependencies: ["NN", "Autograd"], swiftSettings: engineSwiftFlags),
+    .target(name: "Training", dependencies: ["NN", "Autograd"], swiftSettings: engineSwiftFlags),
     .target(name: "Diagnostics", dependencies: ["Autograd", "CBLAS"], swiftSettings: engineSwiftFlags),
     .executableTarget(
       name: "pretext",
@@ -44,6 +45,7 @@ let package = Package(
     .testTarget(
       name: "AutogradTests", dependencies: ["Autograd"],
       resources: [.copy("Fixtures")], swiftSettings: engineSwiftFlags),
+    .testTarget(name: "TrainingTests", dependencies: ["Training", "NN", "Autograd"], swiftSettings: engineSwiftFlags),
     .testTarget(name: "BackbonesTests", dependencies: ["Backbones", "NN"], resources: [.copy("Fixtures")], swiftSettings: engineSwiftFlags),
     .testTarget(
       name: "VisionTests", dependencies: ["Vision"],
