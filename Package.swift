@@ -35,6 +35,8 @@ let package = Package(
     .target(name: "NN", dependencies: ["Autograd"], swiftSettings: engineSwiftFlags),
     .target(name: "Backbones", dependencies: ["NN", "Autograd"], swiftSettings: engineSwiftFlags),
     .target(name: "Training", dependencies: ["NN", "Autograd"], swiftSettings: engineSwiftFlags),
+    .target(
+      name: "Tasks", dependencies: ["Backbones", "NN", "Autograd", "Vision", "Training"], swiftSettings: engineSwiftFlags),
     .target(name: "Diagnostics", dependencies: ["Autograd", "CBLAS"], swiftSettings: engineSwiftFlags),
     .executableTarget(
       name: "pretext",
@@ -45,6 +47,7 @@ let package = Package(
     .testTarget(
       name: "AutogradTests", dependencies: ["Autograd"],
       resources: [.copy("Fixtures")], swiftSettings: engineSwiftFlags),
+    .testTarget(name: "TasksTests", dependencies: ["Tasks", "Backbones", "Autograd", "Vision"], swiftSettings: engineSwiftFlags),
     .testTarget(name: "TrainingTests", dependencies: ["Training", "NN", "Autograd"], swiftSettings: engineSwiftFlags),
     .testTarget(name: "BackbonesTests", dependencies: ["Backbones", "NN"], resources: [.copy("Fixtures")], swiftSettings: engineSwiftFlags),
     .testTarget(

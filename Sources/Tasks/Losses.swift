@@ -1,0 +1,76 @@
+import Autograd
+
+/// NT-Xent, the normalized temperature-scaled cross-entropy of SimCLR (Chen et al. 2020,
+/// https://arxiv.org/abs/2002.05709, Algorithm 1).
+///
+/// z1, z2: [N, D] projections of two views of the same N images. Each of the 2N
+/// embeddings is L2-normalized; its positive is the other view of its image and its
+/// 2N − 2 negatives are every other embedding (itself excluded). The loss is the mean
+/// over all 2N anchors of −log softmax(sim/τ)[positive].
+///
+/// Returns the loss and the contrastive top-1 accuracy (how often the positive has the
+/// highest similarity among the 2N − 1 candidates).
+public func ntXentLoss(_ z1: Tensor, _ z2: Tensor, temperature: Float) throws -> (loss: Tensor, top1: Double) {
+  guard z1.rank == 2, z1.shape == z2.shape, z1.shape[0] >= 2 else {
+    throw TensorError("nt_xent", "views \(z1.shape) and \(z2.shape) must be equal [N, D] with N ≥ 2")
+  }
+  guard temperature > 0 else { throw TensorError("nt_xent", "temperature must be positive, got \(temperature)") }
+  let n = z1.shape[0]
+  let z = try Tensor.concat([z1, z2], axis: 0).l2Normalized(axis: 1)  // [2N, D]
+  let similarity = try matmul(z, z, transposeB: true) * (1 / temperature)  // [2N, 2N]
+  // Exclude each anchor from its own candidates.
+  let selfMask = Tensor.zeros([2 * n, 2 * n])
+  for i in 0..<(2 * n) { selfMask.data[i * 2 * n + i] = -1e9 }
+  let logits = try similarity + selfMask
+  let targets = (0..<(2 * n)).map { $0 < n ? $0 + n : $0 - n }
+  let loss = try crossEntropy(logits, targets: targets)
+  let predicted = try logits.argmax(axis: 1).values
+  let correct = zip(predicted, targets).filter { $0 == $1 }.count
+  return (loss, Double(correct) / Double(2 * n))
+}
+
+/// MAE's reconstruction loss (He et al. 2021, https://arxiv.org/abs/2111.06377): mean
+/// squared error per patch, averaged over the masked patches only.
+///
+/// prediction, target: [B, N, P] (P = patch²·channels); mask: [B, N], 1 where the patch
+/// was hidden from the encoder. With `normalizeTarget` (MAE's `norm_pix_loss`) each target
+/// patch is standardized by its own mean and (unbiased) variance first.
+public func maskedReconstructionLoss(
+  prediction: Tensor, target: Tensor, mask: Tensor, normalizeTarget: Bool
+) throws -> Tensor {
+  guard prediction.shape == target.shape, prediction.rank == 3, mask.shape == Array(prediction.shape.prefix(2)) else {
+    throw TensorError(
+      "masked_mse", "prediction \(prediction.shape), target \(target.shape), mask \(mask.shape): need [B, N, P], [B, N, P], [B, N]")
+  }
+  var t = target.detached()
+  if normalizeTarget {
+    let mean = try t.mean(axis: -1, keepDims: true)
+    let variance = try t.variance(axes: [-1], correction: 1, keepDims: true)
+    t = try (t - mean) / (variance + 1e-6).sqrt()
+  }
+  let perPatch = try (prediction - t).pow(2).mean(axis: -1)  // [B, N]
+  let masked = try mask.sum().item()
+  guard masked > 0 else { throw TensorError("masked_mse", "no patch is masked") }
+  return try (perPatch * mask).sum() * (1 / masked)
+}
+
+/// Splits images [B, C, H, W] into flattened patches [B, N, p·p·C] in MAE's `patchify`
+/// order (row-major patches; inside a patch, row-major pixels with channels last).
+public func patchify(_ images: Tensor, patchSize p: Int) throws -> Tensor {
+  guard images.rank == 4, images.shape[2] % p == 0, images.shape[3] % p == 0 else {
+    throw TensorError("patchify", "images \(images.shape) must be [B, C, H, W] with H, W multiples of \(p)")
+  }
+  let (b, c, h, w) = (images.shape[0], images.shape[1], images.shape[2] / p, images.shape[3] / p)
+  // [B, C, h, p, w, p] → [B, h, w, p, p, C]
+  return try images.reshaped([b, c, h, p, w, p]).permuted([0, 2, 4, 3, 5, 1]).reshaped([b, h * w, p * p * c])
+}
+
+/// The inverse of `patchify`: [B, N, p·p·C] → [B, C, H, W] for a square grid.
+public func unpatchify(_ patches: Tensor, patchSize p: Int, channels c: Int) throws -> Tensor {
+  let (b, n) = (patches.shape[0], patches.shape[1])
+  let g = Int(Double(n).squareRoot())
+  guard g * g == n, patches.shape[2] == p * p * c else {
+    throw TensorError("unpatchify", "patches \(patches.shape) do not form a square grid of \(p)×\(p)×\(c) patches")
+  }
+  return try patches.reshaped([b, g, g, p, p, c]).permuted([0, 5, 1, 3, 2, 4]).reshaped([b, c, g * p, g * p])
+}
