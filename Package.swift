@@ -34,9 +34,9 @@ let package = Package(
     .target(name: "Vision", dependencies: ["CPNG", "CZlib", "Autograd"], swiftSettings: engineSwiftFlags),
     .target(name: "NN", dependencies: ["Autograd"], swiftSettings: engineSwiftFlags),
     .target(name: "Backbones", dependencies: ["NN", "Autograd"], swiftSettings: engineSwiftFlags),
-    .target(name: "Training", dependencies: ["NN", "Autograd"], swiftSettings: engineSwiftFlags),
+    .target(name: "Tasks", dependencies: ["Backbones", "NN", "Autograd", "Vision"], swiftSettings: engineSwiftFlags),
     .target(
-      name: "Tasks", dependencies: ["Backbones", "NN", "Autograd", "Vision", "Training"], swiftSettings: engineSwiftFlags),
+      name: "Training", dependencies: ["Tasks", "Backbones", "NN", "Autograd", "Vision"], swiftSettings: engineSwiftFlags),
     .target(name: "Diagnostics", dependencies: ["Autograd", "CBLAS"], swiftSettings: engineSwiftFlags),
     .executableTarget(
       name: "pretext",
@@ -48,7 +48,9 @@ let package = Package(
       name: "AutogradTests", dependencies: ["Autograd"],
       resources: [.copy("Fixtures")], swiftSettings: engineSwiftFlags),
     .testTarget(name: "TasksTests", dependencies: ["Tasks", "Backbones", "Autograd", "Vision"], swiftSettings: engineSwiftFlags),
-    .testTarget(name: "TrainingTests", dependencies: ["Training", "NN", "Autograd"], swiftSettings: engineSwiftFlags),
+    .testTarget(
+      name: "TrainingTests", dependencies: ["Training", "Tasks", "Backbones", "Vision", "NN", "Autograd"],
+      swiftSettings: engineSwiftFlags),
     .testTarget(name: "BackbonesTests", dependencies: ["Backbones", "NN"], resources: [.copy("Fixtures")], swiftSettings: engineSwiftFlags),
     .testTarget(
       name: "VisionTests", dependencies: ["Vision"],

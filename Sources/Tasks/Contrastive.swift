@@ -1,0 +1,106 @@
+import Autograd
+import Backbones
+import NN
+import Vision
+
+/// Contrastive pairs: SimCLR (Chen et al. 2020, "A Simple Framework for Contrastive
+/// Learning of Visual Representations", https://arxiv.org/abs/2002.05709).
+///
+/// Two augmented views of each image go through the backbone and an MLP projection head;
+/// NT-Xent pulls the two views of an image together and pushes the other 2N − 2 apart.
+public final class Contrastive: PretextTask, @unchecked Sendable {
+  public struct Settings: Codable, Sendable, Equatable {
+    public var temperature: Float = 0.2
+    public var projectionHidden: Int = 512
+    public var projectionOutput: Int = 128
+    /// Random resized crop scale range (of the image area).
+    public var cropScale: [Double] = [0.08, 1]
+    public var flip: Float = 0.5
+    public var colorJitter: [Float] = [0.4, 0.4, 0.4, 0.1]
+    public var colorJitterProbability: Float = 0.8
+    public var grayscaleProbability: Float = 0.2
+    public var blurProbability: Float = 0.5
+    public var blurSigma: [Float] = [0.1, 2.0]
+    public var mean: [Float] = [0.5]
+    public var std: [Float] = [0.5]
+    public init() {}
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+      case temperature, projectionHidden = "projection_hidden", projectionOutput = "projection_output"
+      case cropScale = "crop_scale", flip, colorJitter = "color_jitter"
+      case colorJitterProbability = "color_jitter_p", grayscaleProbability = "grayscale_p"
+      case blurProbability = "blur_p", blurSigma = "blur_sigma", mean, std
+    }
+
+    public init(from decoder: Decoder) throws {
+      try decoder.rejectUnknownKeys(CodingKeys.self)
+      let c = try decoder.container(keyedBy: CodingKeys.self)
+      let d = Self()
+      temperature = try c.value(.temperature, or: d.temperature)
+      projectionHidden = try c.value(.projectionHidden, or: d.projectionHidden)
+      projectionOutput = try c.value(.projectionOutput, or: d.projectionOutput)
+      cropScale = try c.value(.cropScale, or: d.cropScale)
+      flip = try c.value(.flip, or: d.flip)
+      colorJitter = try c.value(.colorJitter, or: d.colorJitter)
+      colorJitterProbability = try c.value(.colorJitterProbability, or: d.colorJitterProbability)
+      grayscaleProbability = try c.value(.grayscaleProbability, or: d.grayscaleProbability)
+      blurProbability = try c.value(.blurProbability, or: d.blurProbability)
+      blurSigma = try c.value(.blurSigma, or: d.blurSigma)
+      mean = try c.value(.mean, or: d.mean)
+      std = try c.value(.std, or: d.std)
+    }
+  }
+
+  public let name = "simclr"
+  public let settings: Settings
+  public let heads: Module
+  let fc1: Linear, bn: BatchNorm, fc2: Linear
+  let views: MultiView
+  let input: InputPreparation
+
+  public init(_ settings: Settings, backbone: any Backbone, using rng: inout RandomGenerator) throws {
+    guard settings.temperature > 0 else { throw TaskError("simclr.temperature must be positive") }
+    guard settings.cropScale.count == 2, settings.colorJitter.count == 4, settings.blurSigma.count == 2 else {
+      throw TaskError("simclr: crop_scale and blur_sigma take 2 numbers, color_jitter 4")
+    }
+    self.settings = settings
+    let size = backbone.config.imageSize
+    input = try InputPreparation(channels: backbone.config.inChannels, mean: settings.mean, std: settings.std)
+    let j = settings.colorJitter
+    let pipeline = Compose([
+      try RandomResizedCrop(size: size, scale: settings.cropScale[0]...settings.cropScale[1]),
+      try RandomHorizontalFlip(p: settings.flip),
+      try RandomApply(
+        ColorJitter(brightness: j[0], contrast: j[1], saturation: j[2], hue: j[3]), p: settings.colorJitterProbability),
+      try RandomGrayscale(p: settings.grayscaleProbability),
+      try RandomApply(GaussianBlur(sigma: settings.blurSigma[0]...settings.blurSigma[1]), p: settings.blurProbability),
+      input.normalize,
+    ])
+    views = try MultiView(views: 2, pipeline)
+    // Projection head g(·): Linear → BN → ReLU → Linear (SimCLR v1/v2, lightly's head).
+    fc1 = Linear(backbone.featureCount, settings.projectionHidden, bias: false, using: &rng)
+    bn = BatchNorm(settings.projectionHidden)
+    fc2 = Linear(settings.projectionHidden, settings.projectionOutput, using: &rng)
+    heads = Module()
+    heads.register(child: "projection_fc1", fc1)
+    heads.register(child: "projection_bn", bn)
+    heads.register(child: "projection_fc2", fc2)
+  }
+
+  public func sample(_ image: Image, using rng: inout RandomGenerator) throws -> TaskSample {
+    TaskSample(views: views(input.float(image, using: &rng), using: &rng))
+  }
+
+  func project(_ features: Tensor) throws -> Tensor {
+    try fc2(bn(fc1(features)).relu())
+  }
+
+  public func loss(_ batch: TaskBatch, backbone: any Backbone) throws -> TaskOutput {
+    // Both views in one pass: batch statistics over all 2N images.
+    let both = try Tensor.concat(batch.views, axis: 0)
+    let z = try project(backbone.features(both))
+    let n = batch.count
+    let (loss, top1) = try ntXentLoss(z.sliced(axis: 0, 0..<n), z.sliced(axis: 0, n..<(2 * n)), temperature: settings.temperature)
+    return TaskOutput(loss: loss, metrics: [("contrastive_top1", top1)])
+  }
+}

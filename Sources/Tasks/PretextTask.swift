@@ -1,0 +1,95 @@
+import Autograd
+import Backbones
+import NN
+import Vision
+
+/// One image turned into a task's training example by the task's own augmentation:
+/// views (all of one slot have the same size), integer labels, and per-sample indices
+/// (e.g. MAE's visible patches).
+public struct TaskSample: Sendable {
+  public var views: [FloatImage]
+  public var labels: [Int]
+  public var indices: [Int]
+  public init(views: [FloatImage], labels: [Int] = [], indices: [Int] = []) {
+    self.views = views
+    self.labels = labels
+    self.indices = indices
+  }
+}
+
+/// A batch of samples: view slot k of every sample stacked into `views[k]` [B, C, H, W];
+/// `labels` and `indices` concatenated per sample ([B·L] and [B, K]).
+public struct TaskBatch: Sendable {
+  public var views: [Tensor]
+  public var labels: [Int]
+  public var indices: [[Int]]
+  public var count: Int
+
+  public static func collate(_ samples: [TaskSample]) throws -> TaskBatch {
+    guard let first = samples.first else { throw TaskError("empty batch") }
+    let views = try (0..<first.views.count).map { slot in try makeBatch(samples.map { $0.views[slot] }) }
+    return TaskBatch(views: views, labels: samples.flatMap(\.labels), indices: samples.map(\.indices), count: samples.count)
+  }
+
+  /// Images through the backbone in this batch (all views counted).
+  public var imageCount: Int { views.reduce(0) { $0 + $1.shape[0] } }
+}
+
+/// The loss of a batch (a scalar tensor to back-propagate) and named metrics to log.
+public struct TaskOutput {
+  public var loss: Tensor
+  public var metrics: [(name: String, value: Double)]
+  public init(loss: Tensor, metrics: [(name: String, value: Double)] = []) {
+    self.loss = loss
+    self.metrics = metrics
+  }
+}
+
+/// A pretext task: it owns its view recipe and its heads and turns a batch of unlabeled
+/// images into a loss with the shared backbone. The trainer knows nothing else about it.
+///
+/// Adding a task is one new file with a type conforming to this protocol plus one entry
+/// in `TaskRegistry`.
+/// `sample` runs on the data loader's thread while `loss` runs on the training thread, so
+/// `sample` must only read immutable settings (hence `Sendable`).
+public protocol PretextTask: AnyObject, Sendable {
+  /// The registry name (`mae`, `simclr`, `relative-location`).
+  var name: String { get }
+  /// The task's heads, trained together with the backbone and saved in checkpoints.
+  var heads: Module { get }
+  /// Builds one training example from a decoded image, drawing from `rng` only.
+  func sample(_ image: Image, using rng: inout RandomGenerator) throws -> TaskSample
+  /// Loss and metrics of a collated batch.
+  func loss(_ batch: TaskBatch, backbone: any Backbone) throws -> TaskOutput
+  /// Writes the task's pictures (e.g. MAE reconstructions) for `batch` into `directory`;
+  /// returns the files written.
+  func writeArtifacts(_ batch: TaskBatch, backbone: any Backbone, directory: String, step: Int) throws -> [String]
+}
+
+extension PretextTask {
+  public func writeArtifacts(_ batch: TaskBatch, backbone: any Backbone, directory: String, step: Int) throws -> [String] { [] }
+}
+
+public struct TaskError: Error, CustomStringConvertible, Sendable {
+  public let description: String
+  public init(_ description: String) { self.description = description }
+}
+
+/// Resizes any decoded image to the backbone's input: channel count, then size.
+struct InputPreparation: Sendable {
+  let channels: ConvertChannels
+  let normalize: Normalize
+
+  init(channels: Int, mean: [Float], std: [Float]) throws {
+    self.channels = try ConvertChannels(to: channels)
+    let expand = { (v: [Float]) in v.count == 1 ? [Float](repeating: v[0], count: channels) : v }
+    guard expand(mean).count == channels, expand(std).count == channels else {
+      throw TaskError("normalization needs 1 or \(channels) mean/std values, got \(mean.count)/\(std.count)")
+    }
+    normalize = try Normalize(mean: expand(mean), std: expand(std))
+  }
+
+  func float(_ image: Image, using rng: inout RandomGenerator) -> FloatImage {
+    channels(FloatImage(image), using: &rng)
+  }
+}

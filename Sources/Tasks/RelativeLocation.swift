@@ -1,0 +1,105 @@
+import Autograd
+import Backbones
+import NN
+import Vision
+
+/// Relative patch location (Doersch, Gupta & Efros 2015, "Unsupervised Visual
+/// Representation Learning by Context Prediction", https://arxiv.org/abs/1505.05192).
+///
+/// From a 3×3 grid of patches (with gaps and random jitter, so that edges and textures
+/// continuing across patch borders cannot give the answer away) the centre patch and one
+/// of its 8 neighbours are encoded by the same backbone; a head on the concatenated
+/// features predicts which neighbour it was. Each patch is independently grayscaled with
+/// some probability (the paper's guard against chromatic-aberration shortcuts).
+public final class RelativeLocation: PretextTask, @unchecked Sendable {
+  public struct Settings: Codable, Sendable, Equatable {
+    /// The image is first resized to this size (pixels, square); 0 keeps it.
+    public var resize: Int = 64
+    public var patchSize: Int = 18
+    public var gap: Int = 4
+    public var jitter: Int = 2
+    public var grayscaleProbability: Float = 0.33
+    public var headHidden: Int = 512
+    public var mean: [Float] = [0.5]
+    public var std: [Float] = [0.5]
+    public init() {}
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+      case resize, patchSize = "patch_size", gap, jitter, grayscaleProbability = "grayscale_p"
+      case headHidden = "head_hidden", mean, std
+    }
+
+    public init(from decoder: Decoder) throws {
+      try decoder.rejectUnknownKeys(CodingKeys.self)
+      let c = try decoder.container(keyedBy: CodingKeys.self)
+      let d = Self()
+      resize = try c.value(.resize, or: d.resize)
+      patchSize = try c.value(.patchSize, or: d.patchSize)
+      gap = try c.value(.gap, or: d.gap)
+      jitter = try c.value(.jitter, or: d.jitter)
+      grayscaleProbability = try c.value(.grayscaleProbability, or: d.grayscaleProbability)
+      headHidden = try c.value(.headHidden, or: d.headHidden)
+      mean = try c.value(.mean, or: d.mean)
+      std = try c.value(.std, or: d.std)
+    }
+  }
+
+  public let name = "relative-location"
+  public let settings: Settings
+  public let heads: Module
+  let fc1: Linear, bn: BatchNorm, fc2: Linear
+  let sampler: PatchGridSampler
+  let resize: Resize?
+  let patchResize: Resize
+  let grayscale: RandomGrayscale
+  let input: InputPreparation
+
+  public init(_ settings: Settings, backbone: any Backbone, using rng: inout RandomGenerator) throws {
+    self.settings = settings
+    sampler = try PatchGridSampler(patchSize: settings.patchSize, gap: settings.gap, jitter: settings.jitter)
+    if settings.resize > 0 {
+      guard settings.resize >= sampler.minimumImageSize else {
+        throw TaskError(
+          "relative-location: resize \(settings.resize) is smaller than the patch grid (\(sampler.minimumImageSize) px with patch_size \(settings.patchSize), gap \(settings.gap), jitter \(settings.jitter))")
+      }
+      resize = try Resize(height: settings.resize, width: settings.resize)
+    } else {
+      resize = nil
+    }
+    let size = backbone.config.imageSize
+    patchResize = try Resize(height: size, width: size)
+    grayscale = try RandomGrayscale(p: settings.grayscaleProbability)
+    input = try InputPreparation(channels: backbone.config.inChannels, mean: settings.mean, std: settings.std)
+    // Head on [center, neighbour] features: fc → BN → ReLU → fc → 8.
+    fc1 = Linear(2 * backbone.featureCount, settings.headHidden, using: &rng)
+    bn = BatchNorm(settings.headHidden)
+    fc2 = Linear(settings.headHidden, 8, using: &rng)
+    heads = Module()
+    heads.register(child: "fc1", fc1)
+    heads.register(child: "bn", bn)
+    heads.register(child: "fc2", fc2)
+  }
+
+  public func sample(_ image: Image, using rng: inout RandomGenerator) throws -> TaskSample {
+    var x = input.float(image, using: &rng)
+    if let resize { x = resize(x, using: &rng) }
+    let pair = try sampler(x, using: &rng)
+    let prepare = { (patch: FloatImage, rng: inout RandomGenerator) -> FloatImage in
+      self.input.normalize(self.patchResize(self.grayscale(patch, using: &rng), using: &rng), using: &rng)
+    }
+    let center = prepare(pair.center, &rng)
+    let neighbor = prepare(pair.neighbor, &rng)
+    return TaskSample(views: [center, neighbor], labels: [pair.label])
+  }
+
+  public func loss(_ batch: TaskBatch, backbone: any Backbone) throws -> TaskOutput {
+    let n = batch.count
+    let features = try backbone.features(Tensor.concat(batch.views, axis: 0))  // [2N, F]
+    let pair = try Tensor.concat([features.sliced(axis: 0, 0..<n), features.sliced(axis: 0, n..<(2 * n))], axis: 1)
+    let logits = try fc2(bn(fc1(pair)).relu())
+    let loss = try crossEntropy(logits, targets: batch.labels)
+    let predicted = try logits.argmax(axis: 1).values
+    let accuracy = Double(zip(predicted, batch.labels).filter { $0 == $1 }.count) / Double(n)
+    return TaskOutput(loss: loss, metrics: [("location_accuracy", accuracy)])
+  }
+}

@@ -1,0 +1,64 @@
+import Autograd
+import Backbones
+import Foundation
+import NN
+import Vision
+
+/// Where a run stands, saved with every checkpoint.
+public struct CheckpointState: Codable, Sendable, Equatable {
+  public var step: Int
+  public var totalSteps: Int
+  /// The loader position of the next batch.
+  public var position: LoaderPosition
+  public var elapsedSeconds: Double
+}
+
+/// Full training checkpoints: `checkpoint-<step>.safetensors` holding the model
+/// (`model.backbone.*`, `model.heads.*`), the optimizer state (`optimizer.*`), and the
+/// run state as JSON metadata. Written atomically (temporary file, fsync, rename); the
+/// newest `keep` are kept.
+public enum Checkpoints {
+  static let stateKey = "pretext.checkpoint"
+
+  public static func path(step: Int, in directory: String) -> String {
+    (directory as NSString).appendingPathComponent(String(format: "checkpoint-%08d.safetensors", step))
+  }
+
+  /// Checkpoint files in the folder, oldest first.
+  public static func list(in directory: String) -> [String] {
+    let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+    return names.filter { $0.hasPrefix("checkpoint-") && $0.hasSuffix(".safetensors") }.sorted()
+      .map { (directory as NSString).appendingPathComponent($0) }
+  }
+
+  public static func latest(in directory: String) throws -> String? { list(in: directory).last }
+
+  static func save(
+    model: Module, optimizer: any Optimizer, state: CheckpointState, backbone: any Backbone, in directory: String, keep: Int
+  ) throws {
+    var tensors = model.stateDict().map { ("model." + $0.name, $0.tensor) }
+    tensors += optimizer.state().map { ("optimizer." + $0.name, $0.tensor) }
+    let metadata = [
+      stateKey: String(decoding: try JSONEncoder.compact.encode(state), as: UTF8.self),
+      "pretext.backbone": String(decoding: try JSONEncoder.compact.encode(backbone.config), as: UTF8.self),
+    ]
+    try SafeTensors(tensors: tensors, metadata: metadata).write(to: path(step: state.step, in: directory))
+    for old in list(in: directory).dropLast(keep) { try? FileManager.default.removeItem(atPath: old) }
+  }
+
+  /// Restores model and optimizer tensors from `path`; returns the run state.
+  static func load(_ path: String, model: Module, optimizer: any Optimizer) throws -> CheckpointState {
+    let file = try SafeTensors.read(path: path)
+    guard let text = file.metadata[stateKey],
+      let state = try? JSONDecoder().decode(CheckpointState.self, from: Data(text.utf8))
+    else { throw TrainingError("\(path): not a Pretext checkpoint (no \(stateKey) metadata)") }
+    let modelPart = SafeTensors(
+      tensors: file.tensors.filter { $0.name.hasPrefix("model.") }.map { (String($0.name.dropFirst(6)), $0.tensor) })
+    try model.load(modelPart, strict: true, source: path)
+    let optimizerState = Dictionary(
+      file.tensors.filter { $0.name.hasPrefix("optimizer.") }.map { (String($0.name.dropFirst(10)), $0.tensor) },
+      uniquingKeysWith: { a, _ in a })
+    try optimizer.load(state: optimizerState)
+    return state
+  }
+}

@@ -1,0 +1,90 @@
+import Foundation
+import Tasks
+
+/// How to train: batch, budget, optimizer, schedule, checkpoints. Every field has a
+/// default; a config section may set any subset.
+public struct TrainerSettings: Codable, Sendable, Equatable {
+  public var batchSize = 256
+  /// The budget: exactly one of epochs, steps or minutes is used (steps, then minutes,
+  /// then epochs). With minutes, the schedule is stretched to the step count the
+  /// measured speed allows.
+  public var epochs: Double = 1
+  public var steps: Int = 0
+  public var minutes: Double = 0
+  public var optimizer = "adamw"
+  /// Learning rate for a batch of 256; scaled linearly with the batch size.
+  public var baseLearningRate: Double = 1.5e-4
+  public var minimumLearningRate: Double = 0
+  /// Warmup as a fraction of the total steps.
+  public var warmupFraction: Double = 0.05
+  public var weightDecay: Float = 0.05
+  public var momentum: Float = 0.9
+  public var betas: [Float] = [0.9, 0.95]
+  /// Global gradient-norm clipping; 0 turns it off.
+  public var clipGradientNorm: Float = 0
+  /// Decay of an exponential moving average of the weights saved beside them; 0 = off.
+  public var emaDecay: Float = 0
+  public var seed: UInt64 = 0
+  public var logEvery = 10
+  public var checkpointEvery = 200
+  public var keepCheckpoints = 2
+  /// Task pictures (MAE reconstructions) every N steps and at the end; 0 = only at the end.
+  public var artifactsEvery = 200
+
+  public init() {}
+
+  enum CodingKeys: String, CodingKey, CaseIterable {
+    case batchSize = "batch_size", epochs, steps, minutes, optimizer
+    case baseLearningRate = "base_lr", minimumLearningRate = "min_lr", warmupFraction = "warmup_fraction"
+    case weightDecay = "weight_decay", momentum, betas, clipGradientNorm = "clip_grad_norm", emaDecay = "ema_decay"
+    case seed, logEvery = "log_every", checkpointEvery = "checkpoint_every", keepCheckpoints = "keep_checkpoints"
+    case artifactsEvery = "artifacts_every"
+  }
+
+  public init(from decoder: Decoder) throws {
+    try decoder.rejectUnknownKeys(CodingKeys.self, allowing: [])
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    let d = TrainerSettings()
+    batchSize = try c.value(.batchSize, or: d.batchSize)
+    epochs = try c.value(.epochs, or: d.epochs)
+    steps = try c.value(.steps, or: d.steps)
+    minutes = try c.value(.minutes, or: d.minutes)
+    optimizer = try c.value(.optimizer, or: d.optimizer)
+    baseLearningRate = try c.value(.baseLearningRate, or: d.baseLearningRate)
+    minimumLearningRate = try c.value(.minimumLearningRate, or: d.minimumLearningRate)
+    warmupFraction = try c.value(.warmupFraction, or: d.warmupFraction)
+    weightDecay = try c.value(.weightDecay, or: d.weightDecay)
+    momentum = try c.value(.momentum, or: d.momentum)
+    betas = try c.value(.betas, or: d.betas)
+    clipGradientNorm = try c.value(.clipGradientNorm, or: d.clipGradientNorm)
+    emaDecay = try c.value(.emaDecay, or: d.emaDecay)
+    seed = try c.value(.seed, or: d.seed)
+    logEvery = try c.value(.logEvery, or: d.logEvery)
+    checkpointEvery = try c.value(.checkpointEvery, or: d.checkpointEvery)
+    keepCheckpoints = try c.value(.keepCheckpoints, or: d.keepCheckpoints)
+    artifactsEvery = try c.value(.artifactsEvery, or: d.artifactsEvery)
+  }
+
+  /// Checks ranges; the message names the key.
+  public func validate() throws {
+    func check(_ ok: Bool, _ message: String) throws { if !ok { throw TrainingError("train.\(message)") } }
+    try check(batchSize >= 2, "batch_size must be at least 2, got \(batchSize)")
+    try check(epochs > 0 || steps > 0 || minutes > 0, "one of epochs, steps or minutes must be positive")
+    try check(steps >= 0 && minutes >= 0 && epochs >= 0, "epochs, steps and minutes cannot be negative")
+    try check(["adamw", "sgd", "lars"].contains(optimizer), "optimizer must be adamw, sgd or lars, got \"\(optimizer)\"")
+    try check(baseLearningRate > 0, "base_lr must be positive, got \(baseLearningRate)")
+    try check(minimumLearningRate >= 0 && minimumLearningRate <= baseLearningRate, "min_lr must be in [0, base_lr]")
+    try check(warmupFraction >= 0 && warmupFraction < 1, "warmup_fraction must be in [0, 1), got \(warmupFraction)")
+    try check(weightDecay >= 0, "weight_decay cannot be negative")
+    try check(betas.count == 2 && betas.allSatisfy { $0 >= 0 && $0 < 1 }, "betas must be two numbers in [0, 1)")
+    try check(clipGradientNorm >= 0, "clip_grad_norm cannot be negative")
+    try check(emaDecay >= 0 && emaDecay < 1, "ema_decay must be in [0, 1)")
+    try check(logEvery > 0 && checkpointEvery > 0 && keepCheckpoints > 0, "log_every, checkpoint_every and keep_checkpoints must be positive")
+    try check(artifactsEvery >= 0, "artifacts_every cannot be negative")
+  }
+}
+
+public struct TrainingError: Error, CustomStringConvertible, Sendable {
+  public let description: String
+  public init(_ description: String) { self.description = description }
+}
