@@ -19,7 +19,8 @@ let package = Package(
     .library(name: "Vision", targets: ["Vision"]),
   ],
   dependencies: [
-    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
   ],
   targets: [
     // OpenBLAS, loaded at run time (dlopen) so that the kernel core type can be chosen
@@ -37,16 +38,22 @@ let package = Package(
     .target(name: "Tasks", dependencies: ["Backbones", "NN", "Autograd", "Vision"], swiftSettings: engineSwiftFlags),
     .target(
       name: "Training", dependencies: ["Tasks", "Backbones", "NN", "Autograd", "Vision"], swiftSettings: engineSwiftFlags),
-    .target(name: "Diagnostics", dependencies: ["Autograd", "CBLAS"], swiftSettings: engineSwiftFlags),
+    .target(
+      name: "Diagnostics", dependencies: ["Autograd", "CBLAS", "Vision", "Backbones", "Tasks"], swiftSettings: engineSwiftFlags),
+    .target(
+      name: "Experiments",
+      dependencies: ["Training", "Tasks", "Backbones", "Vision", "Autograd", .product(name: "Yams", package: "Yams")],
+      swiftSettings: engineSwiftFlags),
     .executableTarget(
       name: "pretext",
       dependencies: [
-        "Autograd", "Vision", "Diagnostics", "NN", "Backbones",
+        "Autograd", "Vision", "Diagnostics", "NN", "Backbones", "Tasks", "Training", "Experiments",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
     .testTarget(
       name: "AutogradTests", dependencies: ["Autograd"],
       resources: [.copy("Fixtures")], swiftSettings: engineSwiftFlags),
+    .testTarget(name: "ExperimentsTests", dependencies: ["Experiments"]),
     .testTarget(name: "TasksTests", dependencies: ["Tasks", "Backbones", "Autograd", "Vision"], swiftSettings: engineSwiftFlags),
     .testTarget(
       name: "TrainingTests", dependencies: ["Training", "Tasks", "Backbones", "Vision", "NN", "Autograd"],

@@ -1,6 +1,7 @@
 import Autograd
 import Backbones
 import Foundation
+import Synchronization
 import NN
 import Tasks
 import Vision
@@ -42,7 +43,7 @@ public struct TrainingSummary: Codable, Sendable {
 /// else about it. It owns the optimizer, the learning-rate schedule, logging,
 /// checkpoints (full state for `resume`, and the backbone alone for the probe and for
 /// PyTorch) and the task's periodic pictures.
-public final class Trainer {
+public final class Trainer: @unchecked Sendable {
   public let task: any PretextTask
   public let backbone: any Backbone
   public let source: any ImageSource
@@ -50,8 +51,12 @@ public final class Trainer {
   public let runDirectory: String
   /// Called with each progress line (already formatted).
   public var onProgress: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
-  /// Set to stop after the current step (e.g. from a signal handler).
-  nonisolated(unsafe) public var stopRequested = false
+  /// Set to stop after the current step (e.g. from a signal handler, on another thread).
+  public var stopRequested: Bool {
+    get { stopFlag.load(ordering: .relaxed) }
+    set { stopFlag.store(newValue, ordering: .relaxed) }
+  }
+  private let stopFlag = Atomic<Bool>(false)
 
   let model = Module()
   let parameters: [OptimizedParameter]

@@ -80,26 +80,13 @@ public final class DataLoader<Sample: Sendable, Batch: Sendable>: @unchecked Sen
   public typealias Prepare = @Sendable (Image, inout RandomGenerator) throws -> Sample
   public typealias Collate = @Sendable ([Sample]) throws -> Batch
 
-  public let source: any ImageSource
-  public let options: LoaderOptions
-  private let prepare: Prepare
-  private let collate: Collate
-
+  public var source: any ImageSource { pipeline.source }
+  public var options: LoaderOptions { pipeline.options }
   /// Batches per epoch.
-  public let batchesPerEpoch: Int
-
-  private struct Queue {
-    var ready: [(LoaderPosition, Result<Batch, Error>)] = []
-    var stopped = false
-    var skipped: [SkippedImage] = []
-  }
-  private let queue = Mutex(Queue())
-  private let condition = NSCondition()
-  private var worker: Thread?
-  // Worker-thread state (touched only by the worker).
-  private var cache: [Image?] = []
-  private var cacheEnabled = false
-  private var bad = Set<Int>()
+  public var batchesPerEpoch: Int { pipeline.batchesPerEpoch }
+  // The background thread owns the pipeline, never the loader: when the loader goes
+  // away, its deinit stops the pipeline and waits for the thread.
+  private let pipeline: LoaderPipeline<Sample, Batch>
 
   public init(
     source: any ImageSource, options: LoaderOptions, startingAt start: LoaderPosition = LoaderPosition(),
@@ -111,34 +98,83 @@ public final class DataLoader<Sample: Sendable, Batch: Sendable>: @unchecked Sen
       throw LoaderError(
         "the dataset has \(source.count) images, fewer than one batch of \(options.batchSize) (lower the batch size)")
     }
+    pipeline = LoaderPipeline(source: source, options: options, prepare: prepare, collate: collate)
+    let p = pipeline
+    let thread = Thread {
+      p.produce(from: start)
+      p.finished.signal()
+    }
+    thread.name = "pretext.loader"
+    thread.start()
+  }
+
+  deinit { pipeline.stop() }
+
+  /// Stops the background thread and waits for it to return (also done on deinit), so
+  /// no file is read after `stop()`.
+  public func stop() { pipeline.stop() }
+
+  /// Images skipped so far because they could not be read.
+  public var skipped: [SkippedImage] { pipeline.skipped }
+
+  /// The next batch and its position (blocks until it is ready). Throws the error that
+  /// stopped preparation (e.g. an unreadable image in strict mode).
+  public func next() throws -> (position: LoaderPosition, batch: Batch) { try pipeline.next() }
+
+  /// The sample order of `epoch`.
+  public func order(epoch: Int) -> [Int] { pipeline.order(epoch: epoch) }
+}
+
+/// The state shared by a loader and its background thread.
+final class LoaderPipeline<Sample: Sendable, Batch: Sendable>: @unchecked Sendable {
+  let source: any ImageSource
+  let options: LoaderOptions
+  let prepare: DataLoader<Sample, Batch>.Prepare
+  let collate: DataLoader<Sample, Batch>.Collate
+  let batchesPerEpoch: Int
+
+  private struct Queue {
+    var ready: [(LoaderPosition, Result<Batch, Error>)] = []
+    var stopped = false
+    var skipped: [SkippedImage] = []
+  }
+  private let queue = Mutex(Queue())
+  private let condition = NSCondition()
+  /// Signalled when the background thread has returned.
+  let finished = DispatchSemaphore(value: 0)
+  // Worker-thread state (touched only by the worker).
+  private var cache: [Image?] = []
+  private var cacheEnabled = false
+  private var bad = Set<Int>()
+
+  init(
+    source: any ImageSource, options: LoaderOptions, prepare: @escaping DataLoader<Sample, Batch>.Prepare,
+    collate: @escaping DataLoader<Sample, Batch>.Collate
+  ) {
     self.source = source
     self.options = options
     self.prepare = prepare
     self.collate = collate
     let n = source.count
     batchesPerEpoch = options.dropLast ? n / options.batchSize : (n + options.batchSize - 1) / options.batchSize
-    let thread = Thread { [unowned self] in self.produce(from: start) }
-    thread.name = "pretext.loader"
-    worker = thread
-    thread.start()
   }
 
-  deinit { stop() }
-
-  /// Stops the background thread (also done on deinit).
-  public func stop() {
+  func stop() {
     condition.lock()
-    queue.withLock { $0.stopped = true }
+    let already = queue.withLock { q -> Bool in
+      defer { q.stopped = true }
+      return q.stopped
+    }
     condition.broadcast()
     condition.unlock()
+    if !already { finished.wait() }
   }
 
-  /// Images skipped so far because they could not be read.
-  public var skipped: [SkippedImage] { queue.withLock { $0.skipped } }
+  private var isStopped: Bool { queue.withLock { $0.stopped } }
 
-  /// The next batch and its position (blocks until it is ready). Throws the error that
-  /// stopped preparation (e.g. an unreadable image in strict mode).
-  public func next() throws -> (position: LoaderPosition, batch: Batch) {
+  var skipped: [SkippedImage] { queue.withLock { $0.skipped } }
+
+  func next() throws -> (position: LoaderPosition, batch: Batch) {
     condition.lock()
     defer { condition.unlock() }
     while true {
@@ -149,24 +185,24 @@ public final class DataLoader<Sample: Sendable, Batch: Sendable>: @unchecked Sen
         condition.broadcast()
         return (position, try result.get())
       }
+      if isStopped { throw LoaderError("stopped") }
       condition.wait()
     }
   }
 
-  /// The sample order of `epoch`.
-  public func order(epoch: Int) -> [Int] {
+  func order(epoch: Int) -> [Int] {
     guard options.shuffle else { return Array(0..<source.count) }
     var rng = RandomGenerator(seed: mix(options.seed, UInt64(epoch), 0x5EED))
     return rng.permutation(source.count)
   }
 
-  private func produce(from start: LoaderPosition) {
+  func produce(from start: LoaderPosition) {
     var position = start
     while true {
       let order = self.order(epoch: position.epoch)
       while position.batch < batchesPerEpoch {
         let result = Result { try makeBatch(order: order, position: position) }
-        if !enqueue(position, result) { return }
+        if isStopped || !enqueue(position, result) { return }
         if case .failure = result { return }
         position.batch += 1
       }
@@ -196,6 +232,7 @@ public final class DataLoader<Sample: Sendable, Batch: Sendable>: @unchecked Sen
     var samples: [Sample] = []
     samples.reserveCapacity(size)
     for slot in 0..<size {
+      if isStopped { throw LoaderError("stopped") }
       let p = first + slot
       var rng = RandomGenerator(seed: mix(options.seed, UInt64(position.epoch), UInt64(p)))
       // The image at position p, or the next readable one in the epoch order.

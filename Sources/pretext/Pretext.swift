@@ -9,7 +9,8 @@ struct Pretext: ParsableCommand {
     commandName: "pretext",
     abstract: "Self-supervised pretraining of image backbones on CPU.",
     version: PretextVersion.string,
-    subcommands: [Doctor.self, Bench.self])
+    subcommands: [Doctor.self, DataCommand.self, Pretrain.self, Inspect.self, Bench.self])
+
 }
 
 /// Options every compute-heavy command takes.
@@ -65,7 +66,7 @@ struct DoctorOutput: Encodable {
 
 struct Bench: ParsableCommand {
   static let configuration = CommandConfiguration(
-    abstract: "Measure Pretext's speed.", subcommands: [BenchOps.self])
+    abstract: "Measure Pretext's speed.", subcommands: [BenchOps.self, BenchData.self])
 }
 
 struct BenchOps: ParsableCommand {
@@ -85,8 +86,30 @@ struct BenchOps: ParsableCommand {
   }
 }
 
+/// A progress or status line on standard error (where the trainer's progress goes too,
+/// so they interleave in order; standard output stays for results).
+func note(_ line: String) {
+  FileHandle.standardError.write(Data((line + "\n").utf8))
+}
+
 func jsonString<T: Encodable>(_ value: T) throws -> String {
   let encoder = JSONEncoder()
   encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
   return String(decoding: try encoder.encode(value), as: UTF8.self)
+}
+
+struct BenchData: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "data",
+    abstract: "Augmented views per second of the SimCLR pipeline on 32×32 PNGs (decode + two views), and the CPU it uses.")
+
+  @Flag(help: "Print JSON instead of text.") var json = false
+  @Option(help: "Seconds to measure.") var seconds: Double = 5
+  @Option(help: "PNG files to generate for the run.") var images = 2048
+
+  func run() throws {
+    guard seconds > 0, images >= 256 else { throw ValidationError("--seconds must be positive and --images at least 256") }
+    let report = try DataBenchmark.run(images: images, seconds: seconds)
+    print(json ? try jsonString(report) : report.text)
+  }
 }

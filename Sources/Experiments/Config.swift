@@ -1,0 +1,260 @@
+import Backbones
+import Foundation
+import Tasks
+import Training
+import Yams
+
+/// A pretraining experiment: what to train (task, backbone), on what (data), how
+/// (train), and where the run goes. Decoded from YAML; every field has a default.
+///
+/// ```yaml
+/// base: fashion-mnist-base.yaml      # optional: this file's keys override the base's
+/// name: simclr-vit
+/// data: {unlabeled: data/fashion-mnist/unlabeled}
+/// backbone: {preset: vit-cpu, image_size: 32, patch_size: 4, in_channels: 1}
+/// task: {name: simclr, temperature: 0.2}
+/// train: {batch_size: 256, epochs: 10, optimizer: adamw, base_lr: 1.5e-4}
+/// ```
+public struct ExperimentConfig: @unchecked Sendable {
+  public var name: String
+  public var output: String
+  public var data: DataSection
+  public var backbone: BackboneSection
+  public var taskName: String
+  /// The task section as YAML (decoded by the task itself).
+  public var taskNode: Node
+  public var train: TrainerSettings
+  /// The resolved configuration (bases merged, overrides applied), as saved in the run.
+  public var resolvedYAML: String
+  /// A short hash of the resolved configuration: the run's identity.
+  public var hash: String
+
+  public struct DataSection: Codable, Sendable, Equatable {
+    public var unlabeled = "data/fashion-mnist/unlabeled"
+    public var strict = false
+    public init() {}
+    enum CodingKeys: String, CodingKey, CaseIterable { case unlabeled, strict }
+    public init(from decoder: Decoder) throws {
+      try decoder.rejectUnknownKeys(CodingKeys.self, allowing: [])
+      let c = try decoder.container(keyedBy: CodingKeys.self)
+      let d = Self()
+      unlabeled = try c.value(.unlabeled, or: d.unlabeled)
+      strict = try c.value(.strict, or: d.strict)
+    }
+  }
+
+  public struct BackboneSection: Codable, Sendable, Equatable {
+    public var preset = "vit-cpu"
+    public var imageSize: Int? = nil
+    public var patchSize: Int? = nil
+    public var inChannels: Int? = nil
+    public init() {}
+    enum CodingKeys: String, CodingKey, CaseIterable {
+      case preset, imageSize = "image_size", patchSize = "patch_size", inChannels = "in_channels"
+    }
+    public init(from decoder: Decoder) throws {
+      try decoder.rejectUnknownKeys(CodingKeys.self, allowing: [])
+      let c = try decoder.container(keyedBy: CodingKeys.self)
+      preset = try c.value(.preset, or: "vit-cpu")
+      imageSize = try c.decodeIfPresent(Int.self, forKey: .imageSize)
+      patchSize = try c.decodeIfPresent(Int.self, forKey: .patchSize)
+      inChannels = try c.decodeIfPresent(Int.self, forKey: .inChannels)
+    }
+    public func config() throws -> BackboneConfig {
+      try BackbonePreset.config(preset, imageSize: imageSize, patchSize: patchSize, inChannels: inChannels)
+    }
+  }
+
+  static let topLevelKeys: Set<String> = ["base", "name", "output", "data", "backbone", "task", "train"]
+
+  /// Loads `path`, following `base:` files, then applies `overrides` (`key.path=value`).
+  public static func load(path: String, overrides: [String] = []) throws -> ExperimentConfig {
+    let layers = try loadLayers(path: path, seen: [])
+    var merged = Node.Mapping([])
+    for layer in layers.reversed() { merged = merge(merged, layer.node) }
+    merged["base"] = nil
+    for o in overrides { try applyOverride(o, to: &merged) }
+    let root = Node.mapping(merged)
+    let locate = { (codingPath: [CodingKey]) -> String in
+      // The innermost file (or an override) that defines the path names the culprit.
+      let keys = codingPath.map(\.stringValue)
+      for layer in layers {
+        if let mark = find(keys, in: layer.node) { return "\(layer.path):\(mark.line)" }
+      }
+      return overrides.isEmpty ? path : "\(path) (or --set)"
+    }
+    do {
+      for key in merged.keys.compactMap(\.string) where !topLevelKeys.contains(key) {
+        throw ConfigError("\(locate([AnyCodingKey(key)])): unknown key \"\(key)\" (known: \(topLevelKeys.sorted().joined(separator: ", ")))")
+      }
+      let decoder = YAMLDecoder()
+      func section<T: Decodable>(_ key: String, _ fallback: T) throws -> T {
+        guard let node = merged[key] else { return fallback }
+        do {
+          return try decoder.decode(T.self, from: node)
+        } catch let e as DecodingError {
+          throw ConfigError(describe(e, prefix: key, locate: locate))
+        }
+      }
+      let name = try section("name", (path as NSString).lastPathComponent.replacingOccurrences(of: ".yaml", with: ""))
+      let output = try section("output", "runs")
+      let data = try section("data", DataSection())
+      let backbone = try section("backbone", BackboneSection())
+      let train = try section("train", TrainerSettings())
+      do { try train.validate() } catch { throw ConfigError("\(locate([AnyCodingKey("train")])): \(error)") }
+      let taskNode = merged["task"] ?? Node.mapping(["name": "simclr"])
+      guard let taskName = taskNode["name"]?.string else {
+        throw ConfigError("\(locate([AnyCodingKey("task")])): task needs a name (\(TaskRegistry.names.joined(separator: ", ")))")
+      }
+      guard TaskRegistry.factories[taskName] != nil else {
+        throw ConfigError(
+          "\(locate([AnyCodingKey("task"), AnyCodingKey("name")])): unknown task \"\(taskName)\" (known: \(TaskRegistry.names.joined(separator: ", ")))")
+      }
+      let yaml = try Yams.serialize(node: root, sortKeys: true)
+      return ExperimentConfig(
+        name: name, output: output, data: data, backbone: backbone, taskName: taskName, taskNode: taskNode, train: train,
+        resolvedYAML: yaml, hash: fnv1a(yaml))
+    }
+  }
+
+  /// Builds the task from its section; errors name the file and line.
+  public func makeTask(backbone: any Backbone, using rng: inout RandomGenerator, sourcePath: String) throws -> any PretextTask {
+    do {
+      let decoder = try YAMLDecoder().decode(DecoderCapture.self, from: taskNode).decoder
+      return try TaskRegistry.make(taskName, settings: decoder, backbone: backbone, using: &rng)
+    } catch let e as DecodingError {
+      throw ConfigError(Self.describe(e, prefix: "task", locate: { _ in sourcePath }))
+    }
+  }
+
+  /// The run folder: `<output>/<name>`.
+  public var runDirectory: String { (output as NSString).appendingPathComponent(name) }
+
+  // MARK: Files and merging
+
+  struct Layer {
+    let path: String
+    let node: Node.Mapping
+  }
+
+  /// The file and its bases, innermost first.
+  static func loadLayers(path: String, seen: Set<String>) throws -> [Layer] {
+    let full = URL(fileURLWithPath: path).standardizedFileURL.path
+    guard !seen.contains(full) else { throw ConfigError("\(path): base files form a loop") }
+    guard let data = FileManager.default.contents(atPath: path) else {
+      throw ConfigError("\(path): no such config file")
+    }
+    let text = String(decoding: data, as: UTF8.self)
+    let node: Node?
+    do {
+      node = try Yams.compose(yaml: text)
+    } catch {
+      throw ConfigError("\(path): not valid YAML (\(error))")
+    }
+    guard let mapping = node?.mapping ?? (node == nil ? Node.Mapping([]) : nil) else {
+      throw ConfigError("\(path): the top level must be a mapping of sections (name, data, backbone, task, train)")
+    }
+    var layers = [Layer(path: path, node: mapping)]
+    if let base = mapping["base"] {
+      guard let baseName = base.string else { throw ConfigError("\(path):\(base.mark?.line ?? 0): base must be a file name") }
+      let basePath = baseName.hasPrefix("/") ? baseName : ((path as NSString).deletingLastPathComponent as NSString).appendingPathComponent(baseName)
+      layers += try loadLayers(path: basePath, seen: seen.union([full]))
+    }
+    return layers
+  }
+
+  /// `top` over `base`, recursively for nested mappings.
+  static func merge(_ base: Node.Mapping, _ top: Node.Mapping) -> Node.Mapping {
+    var out = base
+    for (k, v) in top {
+      if let sub = v.mapping, let existing = out[k]?.mapping {
+        out[k] = .mapping(merge(existing, sub))
+      } else {
+        out[k] = v
+      }
+    }
+    return out
+  }
+
+  /// `a.b.c=value`: sets the key (creating sections), the value parsed as YAML.
+  static func applyOverride(_ override: String, to root: inout Node.Mapping) throws {
+    guard let eq = override.firstIndex(of: "="), eq != override.startIndex else {
+      throw ConfigError("--set \(override): expected key.path=value")
+    }
+    let keys = override[..<eq].split(separator: ".").map(String.init)
+    let valueText = String(override[override.index(after: eq)...])
+    let value = (try? Yams.compose(yaml: valueText)) ?? nil ?? Node(valueText)
+    func set(_ mapping: inout Node.Mapping, _ keys: ArraySlice<String>) {
+      guard let first = keys.first else { return }
+      if keys.count == 1 {
+        mapping[first] = value
+      } else {
+        var child = mapping[first]?.mapping ?? Node.Mapping([])
+        set(&child, keys.dropFirst())
+        mapping[first] = .mapping(child)
+      }
+    }
+    set(&root, keys[...])
+  }
+
+  static func find(_ keys: [String], in mapping: Node.Mapping) -> Mark? {
+    var node = Node.mapping(mapping)
+    var mark: Mark? = nil
+    for k in keys {
+      guard let m = node.mapping else { return mark }
+      guard let pair = m.first(where: { $0.key.string == k }) else { return nil }
+      mark = pair.key.mark ?? pair.value.mark
+      node = pair.value
+    }
+    return mark
+  }
+
+  static func describe(_ error: DecodingError, prefix: String, locate: ([CodingKey]) -> String) -> String {
+    func full(_ path: [CodingKey]) -> [CodingKey] { [AnyCodingKey(prefix)] + path }
+    func dotted(_ path: [CodingKey]) -> String { full(path).map(\.stringValue).joined(separator: ".") }
+    switch error {
+    case .typeMismatch(let type, let c):
+      return "\(locate(full(c.codingPath))): \(dotted(c.codingPath)) must be \(typeName(type)) (\(c.debugDescription))"
+    case .valueNotFound(let type, let c):
+      return "\(locate(full(c.codingPath))): \(dotted(c.codingPath)) needs a \(typeName(type)) value"
+    case .keyNotFound(let key, let c):
+      return "\(locate(full(c.codingPath))): missing key \(dotted(c.codingPath + [key]))"
+    case .dataCorrupted(let c):
+      return "\(locate(full(c.codingPath))): \(dotted(c.codingPath)): \(c.debugDescription)"
+    @unknown default:
+      return "\(error)"
+    }
+  }
+
+  static func typeName(_ t: Any.Type) -> String {
+    switch t {
+    case is Int.Type, is UInt64.Type: return "an integer"
+    case is Double.Type, is Float.Type: return "a number"
+    case is Bool.Type: return "true or false"
+    case is String.Type: return "a string"
+    default: return "a \(t)"
+    }
+  }
+}
+
+struct DecoderCapture: Decodable {
+  let decoder: Decoder
+  init(from decoder: Decoder) throws { self.decoder = decoder }
+}
+
+public struct ConfigError: Error, CustomStringConvertible, Sendable {
+  public let description: String
+  public init(_ description: String) { self.description = description }
+}
+
+/// 64-bit FNV-1a of a string, as 16 hex digits.
+func fnv1a(_ s: String) -> String {
+  var h: UInt64 = 0xcbf2_9ce4_8422_2325
+  for b in s.utf8 {
+    h ^= UInt64(b)
+    h = h &* 0x100_0000_01b3
+  }
+  return String(format: "%016llx", h)
+}
+
+import Autograd

@@ -1,0 +1,707 @@
+import Autograd
+import Dispatch
+import Foundation
+
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+
+// Datasets backed by folders of PNG files:
+//
+// - `ImageFolder`: unlabeled, every PNG under a folder (flat or nested, any depth).
+// - `LabeledImageFolder`: labeled, either one subfolder per class (the common
+//   "ImageFolder" convention: root/<class>/**/*.png, classes in sorted order) or a CSV
+//   of `path,label` lines.
+//
+// Scanning lists file names and checks each PNG's 33-byte signature + IHDR (cheap, done
+// on all cores); pixels are only decoded when a sample is read, so opening a folder of
+// 100k images takes about a second. Files that fail the header check are reported once,
+// in `rejected`, and left out (or, with `strict`, make the constructor throw).
+//
+// Order: samples are sorted by their path relative to the root, comparing UTF-8 bytes,
+// so the same folder gives the same indices on every machine and file system.
+//
+// Hidden entries (names starting with ".": .DS_Store, .git, the temporary files of an
+// interrupted atomic write) are ignored. Symbolic links are followed; a link to a folder
+// already scanned (a loop, or a second way to the same folder) is not entered again.
+
+/// Why a dataset could not be opened or a sample read. `description` reads
+/// "`path`: `reason`", and the reason says what to do.
+public struct DatasetError: Error, CustomStringConvertible, LocalizedError, Sendable, Hashable {
+  public enum Kind: Sendable, Hashable {
+    /// The folder or file does not exist.
+    case notFound
+    /// A folder was expected and something else is there (or the reverse).
+    case wrongType
+    /// The folder holds no usable images (or a class folder is empty).
+    case empty
+    /// A file or folder could not be read (permissions, I/O error, corrupt image).
+    case unreadable
+    /// A CSV label file is malformed; the reason names the line.
+    case invalidCSV
+    /// An imported dataset's source files are missing or inconsistent.
+    case invalidSource
+    /// Writing output failed.
+    case io
+  }
+
+  public let kind: Kind
+  public let path: String
+  public let reason: String
+
+  public init(kind: Kind, path: String, reason: String) {
+    self.kind = kind
+    self.path = path
+    self.reason = reason
+  }
+
+  public var description: String { "\(path): \(reason)" }
+  public var errorDescription: String? { description }
+}
+
+/// A file that was left out of a dataset, and why. `path` is relative to the dataset
+/// root (absolute when a CSV named an absolute path).
+public struct DatasetIssue: Sendable, Hashable, Codable {
+  public let path: String
+  public let reason: String
+
+  public init(path: String, reason: String) {
+    self.path = path
+    self.reason = reason
+  }
+}
+
+/// How to open an image folder.
+public struct ImageFolderOptions: Sendable, Hashable {
+  /// Throw when any PNG file is unreadable or fails the header check, instead of
+  /// leaving it out and listing it in `rejected`.
+  public var strict: Bool
+  /// Check each PNG's signature and IHDR while scanning (33 bytes per file). Off, every
+  /// `.png` file is listed and problems only show when a sample is decoded.
+  public var checkHeaders: Bool
+  /// How `loadImage(at:)` decodes (the `ImageSource` entry point used by loaders).
+  public var decode: PNGDecodeOptions
+  /// Threads for the header check (default: Pretext's thread count).
+  public var threads: Int
+
+  public init(
+    strict: Bool = false, checkHeaders: Bool = true, decode: PNGDecodeOptions = PNGDecodeOptions(),
+    threads: Int = Parallel.threads
+  ) {
+    self.strict = strict
+    self.checkHeaders = checkHeaders
+    self.decode = decode
+    self.threads = threads
+  }
+}
+
+/// Unlabeled images: every PNG file under a folder, at any depth.
+public struct ImageFolder: Sendable, ImageSource {
+  /// The folder as given (trailing slashes removed).
+  public let root: String
+  /// The samples' paths relative to `root`, sorted byte-wise.
+  public let files: [String]
+  /// Files that are not PNG images by name (relative paths, sorted), e.g. `README.txt`.
+  public let skipped: [String]
+  /// Unusable PNG files and unreadable folders, with the reason (sorted by path).
+  public let rejected: [DatasetIssue]
+  public let options: ImageFolderOptions
+
+  /// Scans `path` recursively.
+  ///
+  /// - Throws: `DatasetError` when the folder is missing, not a folder, unreadable, or
+  ///   holds no usable PNG file; in strict mode also when any file is rejected.
+  public init(path: String, options: ImageFolderOptions = ImageFolderOptions()) throws {
+    let root = FolderScan.normalize(path)
+    var scan = try FolderScan.scan(root: root)
+    if options.checkHeaders {
+      let bad = FolderScan.checkHeaders(root: root, files: scan.images, threads: options.threads)
+      scan.remove(bad)
+    }
+    try scan.enforce(strict: options.strict, root: root)
+    guard !scan.images.isEmpty else { throw scan.emptyError(root: root) }
+    self.root = root
+    self.files = scan.images
+    self.skipped = scan.skipped
+    self.rejected = scan.issues
+    self.options = options
+  }
+
+  public var count: Int { files.count }
+
+  /// The path of sample `index` (root + relative path).
+  public func path(at index: Int) -> String { FolderScan.join(root, files[index]) }
+
+  /// Decodes sample `index`.
+  ///
+  /// - Throws: `DatasetError` naming the file and why it cannot be decoded.
+  public func image(at index: Int, options decode: PNGDecodeOptions) throws -> Image {
+    try FolderScan.readImage(path(at: index), root: root, options: decode)
+  }
+
+  /// What the scan found, to print once when a run starts: the image count, then the
+  /// skipped and rejected files (each rejected one with its reason).
+  public var summary: String {
+    FolderScan.summary(root: root, count: count, classes: nil, skipped: skipped, rejected: rejected)
+  }
+
+  // ImageSource
+  public func name(of index: Int) -> String { path(at: index) }
+  public func loadImage(at index: Int) throws -> Image { try image(at: index, options: options.decode) }
+}
+
+/// Labeled images: class subfolders (`root/<class>/**/*.png`) or a CSV of `path,label`.
+/// Class indices follow the sorted class names (see the initializers).
+public struct LabeledImageFolder: Sendable, ImageSource {
+  /// The folder holding the class folders, or the CSV file's folder.
+  public let root: String
+  /// Class names; `labels` index into it.
+  public let classes: [String]
+  /// Sample paths relative to `root` (absolute when a CSV gave an absolute path),
+  /// sorted byte-wise.
+  public let files: [String]
+  /// The class index of each sample, parallel to `files`.
+  public let labels: [Int]
+  /// Files that are not PNG images by name, or PNG files outside any class folder.
+  public let skipped: [String]
+  /// Unusable files with the reason (sorted by path).
+  public let rejected: [DatasetIssue]
+  public let options: ImageFolderOptions
+
+  /// Opens the class-folder convention: each non-hidden subfolder of `path` is a class,
+  /// named after the folder, and holds that class's PNG files at any depth. Classes are
+  /// indexed in byte-wise sorted order of their names (`cat` = 0, `dog` = 1). PNG files
+  /// directly in `path` belong to no class and are listed in `skipped`.
+  ///
+  /// - Throws: `DatasetError` when the folder is missing, has no class folders, or a
+  ///   class folder holds no usable image; in strict mode also when any file is rejected.
+  public init(path: String, options: ImageFolderOptions = ImageFolderOptions()) throws {
+    let root = FolderScan.normalize(path)
+    var scan = try FolderScan.scan(root: root)
+    // PNG files at the top level have no class folder.
+    let loose = scan.images.filter { !$0.utf8.contains(UInt8(ascii: "/")) }
+    scan.images.removeAll { !$0.utf8.contains(UInt8(ascii: "/")) }
+    scan.skipped = FolderScan.sortedBytewise(scan.skipped + loose)
+    if options.checkHeaders {
+      scan.remove(FolderScan.checkHeaders(root: root, files: scan.images, threads: options.threads))
+    }
+    try scan.enforce(strict: options.strict, root: root)
+    let classes = FolderScan.sortedBytewise(scan.topLevelFolders)
+    guard !classes.isEmpty else {
+      throw DatasetError(
+        kind: .empty, path: root,
+        reason: "no class folders found; expected one subfolder per class, each holding that "
+          + "class's PNG images (e.g. \(root)/cat/1.png, \(root)/dog/2.png)")
+    }
+    let index = Dictionary(uniqueKeysWithValues: classes.enumerated().map { ($1, $0) })
+    var labels: [Int] = []
+    labels.reserveCapacity(scan.images.count)
+    var counts = [Int](repeating: 0, count: classes.count)
+    for file in scan.images {
+      let label = index[String(file.prefix { $0 != "/" })]!
+      labels.append(label)
+      counts[label] += 1
+    }
+    if let empty = counts.firstIndex(of: 0) {
+      throw DatasetError(
+        kind: .empty, path: FolderScan.join(root, classes[empty]),
+        reason: "class folder holds no usable PNG image; add images or remove the folder "
+          + "(every subfolder of \(root) is a class)")
+    }
+    self.root = root
+    self.classes = classes
+    self.files = scan.images
+    self.labels = labels
+    self.skipped = scan.skipped
+    self.rejected = scan.issues
+    self.options = options
+  }
+
+  /// Opens a CSV of `path,label` lines. Paths are relative to the CSV file's folder (or
+  /// absolute); labels are class names. The first line is a header, and skipped, when its
+  /// path field does not end in `.png` (e.g. `path,label`). Fields may be double-quoted
+  /// (for commas in names); blank lines are ignored. Classes are the distinct labels,
+  /// sorted numerically when every label is a non-negative integer (`2` before `10`),
+  /// byte-wise otherwise.
+  ///
+  /// - Throws: `DatasetError` naming the CSV and the line for a malformed line, a file
+  ///   that does not exist or is not a PNG by name, or a path listed twice; also for an
+  ///   empty list, and in strict mode for a file that fails the header check.
+  public init(csv path: String, options: ImageFolderOptions = ImageFolderOptions()) throws {
+    let entries = try CSVLabels.parse(path: path)
+    let csvFolder = FolderScan.parent(of: FolderScan.normalize(path))
+    var seen: [String: Int] = [:]
+    for entry in entries {
+      let full = FolderScan.join(csvFolder, entry.path)
+      if let first = seen[entry.path] {
+        throw DatasetError(
+          kind: .invalidCSV, path: path,
+          reason: "line \(entry.line): \(entry.path) is already listed on line \(first); list each image once")
+      }
+      seen[entry.path] = entry.line
+      guard entry.path.lowercased().hasSuffix(".png") else {
+        throw DatasetError(
+          kind: .invalidCSV, path: path,
+          reason: "line \(entry.line): \(entry.path) is not a .png file; only PNG images are read")
+      }
+      var info = stat()
+      guard stat(full, &info) == 0 else {
+        let why = String(cString: strerror(errno))
+        throw DatasetError(
+          kind: .invalidCSV, path: path,
+          reason: "line \(entry.line): cannot use \(full) (\(why)); paths are relative to the CSV's folder \(csvFolder)"
+        )
+      }
+      guard (info.st_mode & S_IFMT) == S_IFREG else {
+        throw DatasetError(
+          kind: .invalidCSV, path: path,
+          reason: "line \(entry.line): \(full) is not a regular file; list PNG files only")
+      }
+    }
+    guard !entries.isEmpty else {
+      throw DatasetError(
+        kind: .empty, path: path,
+        reason: "lists no images; expected lines of `path,label` (paths relative to \(csvFolder))")
+    }
+    var scan = FolderScan()
+    scan.images = FolderScan.sortedBytewise(entries.map(\.path))
+    if options.checkHeaders {
+      scan.remove(FolderScan.checkHeaders(root: csvFolder, files: scan.images, threads: options.threads))
+    }
+    try scan.enforce(strict: options.strict, root: path)
+    guard !scan.images.isEmpty else { throw scan.emptyError(root: path) }
+    let labelOf = Dictionary(uniqueKeysWithValues: entries.map { ($0.path, $0.label) })
+    let classes = CSVLabels.sortedClasses(Set(entries.map(\.label)))
+    let index = Dictionary(uniqueKeysWithValues: classes.enumerated().map { ($1, $0) })
+    self.root = csvFolder
+    self.classes = classes
+    self.files = scan.images
+    self.labels = scan.images.map { index[labelOf[$0]!]! }
+    self.skipped = []
+    self.rejected = scan.issues
+    self.options = options
+  }
+
+  public var count: Int { files.count }
+
+  /// Samples per class, indexed like `classes`.
+  public var classCounts: [Int] {
+    var counts = [Int](repeating: 0, count: classes.count)
+    for label in labels { counts[label] += 1 }
+    return counts
+  }
+
+  public func path(at index: Int) -> String { FolderScan.join(root, files[index]) }
+  public func label(at index: Int) -> Int { labels[index] }
+
+  /// Decodes sample `index`.
+  ///
+  /// - Throws: `DatasetError` naming the file and why it cannot be decoded.
+  public func image(at index: Int, options decode: PNGDecodeOptions) throws -> Image {
+    try FolderScan.readImage(path(at: index), root: root, options: decode)
+  }
+
+  /// What the scan found, to print once when a run starts (see `ImageFolder.summary`).
+  public var summary: String {
+    FolderScan.summary(root: root, count: count, classes: classes.count, skipped: skipped, rejected: rejected)
+  }
+
+  // ImageSource
+  public func name(of index: Int) -> String { path(at: index) }
+  public func loadImage(at index: Int) throws -> Image { try image(at: index, options: options.decode) }
+}
+
+// MARK: - Scanning
+
+/// The result of walking a folder, and the helpers the datasets share.
+struct FolderScan {
+  /// `.png` files (case-insensitive), relative paths.
+  var images: [String] = []
+  /// Other files, relative paths.
+  var skipped: [String] = []
+  /// Unreadable folders, broken links, undecodable names; later also rejected images.
+  var issues: [DatasetIssue] = []
+  /// Non-hidden folders directly under the root (class folders, for labeled datasets).
+  var topLevelFolders: [String] = []
+
+  /// Folders are identified by device and inode, so a folder reached twice (through a
+  /// symbolic link) is recognized.
+  private struct FolderID: Hashable {
+    let device: UInt64
+    let inode: UInt64
+  }
+
+  static func normalize(_ path: String) -> String {
+    var p = path
+    while p.count > 1 && p.hasSuffix("/") { p.removeLast() }
+    return p.isEmpty ? "." : p
+  }
+
+  static func join(_ root: String, _ relative: String) -> String {
+    if relative.hasPrefix("/") { return relative }
+    return root == "/" ? "/" + relative : root + "/" + relative
+  }
+
+  static func parent(of path: String) -> String {
+    guard let slash = path.lastIndex(of: "/") else { return "." }
+    return slash == path.startIndex ? "/" : String(path[..<slash])
+  }
+
+  static func isPNGName(_ name: String) -> Bool { name.lowercased().hasSuffix(".png") }
+
+  /// Sorted by UTF-8 bytes (not by Unicode collation, which can differ between
+  /// platforms and normalization forms).
+  static func sortedBytewise(_ names: [String]) -> [String] {
+    names.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+  }
+
+  /// Walks `root` depth-first, children in sorted order (so which of two links to the
+  /// same folder is entered is deterministic). Only folder entries are stat'ed (and
+  /// entries whose type the file system does not report); files are never opened.
+  static func scan(root: String) throws -> FolderScan {
+    var info = stat()
+    guard stat(root, &info) == 0 else {
+      let code = errno
+      if code == ENOENT || code == ENOTDIR {
+        throw DatasetError(
+          kind: .notFound, path: root,
+          reason: "no such folder; expected a folder of PNG images (searched recursively)")
+      }
+      throw DatasetError(kind: .unreadable, path: root, reason: "cannot access: \(String(cString: strerror(code)))")
+    }
+    guard (info.st_mode & S_IFMT) == S_IFDIR else {
+      throw DatasetError(
+        kind: .wrongType, path: root,
+        reason: "is a file, not a folder; expected a folder of PNG images (searched recursively)")
+    }
+    var result = FolderScan()
+    var visited: Set<FolderID> = [FolderID(device: UInt64(info.st_dev), inode: UInt64(info.st_ino))]
+    var stack: [(absolute: String, relative: String)] = [(root, "")]
+    while let (absolute, relative) = stack.popLast() {
+      guard let directory = opendir(absolute) else {
+        let reason = "cannot open folder: \(String(cString: strerror(errno)))"
+        if relative.isEmpty {
+          throw DatasetError(kind: .unreadable, path: root, reason: reason + "; check its permissions")
+        }
+        result.issues.append(DatasetIssue(path: relative + "/", reason: reason))
+        continue
+      }
+      var folders: [(absolute: String, relative: String)] = []
+      while let entry = readdir(directory) {
+        let nameBytes = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+          Array(raw.prefix { $0 != 0 })
+        }
+        guard nameBytes.first != UInt8(ascii: ".") else { continue }  // hidden, ".", ".."
+        let type = entry.pointee.d_type
+        guard let name = String(validating: nameBytes, as: UTF8.self) else {
+          // Such a path cannot round-trip through String, so it could not be opened: a
+          // problem for an image or a folder, not for any other file.
+          let shown = String(decoding: nameBytes, as: UTF8.self)
+          let shownPath = relative.isEmpty ? shown : relative + "/" + shown
+          if Int(type) == Int(DT_DIR) || isPNGName(shown) {
+            result.issues.append(
+              DatasetIssue(path: shownPath, reason: "the name is not valid UTF-8; rename it"))
+          } else {
+            result.skipped.append(shownPath)
+          }
+          continue
+        }
+        let childAbsolute = absolute == "/" ? "/" + name : absolute + "/" + name
+        let childRelative = relative.isEmpty ? name : relative + "/" + name
+        var isFolder = Int(type) == Int(DT_DIR)
+        var isFile = Int(type) == Int(DT_REG)
+        if Int(type) == Int(DT_LNK) || Int(type) == Int(DT_UNKNOWN) {
+          var target = stat()
+          guard stat(childAbsolute, &target) == 0 else {
+            // A dangling link: an image that cannot be read if it is named like one.
+            if isPNGName(name) {
+              result.issues.append(
+                DatasetIssue(path: childRelative, reason: "cannot open: \(String(cString: strerror(errno)))"))
+            } else {
+              result.skipped.append(childRelative)
+            }
+            continue
+          }
+          isFolder = (target.st_mode & S_IFMT) == S_IFDIR
+          isFile = (target.st_mode & S_IFMT) == S_IFREG
+        }
+        if isFolder {
+          folders.append((childAbsolute, childRelative))
+        } else if isFile && isPNGName(name) {
+          result.images.append(childRelative)
+        } else {
+          // Other files, and FIFOs/sockets/devices (never opened: reading a FIFO blocks).
+          result.skipped.append(childRelative)
+        }
+      }
+      closedir(directory)
+      folders.sort { $0.relative.utf8.lexicographicallyPrecedes($1.relative.utf8) }
+      var enter: [(absolute: String, relative: String)] = []
+      for folder in folders {
+        var target = stat()
+        guard stat(folder.absolute, &target) == 0 else {
+          result.issues.append(
+            DatasetIssue(path: folder.relative + "/", reason: "cannot open folder: \(String(cString: strerror(errno)))")
+          )
+          continue
+        }
+        // A folder seen before is a symbolic-link loop or a second path to the same
+        // files: entering it would never end, or would list the files twice.
+        guard visited.insert(FolderID(device: UInt64(target.st_dev), inode: UInt64(target.st_ino))).inserted
+        else { continue }
+        if relative.isEmpty { result.topLevelFolders.append(folder.relative) }
+        enter.append(folder)
+      }
+      stack.append(contentsOf: enter.reversed())
+    }
+    result.images = sortedBytewise(result.images)
+    result.skipped = sortedBytewise(result.skipped)
+    result.sortIssues()
+    return result
+  }
+
+  /// The header check of every file (relative to `root`), on `threads` threads. Returns
+  /// the failures, sorted by path.
+  static func checkHeaders(root: String, files: [String], threads: Int) -> [DatasetIssue] {
+    let reasons: [String?] = concurrentMap(files.count, threads: threads) { i in
+      do {
+        _ = try PNG.header(path: join(root, files[i]))
+        return nil
+      } catch let error as PNGError {
+        return error.reason
+      } catch {
+        return "\(error)"
+      }
+    }
+    return zip(files, reasons).compactMap { file, reason in reason.map { DatasetIssue(path: file, reason: $0) } }
+  }
+
+  /// Moves `bad` from `images` to `issues`.
+  mutating func remove(_ bad: [DatasetIssue]) {
+    guard !bad.isEmpty else { return }
+    let names = Set(bad.map(\.path))
+    images.removeAll { names.contains($0) }
+    issues += bad
+    sortIssues()
+  }
+
+  mutating func sortIssues() {
+    issues.sort { $0.path.utf8.lexicographicallyPrecedes($1.path.utf8) }
+  }
+
+  /// In strict mode, any issue is an error listing (the first few) rejected files.
+  func enforce(strict: Bool, root: String) throws {
+    guard strict, !issues.isEmpty else { return }
+    let shown = issues.prefix(5).map { "\($0.path) (\($0.reason))" }.joined(separator: "; ")
+    let more = issues.count > 5 ? "; and \(issues.count - 5) more" : ""
+    throw DatasetError(
+      kind: .unreadable, path: root,
+      reason: "\(issues.count) file\(issues.count == 1 ? "" : "s") cannot be used: \(shown)\(more). "
+        + "Fix or remove them (`pretext data check` lists them all), or open the dataset without strict mode to skip them"
+    )
+  }
+
+  func emptyError(root: String) -> DatasetError {
+    var found: [String] = []
+    if !issues.isEmpty { found.append("\(issues.count) unusable PNG file\(issues.count == 1 ? "" : "s")") }
+    if !skipped.isEmpty {
+      let examples = skipped.prefix(3).joined(separator: ", ")
+      found.append(
+        "\(skipped.count) other file\(skipped.count == 1 ? "" : "s") (\(examples)\(skipped.count > 3 ? ", …" : ""))")
+    }
+    let what = found.isEmpty ? "it is empty" : "found only " + found.joined(separator: " and ")
+    return DatasetError(
+      kind: .empty, path: root,
+      reason: "no usable PNG images (\(what)); expected .png files in it or its subfolders")
+  }
+
+  static func summary(root: String, count: Int, classes: Int?, skipped: [String], rejected: [DatasetIssue])
+    -> String
+  {
+    var lines = ["\(root): \(count) image\(count == 1 ? "" : "s")" + (classes.map { " in \($0) classes" } ?? "")]
+    if !skipped.isEmpty {
+      let examples = skipped.prefix(3).joined(separator: ", ") + (skipped.count > 3 ? ", …" : "")
+      lines.append("skipped \(skipped.count) non-image file\(skipped.count == 1 ? "" : "s"): \(examples)")
+    }
+    if !rejected.isEmpty {
+      lines.append("left out \(rejected.count) unusable file\(rejected.count == 1 ? "" : "s"):")
+      lines += rejected.map { "  \($0.path): \($0.reason)" }
+    }
+    return lines.joined(separator: "\n")
+  }
+
+  static func readImage(_ path: String, root: String, options: PNGDecodeOptions) throws -> Image {
+    do {
+      return try PNG.read(path: path, options: options)
+    } catch let error as PNGError {
+      throw DatasetError(
+        kind: .unreadable, path: path,
+        reason: error.reason + "; remove or replace the file (`pretext data check \(root)` lists every unusable file)")
+    }
+  }
+}
+
+// MARK: - CSV
+
+/// `path,label` lines (see `LabeledImageFolder.init(csv:options:)`).
+enum CSVLabels {
+  struct Entry {
+    let line: Int
+    let path: String
+    let label: String
+  }
+
+  static func parse(path: String) throws -> [Entry] {
+    var info = stat()
+    guard stat(path, &info) == 0 else {
+      throw DatasetError(
+        kind: .notFound, path: path,
+        reason: "no such file; expected a CSV of `path,label` lines (paths relative to its folder)")
+    }
+    guard (info.st_mode & S_IFMT) == S_IFREG else {
+      throw DatasetError(
+        kind: .wrongType, path: path, reason: "is not a file; expected a CSV of `path,label` lines")
+    }
+    let bytes: [UInt8]
+    do {
+      bytes = try PNG.readFile(path)
+    } catch let error as PNGError {
+      throw DatasetError(kind: .unreadable, path: path, reason: error.reason)
+    }
+    guard let text = String(validating: bytes, as: UTF8.self) else {
+      throw DatasetError(kind: .invalidCSV, path: path, reason: "is not UTF-8 text; save the CSV as UTF-8")
+    }
+    var entries: [Entry] = []
+    var sawFirst = false
+    // "\r\n" is a single Character in Swift, so it is a separator of its own.
+    let lines = text.split(omittingEmptySubsequences: false) { $0 == "\n" || $0 == "\r\n" }
+    for (offset, rawLine) in lines.enumerated() {
+      let number = offset + 1
+      var line = Substring(rawLine)
+      if line.hasSuffix("\r") { line.removeLast() }
+      if number == 1 && line.hasPrefix("\u{FEFF}") { line.removeFirst() }  // byte-order mark
+      if line.allSatisfy({ $0 == " " || $0 == "\t" }) { continue }
+      let fields: [String]
+      do {
+        fields = try splitFields(line)
+      } catch let reason as CSVFieldError {
+        throw DatasetError(kind: .invalidCSV, path: path, reason: "line \(number): \(reason.message)")
+      }
+      let isFirst = !sawFirst
+      sawFirst = true
+      guard fields.count == 2 else {
+        if isFirst && !(fields.first.map(FolderScan.isPNGName) ?? false) { continue }  // a header
+        throw DatasetError(
+          kind: .invalidCSV, path: path,
+          reason: "line \(number): expected 2 fields `path,label`, found \(fields.count): \(line)")
+      }
+      if isFirst && !FolderScan.isPNGName(fields[0]) { continue }  // a header such as path,label
+      guard !fields[0].isEmpty, !fields[1].isEmpty else {
+        throw DatasetError(
+          kind: .invalidCSV, path: path,
+          reason: "line \(number): \(fields[0].isEmpty ? "the path" : "the label") is empty; expected `path,label`")
+      }
+      var file = Substring(fields[0])
+      while file.hasPrefix("./") { file = file.dropFirst(2) }
+      entries.append(Entry(line: number, path: String(file), label: fields[1]))
+    }
+    return entries
+  }
+
+  struct CSVFieldError: Error {
+    let message: String
+  }
+
+  /// Comma-separated fields, each optionally double-quoted (`""` is a quote inside
+  /// quotes); unquoted fields are trimmed of surrounding spaces and tabs.
+  static func splitFields(_ line: Substring) throws -> [String] {
+    var fields: [String] = []
+    var current = ""
+    var quoted = false
+    var inQuotes = false
+    var chars = line.makeIterator()
+    var pending: Character? = nil
+    func next() -> Character? {
+      if let p = pending {
+        pending = nil
+        return p
+      }
+      return chars.next()
+    }
+    func finish() {
+      fields.append(quoted ? current : current.trimmingCharacters(in: .whitespaces))
+      current = ""
+      quoted = false
+    }
+    while let c = next() {
+      if inQuotes {
+        if c == "\"" {
+          if let after = next() {
+            if after == "\"" {
+              current.append("\"")
+            } else {
+              inQuotes = false
+              pending = after
+            }
+          } else {
+            inQuotes = false
+          }
+        } else {
+          current.append(c)
+        }
+      } else if c == "," {
+        finish()
+      } else if c == "\"" && current.allSatisfy({ $0 == " " || $0 == "\t" }) && !quoted {
+        current = ""
+        quoted = true
+        inQuotes = true
+      } else if quoted {
+        guard c == " " || c == "\t" else {
+          throw CSVFieldError(message: "unexpected text after a closing quote: \(line)")
+        }
+      } else {
+        current.append(c)
+      }
+    }
+    guard !inQuotes else { throw CSVFieldError(message: "a quoted field is not closed: \(line)") }
+    finish()
+    return fields
+  }
+
+  /// Numeric order when every label is a non-negative integer, byte-wise otherwise.
+  static func sortedClasses(_ labels: Set<String>) -> [String] {
+    let all = Array(labels)
+    if all.allSatisfy({ !$0.isEmpty && $0.utf8.allSatisfy { (48...57).contains($0) } }) {
+      return all.sorted { a, b in
+        let (x, y) = (a.drop { $0 == "0" }, b.drop { $0 == "0" })
+        return x.count != y.count ? x.count < y.count : (x == y ? a < b : x < y)
+      }
+    }
+    return FolderScan.sortedBytewise(all)
+  }
+}
+
+// MARK: - Parallel map
+
+/// `transform(0..<count)` on `threads` threads (contiguous static chunks), results in
+/// index order whatever the timing. `transform` must be safe to call concurrently.
+func concurrentMap<T>(_ count: Int, threads: Int, _ transform: (Int) -> T) -> [T] {
+  guard count > 0 else { return [] }
+  let chunks = max(1, min(threads, count))
+  if chunks == 1 { return (0..<count).map(transform) }
+  let buffer = UnsafeMutableBufferPointer<T>.allocate(capacity: count)
+  defer { buffer.deallocate() }
+  // Each chunk initializes its own disjoint slice; the closure only runs during this call.
+  nonisolated(unsafe) let work = transform
+  nonisolated(unsafe) let out = buffer
+  DispatchQueue.concurrentPerform(iterations: chunks) { c in
+    for i in (count * c / chunks)..<(count * (c + 1) / chunks) {
+      (out.baseAddress! + i).initialize(to: work(i))
+    }
+  }
+  let result = Array(buffer)
+  _ = buffer.deinitialize()
+  return result
+}

@@ -1,0 +1,99 @@
+import Experiments
+import Foundation
+import XCTest
+
+final class ConfigTests: XCTestCase {
+  var dir: URL!
+  override func setUpWithError() throws {
+    dir = FileManager.default.temporaryDirectory.appendingPathComponent("pretext-config-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+  }
+  override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
+
+  func write(_ name: String, _ text: String) throws -> String {
+    let path = dir.appendingPathComponent(name).path
+    try text.write(toFile: path, atomically: true, encoding: .utf8)
+    return path
+  }
+
+  func error(_ body: () throws -> Any) -> String {
+    do {
+      _ = try body()
+      return "no error"
+    } catch { return "\(error)" }
+  }
+
+  func testBaseFileOverridesAndDefaults() throws {
+    _ = try write("base.yaml", """
+      data:
+        unlabeled: /images
+      backbone: {preset: vit-cpu, in_channels: 1}
+      train:
+        batch_size: 64
+        epochs: 3
+      """)
+    let path = try write("exp.yaml", """
+      base: base.yaml
+      name: exp
+      task: {name: mae, mask_ratio: 0.5}
+      train:
+        epochs: 5
+      """)
+    let c = try ExperimentConfig.load(path: path, overrides: ["train.base_lr=0.001", "backbone.image_size=28"])
+    XCTAssertEqual(c.name, "exp")
+    XCTAssertEqual(c.data.unlabeled, "/images")
+    XCTAssertEqual(c.train.batchSize, 64)  // from the base
+    XCTAssertEqual(c.train.epochs, 5)  // overridden by the experiment
+    XCTAssertEqual(c.train.baseLearningRate, 0.001)  // --set
+    XCTAssertEqual(c.backbone.imageSize, 28)
+    XCTAssertEqual(c.train.optimizer, "adamw")  // default
+    XCTAssertEqual(c.taskName, "mae")
+    XCTAssertEqual(c.runDirectory, "runs/exp")
+    // The identity follows the resolved content.
+    let same = try ExperimentConfig.load(path: path, overrides: ["train.base_lr=0.001", "backbone.image_size=28"])
+    XCTAssertEqual(c.hash, same.hash)
+    XCTAssertNotEqual(c.hash, try ExperimentConfig.load(path: path).hash)
+  }
+
+  func testErrorsNameTheKeyTheFileAndTheLine() throws {
+    let path = try write("bad.yaml", """
+      name: x
+      train:
+        batch_size: 64
+        epoch: 3
+      """)
+    let unknown = error { try ExperimentConfig.load(path: path) }
+    XCTAssertTrue(unknown.contains("bad.yaml:4"), unknown)
+    XCTAssertTrue(unknown.contains("unknown key \"epoch\""), unknown)
+
+    let typed = try write("typed.yaml", "train:\n  batch_size: many\n")
+    let t = error { try ExperimentConfig.load(path: typed) }
+    XCTAssertTrue(t.contains("typed.yaml:2") && t.contains("train.batch_size"), t)
+
+    let range = try write("range.yaml", "train:\n  batch_size: 1\n")
+    let r = error { try ExperimentConfig.load(path: range) }
+    XCTAssertTrue(r.contains("range.yaml") && r.contains("batch_size must be at least 2"), r)
+
+    let top = try write("top.yaml", "name: a\nbackbon: {preset: vit-cpu}\n")
+    XCTAssertTrue(error { try ExperimentConfig.load(path: top) }.contains("top.yaml:2: unknown key \"backbon\""))
+
+    let task = try write("task.yaml", "task: {name: jigsaw}\n")
+    XCTAssertTrue(error { try ExperimentConfig.load(path: task) }.contains("unknown task \"jigsaw\""))
+
+    XCTAssertTrue(error { try ExperimentConfig.load(path: self.dir.appendingPathComponent("none.yaml").path) }.contains("no such config file"))
+    let loop = try write("loop.yaml", "base: loop.yaml\n")
+    XCTAssertTrue(error { try ExperimentConfig.load(path: loop) }.contains("loop"))
+    XCTAssertTrue(error { try ExperimentConfig.load(path: loop, overrides: ["nokey"]) }.contains("loop"))
+    let ok = try write("ok.yaml", "name: a\n")
+    XCTAssertTrue(error { try ExperimentConfig.load(path: ok, overrides: ["=3"]) }.contains("key.path=value"))
+  }
+
+  func testShippedExperimentsLoad() throws {
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    for name in ["mae", "simclr", "relative-location"] {
+      let c = try ExperimentConfig.load(path: root.appendingPathComponent("experiments/\(name).yaml").path)
+      XCTAssertEqual(c.taskName, name)
+      XCTAssertEqual(c.backbone.inChannels, 1)
+    }
+  }
+}
