@@ -31,7 +31,7 @@ build: deps
 
 test: deps
 	$(SWIFT) build -c release --build-tests
-	$(SWIFT) test -c release --skip-build
+	$(SWIFT) test -c release --skip-build --disable-swift-testing
 
 demo: build
 	$(PRETEXT) doctor
