@@ -184,17 +184,18 @@ public final class MaskedAutoencoder: PretextTask, @unchecked Sendable {
     let images = try [target, masked, pasted].map { try unpatchify($0, patchSize: p, channels: c) }
     // Back to [0, 1] pixels: undo the input normalization.
     let inverse = input.normalize.inverse
-    let s = vit.imageSize, gap = 2
-    var grid = Image(width: 3 * s + 2 * gap, height: rows * s + (rows - 1) * gap, channels: c, filledWith: 255)
+    // Small images are enlarged (nearest neighbour) so the grid is readable.
+    let s = vit.imageSize, zoom = max(1, 96 / s), cell = s * zoom, gap = 2
+    var grid = Image(width: 3 * cell + 2 * gap, height: rows * cell + (rows - 1) * gap, channels: c, filledWith: 255)
     for r in 0..<rows {
       for (col, t) in images.enumerated() {
         let one = try t.sliced(axis: 0, r..<(r + 1))
         var rng = RandomGenerator(seed: 0)
         let img = inverse(FloatImage(channels: c, height: s, width: s, pixels: one.scalars), using: &rng).toImage()
-        for y in 0..<s {
-          for x in 0..<s {
+        for y in 0..<cell {
+          for x in 0..<cell {
             for ch in 0..<c {
-              grid[col * (s + gap) + x, r * (s + gap) + y, ch] = img[x, y, ch]
+              grid[col * (cell + gap) + x, r * (cell + gap) + y, ch] = img[x / zoom, y / zoom, ch]
             }
           }
         }

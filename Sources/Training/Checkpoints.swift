@@ -34,10 +34,12 @@ public enum Checkpoints {
   public static func latest(in directory: String) throws -> String? { list(in: directory).last }
 
   static func save(
-    model: Module, optimizer: any Optimizer, state: CheckpointState, backbone: any Backbone, in directory: String, keep: Int
+    model: Module, optimizer: any Optimizer, average: WeightAverage?, state: CheckpointState, backbone: any Backbone,
+    in directory: String, keep: Int
   ) throws {
     var tensors = model.stateDict().map { ("model." + $0.name, $0.tensor) }
     tensors += optimizer.state().map { ("optimizer." + $0.name, $0.tensor) }
+    tensors += (average?.shadows ?? []).map { ("ema." + $0.name, $0.tensor) }
     let metadata = [
       stateKey: String(decoding: try JSONEncoder.compact.encode(state), as: UTF8.self),
       "pretext.backbone": String(decoding: try JSONEncoder.compact.encode(backbone.config), as: UTF8.self),
@@ -47,7 +49,7 @@ public enum Checkpoints {
   }
 
   /// Restores model and optimizer tensors from `path`; returns the run state.
-  static func load(_ path: String, model: Module, optimizer: any Optimizer) throws -> CheckpointState {
+  static func load(_ path: String, model: Module, optimizer: any Optimizer, average: WeightAverage?) throws -> CheckpointState {
     let file = try SafeTensors.read(path: path)
     guard let text = file.metadata[stateKey],
       let state = try? JSONDecoder().decode(CheckpointState.self, from: Data(text.utf8))
@@ -59,6 +61,12 @@ public enum Checkpoints {
       file.tensors.filter { $0.name.hasPrefix("optimizer.") }.map { (String($0.name.dropFirst(10)), $0.tensor) },
       uniquingKeysWith: { a, _ in a })
     try optimizer.load(state: optimizerState)
+    if let average {
+      for (name, t) in average.shadows {
+        guard let saved = file["ema." + name] else { throw TrainingError("\(path): no averaged weights for \(name) (was ema_decay changed?)") }
+        try t.assign(saved)
+      }
+    }
     return state
   }
 }

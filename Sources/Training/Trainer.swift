@@ -49,8 +49,16 @@ public final class Trainer: @unchecked Sendable {
   public let source: any ImageSource
   public let settings: TrainerSettings
   public let runDirectory: String
-  /// Called with each progress line (already formatted).
-  public var onProgress: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+  /// Called with each progress line (already formatted). By default: on a terminal, one
+  /// line updated in place; otherwise plain log lines.
+  public var onProgress: (String) -> Void = Trainer.defaultProgress
+
+  static let defaultProgress: @Sendable (String) -> Void = {
+    let live = isatty(STDERR_FILENO) == 1
+    let isStep = $0.hasPrefix("step ")
+    let text = live && isStep ? "\r\u{1B}[K" + $0 : (live ? "\n" : "") + $0 + "\n"
+    FileHandle.standardError.write(Data(text.utf8))
+  }
   /// Set to stop after the current step (e.g. from a signal handler, on another thread).
   public var stopRequested: Bool {
     get { stopFlag.load(ordering: .relaxed) }
@@ -61,6 +69,8 @@ public final class Trainer: @unchecked Sendable {
   let model = Module()
   let parameters: [OptimizedParameter]
   let optimizer: any Optimizer
+  /// The exponential moving average of the backbone's weights (when `ema_decay` > 0).
+  let average: WeightAverage?
 
   public init(
     task: any PretextTask, backbone: any Backbone, source: any ImageSource, settings: TrainerSettings, runDirectory: String
@@ -75,6 +85,7 @@ public final class Trainer: @unchecked Sendable {
     model.register(child: "backbone", backbone)
     model.register(child: "heads", task.heads)
     parameters = model.optimizedParameters()
+    average = settings.emaDecay > 0 ? WeightAverage(backbone, decay: settings.emaDecay) : nil
     switch settings.optimizer {
     case "sgd": optimizer = SGD(parameters, momentum: settings.momentum, weightDecay: settings.weightDecay)
     case "lars": optimizer = LARS(parameters, momentum: settings.momentum, weightDecay: settings.weightDecay)
@@ -93,6 +104,17 @@ public final class Trainer: @unchecked Sendable {
   }
 
   public var backbonePath: String { (runDirectory as NSString).appendingPathComponent("backbone.safetensors") }
+  /// The averaged backbone (with `ema_decay`), beside `backbone.safetensors`.
+  public var averagePath: String { (runDirectory as NSString).appendingPathComponent("backbone-ema.safetensors") }
+
+  /// Writes the backbone (and its average) for the probe and for PyTorch.
+  func saveBackbone() throws {
+    try BackboneWeights.save(backbone, to: backbonePath)
+    if let average {
+      let config = String(decoding: try JSONEncoder.compact.encode(backbone.config), as: UTF8.self)
+      try SafeTensors(tensors: average.shadows, metadata: ["pretext.backbone": config, "format": "pt"]).write(to: averagePath)
+    }
+  }
 
   /// Trains until the budget is spent (or `stopRequested`), resuming from the newest
   /// checkpoint in the run folder when `resume` is set.
@@ -105,7 +127,7 @@ public final class Trainer: @unchecked Sendable {
       guard let latest = try Checkpoints.latest(in: runDirectory) else {
         throw TrainingError("--resume: no checkpoint in \(runDirectory) (start without --resume)")
       }
-      state = try Checkpoints.load(latest, model: model, optimizer: optimizer)
+      state = try Checkpoints.load(latest, model: model, optimizer: optimizer, average: average)
       resumedFrom = state.step
       onProgress("resuming from \(latest) at step \(state.step) of \(state.totalSteps)")
     }
@@ -153,6 +175,7 @@ public final class Trainer: @unchecked Sendable {
       }
       if settings.clipGradientNorm > 0 { clipGradientNorm(parameters, maxNorm: settings.clipGradientNorm) }
       optimizer.step(lr: Float(rate))
+      average?.update()
       state.step += 1
       state.position = LoaderPosition(epoch: position.epoch, batch: position.batch + 1)
       if state.position.batch >= loader.batchesPerEpoch { state.position = LoaderPosition(epoch: position.epoch + 1) }
@@ -174,16 +197,20 @@ public final class Trainer: @unchecked Sendable {
       }
       if state.step % settings.checkpointEvery == 0 && state.step < state.totalSteps {
         state.elapsedSeconds = elapsed
-        try Checkpoints.save(model: model, optimizer: optimizer, state: state, backbone: backbone, in: runDirectory, keep: settings.keepCheckpoints)
-        try BackboneWeights.save(backbone, to: backbonePath)
+        try Checkpoints.save(
+          model: model, optimizer: optimizer, average: average, state: state, backbone: backbone, in: runDirectory,
+          keep: settings.keepCheckpoints)
+        try saveBackbone()
       }
       if settings.artifactsEvery > 0 && state.step % settings.artifactsEvery == 0 {
         _ = try task.writeArtifacts(batch, backbone: backbone, directory: runDirectory, step: state.step)
       }
     }
     state.elapsedSeconds = elapsedBefore + Date().timeIntervalSince(start)
-    try Checkpoints.save(model: model, optimizer: optimizer, state: state, backbone: backbone, in: runDirectory, keep: settings.keepCheckpoints)
-    try BackboneWeights.save(backbone, to: backbonePath)
+    try Checkpoints.save(
+      model: model, optimizer: optimizer, average: average, state: state, backbone: backbone, in: runDirectory,
+      keep: settings.keepCheckpoints)
+    try saveBackbone()
     if let lastBatch {
       _ = try task.writeArtifacts(lastBatch, backbone: backbone, directory: runDirectory, step: state.step)
     }

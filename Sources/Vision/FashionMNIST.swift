@@ -138,7 +138,7 @@ public enum FashionMNIST {
           unlabeled/  \(unlabeled) images
           train/      \(train) images in \(classes) (\(perClassText(trainPerClass)))
           test/       \(test) images in \(classes) (\(perClassText(testPerClass)))
-          \(written) PNG files written, \(unchanged) already up to date\(removed > 0 ? ", \(removed) stale files removed" : "")
+          \(written) PNG files written, \(unchanged) already up to date\(removed > 0 ? ", \(removed) stale file\(removed == 1 ? "" : "s") removed" : "")
         """
     }
 

@@ -43,8 +43,7 @@ struct DataImportCommand: ParsableCommand {
     case fashionMNIST = "fashion-mnist"
   }
 
-  @Argument(help: "The dataset: \(Dataset.allCases.map(\.rawValue).joined(separator: ", ")).")
-  var dataset: Dataset
+  @Argument(help: "The dataset to import.") var dataset: Dataset
   @Option(help: "The folder holding the dataset's IDX files (.gz or plain).")
   var source = FashionMNIST.defaultSource
   @Option(help: "The output folder.") var out = "data/fashion-mnist"

@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
-"""Loads a Pretext-saved backbone into timm / torchvision with strict=True.
+"""Loads a Pretext-saved backbone into timm / torchvision with strict=True and checks
+that PyTorch computes the same features as Pretext on the same input.
 
-    pretext inspect vit-tiny --save-weights /tmp/vit.safetensors
-    pretext inspect resnet18 --save-weights /tmp/resnet.safetensors
+    pretext inspect vit-tiny --save-weights /tmp/vit.safetensors --save-features /tmp/vit.json
+    pretext inspect resnet18 --save-weights /tmp/resnet.safetensors --save-features /tmp/resnet.json
     python3 Tests/BackbonesTests/Fixtures/check_in_pytorch.py /tmp/vit.safetensors /tmp/resnet.safetensors
 
 Reads the architecture from the file's metadata, builds the matching PyTorch model
-(no classifier head), loads the tensors strictly and runs a forward pass. (That the
-features are equal for equal weights is checked the other way round by
-BackbonesTests/PyTorchGoldenTests.)
+(no classifier head), loads the tensors strictly, runs the input Pretext saved beside
+the weights (same name, .json) and compares the features (relative L2 error ≤ 1e-4).
+Exits non-zero on any failure.
 """
 import json
 import sys
@@ -42,6 +43,7 @@ def build(config):
     return m, size
 
 
+failures = 0
 for path in sys.argv[1:]:
     with safe_open(path, "pt") as f:
         config = json.loads(f.metadata()["pretext.backbone"])
@@ -49,6 +51,19 @@ for path in sys.argv[1:]:
     state = load_file(path)
     model.load_state_dict(state, strict=True)
     model.eval()
+    with open(path.rsplit(".", 1)[0] + ".json") as f:
+        saved = json.load(f)
+    x = torch.tensor(saved["input"], dtype=torch.float32).reshape([int(d) for d in saved["input_shape"]])
+    expected = torch.tensor(saved["features"], dtype=torch.float32).reshape([int(d) for d in saved["features_shape"]])
     with torch.no_grad():
-        out = model(torch.rand(2, *size))
-    print(f"{path}: loaded {len(state)} tensors strictly into {type(model).__name__}; features {tuple(out.shape)}")
+        out = model(x)
+    # Relative L2 error of the whole feature batch (float32 sums over 12 blocks differ
+    # in the last bits between BLAS libraries; the worst single element is printed too).
+    error = ((out - expected).norm() / expected.norm()).item()
+    worst = (out - expected).abs().max().item()
+    status = "OK" if error <= 1e-4 else "MISMATCH"
+    failures += error > 1e-4
+    print(f"{path}: loaded {len(state)} tensors strictly into {type(model).__name__}; features "
+          f"{tuple(out.shape)}, relative difference from Pretext {error:.1e} (largest element {worst:.1e}): {status}")
+
+sys.exit(1 if failures else 0)
