@@ -4,33 +4,8 @@ import XCTest
 
 /// Runs the built `pretext` executable as a user would.
 final class CLITests: XCTestCase {
-  /// The executable next to the test bundle in the build folder.
-  func pretextURL() throws -> URL {
-    var dir = Bundle.main.bundleURL
-    for _ in 0..<4 {
-      let candidate = dir.appendingPathComponent("pretext")
-      if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
-      dir = dir.deletingLastPathComponent()
-    }
-    throw XCTSkip("pretext executable not found near \(Bundle.main.bundleURL.path); build it first")
-  }
-
-  /// Runs pretext; `environment` entries override (or, when nil, remove) variables.
   func run(_ args: [String], environment: [String: String?] = [:]) throws -> (status: Int32, out: String, err: String) {
-    let p = Process()
-    p.executableURL = try pretextURL()
-    p.arguments = args
-    var env = ProcessInfo.processInfo.environment
-    for (k, v) in environment { env[k] = v }  // nil removes
-    p.environment = env
-    let out = Pipe(), err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    try p.run()
-    let o = out.fileHandleForReading.readDataToEndOfFile()
-    let e = err.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    try runPretext(args, environment: environment)
   }
 
   func testVersionAndHelp() throws {

@@ -15,30 +15,7 @@ final class DataCLITests: XCTestCase {
     try? FileManager.default.removeItem(atPath: work)
   }
 
-  /// The executable next to the test bundle in the build folder.
-  func pretextURL() throws -> URL {
-    var dir = Bundle.main.bundleURL
-    for _ in 0..<4 {
-      let candidate = dir.appendingPathComponent("pretext")
-      if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
-      dir = dir.deletingLastPathComponent()
-    }
-    throw XCTSkip("pretext executable not found near \(Bundle.main.bundleURL.path); build it first")
-  }
-
-  func run(_ args: [String]) throws -> (status: Int32, out: String, err: String) {
-    let p = Process()
-    p.executableURL = try pretextURL()
-    p.arguments = args
-    let out = Pipe(), err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    try p.run()
-    let o = out.fileHandleForReading.readDataToEndOfFile()
-    let e = err.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
-  }
+  func run(_ args: [String]) throws -> (status: Int32, out: String, err: String) { try runPretext(args) }
 
   /// An unsigned-byte IDX file: magic, big-endian dimensions, values.
   func writeIDX(_ path: String, shape: [Int], values: [UInt8]) throws {
