@@ -53,7 +53,7 @@ let package = Package(
     .testTarget(
       name: "AutogradTests", dependencies: ["Autograd"],
       resources: [.copy("Fixtures")], swiftSettings: engineSwiftFlags),
-    .testTarget(name: "ExperimentsTests", dependencies: ["Experiments"]),
+    .testTarget(name: "ExperimentsTests", dependencies: ["Experiments", "Backbones", "Tasks", "Vision", "Autograd"]),
     .testTarget(name: "TasksTests", dependencies: ["Tasks", "Backbones", "Autograd", "Vision"], swiftSettings: engineSwiftFlags),
     .testTarget(
       name: "TrainingTests", dependencies: ["Training", "Tasks", "Backbones", "Vision", "NN", "Autograd"],

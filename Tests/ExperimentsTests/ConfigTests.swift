@@ -1,5 +1,9 @@
+import Autograd
+import Backbones
 import Experiments
 import Foundation
+import Tasks
+import Vision
 import XCTest
 
 final class ConfigTests: XCTestCase {
@@ -91,9 +95,17 @@ final class ConfigTests: XCTestCase {
   func testShippedExperimentsLoad() throws {
     let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     for name in ["mae", "simclr", "relative-location"] {
-      let c = try ExperimentConfig.load(path: root.appendingPathComponent("experiments/\(name).yaml").path)
+      let path = root.appendingPathComponent("experiments/\(name).yaml").path
+      let c = try ExperimentConfig.load(path: path)
       XCTAssertEqual(c.taskName, name)
       XCTAssertEqual(c.backbone.inChannels, 1)
+      // The task builds for the configured backbone and makes a sample from a 28×28 image.
+      var rng = RandomGenerator(seed: 0)
+      let backbone = try c.backbone.config().make(using: &rng)
+      let task = try c.makeTask(backbone: backbone, using: &rng, sourcePath: path)
+      let sample = try task.sample(Image(width: 28, height: 28, channels: 1, filledWith: 100), using: &rng)
+      XCTAssertFalse(sample.views.isEmpty)
+      XCTAssertTrue(sample.views.allSatisfy { $0.shape == [1, 32, 32] }, "\(name): \(sample.views.map(\.shape))")
     }
   }
 }
