@@ -7,10 +7,24 @@ import NN
 /// a file alone rebuilds its backbone, and PyTorch loads the tensors by name.
 public enum BackboneWeights {
   static let configKey = "pretext.backbone"
+  static let inputKey = "pretext.input"
 
-  public static func save(_ backbone: any Backbone, to path: String) throws {
-    let config = String(decoding: try JSONEncoder.sorted.encode(backbone.config), as: UTF8.self)
-    try backbone.safeTensors(metadata: [configKey: config, "format": "pt"]).write(to: path)
+  /// Saves the weights; `input` records the pixel normalization the backbone was
+  /// trained with, so that evaluation feeds it images the same way.
+  public static func save(_ backbone: any Backbone, to path: String, input: InputNormalization? = nil) throws {
+    try backbone.safeTensors(metadata: metadata(config: backbone.config, input: input)).write(to: path)
+  }
+
+  /// The metadata of a backbone weights file.
+  public static func metadata(config: BackboneConfig, input: InputNormalization?) throws -> [String: String] {
+    var m = [configKey: String(decoding: try JSONEncoder.sorted.encode(config), as: UTF8.self), "format": "pt"]
+    if let input { m[inputKey] = String(decoding: try JSONEncoder.sorted.encode(input), as: UTF8.self) }
+    return m
+  }
+
+  /// The normalization stored in a weights file, if any.
+  public static func input(of file: SafeTensors) -> InputNormalization? {
+    file.metadata[inputKey].flatMap { try? JSONDecoder().decode(InputNormalization.self, from: Data($0.utf8)) }
   }
 
   /// The configuration stored in a weights file.
@@ -53,6 +67,19 @@ public enum BackboneWeights {
       return "(ResNet \(r.block.rawValue) \(r.layers), width \(r.width), \(r.stem.rawValue) stem, \(r.inChannels) channel(s))"
     }
   }
+}
+
+/// How pixels in [0, 1] are normalized before the backbone: (x − mean) / std per channel
+/// (one value applies to every channel).
+public struct InputNormalization: Codable, Sendable, Equatable {
+  public var mean: [Float]
+  public var std: [Float]
+  public init(mean: [Float], std: [Float]) {
+    self.mean = mean
+    self.std = std
+  }
+  /// Pretext's default: mean 0.5, std 0.5 (pixels to [−1, 1]).
+  public static let standard = InputNormalization(mean: [0.5], std: [0.5])
 }
 
 extension JSONEncoder {

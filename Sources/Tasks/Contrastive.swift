@@ -54,6 +54,7 @@ public final class Contrastive: PretextTask, @unchecked Sendable {
   public let name = "simclr"
   public let settings: Settings
   public let heads: Module
+  public var inputNormalization: InputNormalization { InputNormalization(mean: settings.mean, std: settings.std) }
   let fc1: Linear, bn: BatchNorm, fc2: Linear
   let views: MultiView
   let input: InputPreparation

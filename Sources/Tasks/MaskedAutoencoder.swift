@@ -52,6 +52,7 @@ public final class MaskedAutoencoder: PretextTask, @unchecked Sendable {
   public let name = "mae"
   public let settings: Settings
   public let heads: Module
+  public var inputNormalization: InputNormalization { InputNormalization(mean: settings.mean, std: settings.std) }
   let vit: ViTConfig
   let decoderEmbed: Linear
   let maskToken: Tensor
@@ -155,13 +156,21 @@ public final class MaskedAutoencoder: PretextTask, @unchecked Sendable {
     return TaskOutput(loss: loss)
   }
 
+  /// The images (and masks) every reconstruction grid shows: the first ones the task was
+  /// asked to draw, kept so that successive grids show the same images improving.
+  private var artifactImages: TaskBatch?
+
   /// A PNG grid, one row per image (up to 8): original | masked | reconstruction (the
   /// visible patches pasted over the prediction, as in MAE's figures).
   public func writeArtifacts(_ batch: TaskBatch, backbone: any Backbone, directory: String, step: Int) throws -> [String] {
-    let rows = min(8, batch.count)
-    let sub = TaskBatch(
-      views: [try batch.views[0].sliced(axis: 0, 0..<rows)], labels: [], indices: Array(batch.indices.prefix(rows)),
-      count: rows)
+    if artifactImages == nil {
+      let rows = min(8, batch.count)
+      artifactImages = TaskBatch(
+        views: [try batch.views[0].sliced(axis: 0, 0..<rows).copy()], labels: [],
+        indices: Array(batch.indices.prefix(rows)), count: rows)
+    }
+    let sub = artifactImages!
+    let rows = sub.count
     let wasTraining = backbone.isTraining
     backbone.eval()
     heads.eval()

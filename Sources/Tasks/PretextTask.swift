@@ -57,6 +57,9 @@ public protocol PretextTask: AnyObject, Sendable {
   var name: String { get }
   /// The task's heads, trained together with the backbone and saved in checkpoints.
   var heads: Module { get }
+  /// The pixel normalization the task feeds the backbone with (saved with the backbone so
+  /// that the probe prepares images the same way).
+  var inputNormalization: InputNormalization { get }
   /// Builds one training example from a decoded image, drawing from `rng` only.
   func sample(_ image: Image, using rng: inout RandomGenerator) throws -> TaskSample
   /// Loss and metrics of a collated batch.

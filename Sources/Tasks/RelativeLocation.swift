@@ -47,6 +47,7 @@ public final class RelativeLocation: PretextTask, @unchecked Sendable {
   public let name = "relative-location"
   public let settings: Settings
   public let heads: Module
+  public var inputNormalization: InputNormalization { InputNormalization(mean: settings.mean, std: settings.std) }
   let fc1: Linear, bn: BatchNorm, fc2: Linear
   let sampler: PatchGridSampler
   let resize: Resize?

@@ -109,10 +109,10 @@ public final class Trainer: @unchecked Sendable {
 
   /// Writes the backbone (and its average) for the probe and for PyTorch.
   func saveBackbone() throws {
-    try BackboneWeights.save(backbone, to: backbonePath)
+    try BackboneWeights.save(backbone, to: backbonePath, input: task.inputNormalization)
     if let average {
-      let config = String(decoding: try JSONEncoder.compact.encode(backbone.config), as: UTF8.self)
-      try SafeTensors(tensors: average.shadows, metadata: ["pretext.backbone": config, "format": "pt"]).write(to: averagePath)
+      let metadata = try BackboneWeights.metadata(config: backbone.config, input: task.inputNormalization)
+      try SafeTensors(tensors: average.shadows, metadata: metadata).write(to: averagePath)
     }
   }
 
