@@ -209,6 +209,12 @@ public func writeAtomically(_ bytes: [UInt8], to path: String) throws {
     unlink(temp)
     throw SafeTensorsError(path, "cannot replace the file: \(String(cString: strerror(e)))")
   }
+  // Make the rename itself durable.
+  let dirFD = open(dir.isEmpty ? "." : dir, O_RDONLY)
+  if dirFD >= 0 {
+    fsync(dirFD)
+    close(dirFD)
+  }
 }
 
 public struct SafeTensorsError: Error, CustomStringConvertible, Sendable {

@@ -159,9 +159,11 @@ public final class Trainer: @unchecked Sendable {
         let remaining = settings.minutes * 60 - elapsedBefore - Date().timeIntervalSince(start)
         state.totalSteps = state.step + max(1, Int(remaining / perStep))
       }
+      // Until a minutes budget has been converted into steps, plan with the epochs.
+      let horizon = state.totalSteps == Int.max ? plannedSteps() : state.totalSteps
       let schedule = CosineSchedule(
-        peak: lr, minimum: settings.minimumLearningRate, warmupSteps: Int(settings.warmupFraction * Double(min(state.totalSteps, 1 << 40))),
-        totalSteps: state.totalSteps == Int.max ? plannedSteps() : state.totalSteps)
+        peak: lr, minimum: settings.minimumLearningRate, warmupSteps: Int(settings.warmupFraction * Double(horizon)),
+        totalSteps: horizon)
       let rate = schedule.rate(at: state.step)
       let output = try task.loss(batch, backbone: backbone)
       let loss = Double(try output.loss.item())

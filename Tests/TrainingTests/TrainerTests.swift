@@ -130,6 +130,28 @@ final class TrainerTests: XCTestCase {
     XCTAssertLessThanOrEqual(Checkpoints.list(in: split.path).count, 2)
   }
 
+  func testMinutesBudgetStretchesTheSchedule() throws {
+    var s = settings(steps: 0)
+    s.minutes = 0.03  // about 2 s
+    s.epochs = 0
+    let backbone = try tinyViT()
+    var rng = RandomGenerator(seed: 2)
+    let task = try TaskRegistry.make(
+      "simclr", settings: JSONDecoderBox.decoder(for: #"{"projection_hidden": 32, "projection_output": 16}"#),
+      backbone: backbone, using: &rng)
+    let trainer = try Trainer(task: task, backbone: backbone, source: Self.dataset(), settings: s, runDirectory: dir.path)
+    trainer.onProgress = { _ in }
+    let start = Date()
+    let summary = try trainer.run(resume: false)
+    XCTAssertGreaterThan(summary.steps, 10)
+    XCTAssertEqual(summary.steps, summary.totalSteps)
+    XCTAssertLessThan(Date().timeIntervalSince(start), 6)
+    // The learning rate warmed up and decayed over the stretched schedule.
+    let lrs = try String(contentsOf: dir.appendingPathComponent("metrics.jsonl"), encoding: .utf8).split(separator: "\n")
+      .map { try XCTUnwrap((try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?["lr"] as? Double) }
+    XCTAssertLessThan(lrs.last!, lrs.max()! * 0.05)
+  }
+
   func testBadSettingsAndUnwritableFolderFailBeforeTraining() throws {
     var s = settings(steps: 5)
     s.optimizer = "adam"
