@@ -39,15 +39,18 @@ let package = Package(
     .target(
       name: "Training", dependencies: ["Tasks", "Backbones", "NN", "Autograd", "Vision"], swiftSettings: engineSwiftFlags),
     .target(
-      name: "Diagnostics", dependencies: ["Autograd", "CBLAS", "Vision", "Backbones", "Tasks"], swiftSettings: engineSwiftFlags),
+      name: "Diagnostics", dependencies: ["Autograd", "CBLAS", "Vision", "Backbones", "Tasks", "Training", "NN"], swiftSettings: engineSwiftFlags),
     .target(
       name: "Experiments",
       dependencies: ["Training", "Tasks", "Backbones", "Vision", "Autograd", .product(name: "Yams", package: "Yams")],
       swiftSettings: engineSwiftFlags),
+    .target(
+      name: "Evaluation", dependencies: ["Backbones", "NN", "Autograd", "Vision", "Training"],
+      swiftSettings: engineSwiftFlags),
     .executableTarget(
       name: "pretext",
       dependencies: [
-        "Autograd", "Vision", "Diagnostics", "NN", "Backbones", "Tasks", "Training", "Experiments",
+        "Autograd", "Vision", "Diagnostics", "NN", "Backbones", "Tasks", "Training", "Experiments", "Evaluation",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
     .testTarget(
@@ -62,6 +65,9 @@ let package = Package(
     .testTarget(
       name: "VisionTests", dependencies: ["Vision"],
       resources: [.copy("Fixtures")]),
+    .testTarget(
+      name: "EvaluationTests", dependencies: ["Evaluation", "Backbones", "NN", "Autograd", "Vision"],
+      swiftSettings: engineSwiftFlags),
     .testTarget(name: "PretextCLITests", dependencies: ["pretext", "Diagnostics"]),
   ]
 )

@@ -25,6 +25,13 @@ public struct TaskBatch: Sendable {
   public var indices: [[Int]]
   public var count: Int
 
+  public init(views: [Tensor], labels: [Int] = [], indices: [[Int]] = [], count: Int) {
+    self.views = views
+    self.labels = labels
+    self.indices = indices
+    self.count = count
+  }
+
   public static func collate(_ samples: [TaskSample]) throws -> TaskBatch {
     guard let first = samples.first else { throw TaskError("empty batch") }
     let views = try (0..<first.views.count).map { slot in try makeBatch(samples.map { $0.views[slot] }) }

@@ -9,7 +9,7 @@ struct Pretext: ParsableCommand {
     commandName: "pretext",
     abstract: "Self-supervised pretraining of image backbones on CPU.",
     version: PretextVersion.string,
-    subcommands: [Doctor.self, DataCommand.self, Pretrain.self, Inspect.self, Bench.self])
+    subcommands: [Doctor.self, DataCommand.self, Pretrain.self, Inspect.self, Bench.self, Probe.self, Embed.self])
 
 }
 
@@ -66,7 +66,7 @@ struct DoctorOutput: Encodable {
 
 struct Bench: ParsableCommand {
   static let configuration = CommandConfiguration(
-    abstract: "Measure Pretext's speed.", subcommands: [BenchOps.self, BenchData.self])
+    abstract: "Measure Pretext's speed.", subcommands: [BenchOps.self, BenchData.self, BenchTrain.self])
 }
 
 struct BenchOps: ParsableCommand {
@@ -110,6 +110,26 @@ struct BenchData: ParsableCommand {
   func run() throws {
     guard seconds > 0, images >= 256 else { throw ValidationError("--seconds must be positive and --images at least 256") }
     let report = try DataBenchmark.run(images: images, seconds: seconds)
+    print(json ? try jsonString(report) : report.text)
+  }
+}
+
+struct BenchTrain: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "train",
+    abstract: "Images/s, step time, peak memory and GFLOP/s of a full training step (forward + backward + AdamW).",
+    discussion: "Workloads: \(TrainBenchmarks.workloads.joined(separator: ", ")) (see benchmarks/pytorch_train.py for the same in PyTorch).")
+
+  @Option(help: "The workload.") var workload: String
+  @Option(help: "Images per step before views (default: 256, or 128 for simclr-resnet18).") var batch: Int?
+  @Option(help: "Timed steps (the median is reported).") var steps = 5
+  @Flag(help: "Print JSON instead of text.") var json = false
+  @OptionGroup var threadOptions: ThreadOptions
+
+  func run() throws {
+    try threadOptions.apply()
+    guard steps > 0, (batch ?? 2) >= 2 else { throw ValidationError("--steps must be positive and --batch at least 2") }
+    let report = try TrainBenchmarks.run(workload: workload, batch: batch, steps: steps)
     print(json ? try jsonString(report) : report.text)
   }
 }

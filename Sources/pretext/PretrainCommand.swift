@@ -47,6 +47,10 @@ struct Pretrain: ParsableCommand {
     let signals = StopOnSignal { trainer.stopRequested = true }
     let summary = try trainer.run(resume: resume)
     withExtendedLifetime(signals) {}
+    if summary.resumedFromStep == summary.totalSteps {
+      print("the run was already complete (\(summary.steps) steps); backbone: \(summary.backbonePath)")
+      return
+    }
     if trainer.stopRequested && summary.steps < summary.totalSteps {
       print("stopped at step \(summary.steps) of \(summary.totalSteps); checkpoint saved. Resume with:")
       print("  pretext pretrain \(config)\(overrides.map { " --set \($0)" }.joined()) --resume")

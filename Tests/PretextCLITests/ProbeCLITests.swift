@@ -1,0 +1,129 @@
+import Foundation
+import XCTest
+
+/// `pretext probe` and `pretext embed` as a user runs them, on folders made by
+/// `pretext data import` from tiny synthetic IDX files.
+final class ProbeCLITests: XCTestCase {
+  var dir: URL!
+  var weights: String { dir.appendingPathComponent("run/backbone.safetensors").path }
+  var train: String { dir.appendingPathComponent("fm/train").path }
+  var test: String { dir.appendingPathComponent("fm/test").path }
+
+  override func setUpWithError() throws {
+    dir = FileManager.default.temporaryDirectory.appendingPathComponent("pretext-probe-cli-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: dir.appendingPathComponent("run"), withIntermediateDirectories: true)
+    try makeIDX(dir.appendingPathComponent("idx"))
+    let imported = try runPretext([
+      "data", "import", "fashion-mnist", "--source", dir.appendingPathComponent("idx").path, "--out",
+      dir.appendingPathComponent("fm").path,
+    ])
+    XCTAssertEqual(imported.status, 0, imported.err)
+    let saved = try runPretext([
+      "inspect", "vit-cpu", "--in-channels", "1", "--image-size", "16", "--patch-size", "4", "--save-weights", weights,
+    ])
+    XCTAssertEqual(saved.status, 0, saved.err)
+  }
+
+  override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
+
+  /// Fashion-MNIST-shaped IDX files, 40 training and 20 test images of 28×28 in 10
+  /// classes; each class is a bright horizontal band at its own height, so raw pixels
+  /// separate the classes.
+  func makeIDX(_ folder: URL) throws {
+    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    func images(_ n: Int) -> Data {
+      var d = Data([0, 0, 8, 3, 0, 0, 0, UInt8(n), 0, 0, 0, 28, 0, 0, 0, 28])
+      for i in 0..<n {
+        let band = (i % 10) * 2 + 4
+        for y in 0..<28 {
+          for x in 0..<28 {
+            d.append(abs(y - band) <= 1 ? UInt8(200 + (x * 7 + i) % 50) : UInt8((x * 13 + y * 7 + i) % 40))
+          }
+        }
+      }
+      return d
+    }
+    func labels(_ n: Int) -> Data {
+      var d = Data([0, 0, 8, 1, 0, 0, 0, UInt8(n)])
+      for i in 0..<n { d.append(UInt8(i % 10)) }
+      return d
+    }
+    try images(40).write(to: folder.appendingPathComponent("train-images-idx3-ubyte"))
+    try labels(40).write(to: folder.appendingPathComponent("train-labels-idx1-ubyte"))
+    try images(20).write(to: folder.appendingPathComponent("t10k-images-idx3-ubyte"))
+    try labels(20).write(to: folder.appendingPathComponent("t10k-labels-idx1-ubyte"))
+  }
+
+  func testProbePrintsTheTableAndWritesProbeJSON() throws {
+    let r = try runPretext(["probe", "--weights", weights, "--train", train, "--test", test, "--threads", "1"])
+    XCTAssertEqual(r.status, 0, r.err)
+    for text in ["backbone", "random init", "raw pixels", "linear top-1", "kNN top-1", "Δ raw pixels"] {
+      XCTAssertTrue(r.out.contains(text), "\(text) in\n\(r.out)")
+    }
+    let json = try Data(contentsOf: dir.appendingPathComponent("run/probe.json"))
+    let report = try XCTUnwrap(JSONSerialization.jsonObject(with: json) as? [String: Any])
+    let results = try XCTUnwrap(report["results"] as? [[String: Any]])
+    XCTAssertEqual(results.map { $0["model"] as? String }, ["backbone", "random-init", "raw-pixels"])
+    let pixels = try XCTUnwrap(results[2]["linear"] as? [String: Double])
+    XCTAssertEqual(pixels["top1"], 100, "bands at distinct heights are linearly separable")
+    let weightsRecord = try XCTUnwrap(report["weights"] as? [String: Any])
+    XCTAssertEqual((weightsRecord["sha256"] as? String)?.count, 64)
+    XCTAssertEqual((report["labels"] as? [String: Any])?["used"] as? Int, 40)
+
+    // --json, a label budget and --out; the features come from the cache of the first run
+    // only when the output folder is the same, so here they are computed again.
+    let out = dir.appendingPathComponent("small").path
+    let small = try runPretext([
+      "probe", "--weights", weights, "--train", train, "--test", test, "--labels-per-class", "2", "--no-baselines",
+      "--classifier", "lbfgs", "--out", out, "--json",
+    ])
+    XCTAssertEqual(small.status, 0, small.err)
+    let obj = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(small.out.utf8)) as? [String: Any])
+    XCTAssertEqual((obj["labels"] as? [String: Any])?["used"] as? Int, 20)
+    XCTAssertEqual((obj["results"] as? [Any])?.count, 1)
+    XCTAssertTrue(FileManager.default.fileExists(atPath: out + "/probe.json"))
+  }
+
+  func testProbeErrorsAreClear() throws {
+    let missing = try runPretext(["probe", "--weights", weights + ".missing", "--train", train, "--test", test])
+    XCTAssertNotEqual(missing.status, 0)
+    XCTAssertTrue(missing.err.contains("no such file"), missing.err)
+    let both = try runPretext([
+      "probe", "--weights", weights, "--train", train, "--test", test, "--labels-per-class", "2", "--label-fraction",
+      "0.5",
+    ])
+    XCTAssertNotEqual(both.status, 0)
+    XCTAssertTrue(both.err.contains("not both"), both.err)
+    let tooMany = try runPretext([
+      "probe", "--weights", weights, "--train", train, "--test", test, "--labels-per-class", "9",
+    ])
+    XCTAssertNotEqual(tooMany.status, 0)
+    XCTAssertTrue(tooMany.err.contains("has only 4 training images"), tooMany.err)
+    let badLayer = try runPretext([
+      "probe", "--weights", weights, "--train", train, "--test", test, "--layers", "blocks.99",
+    ])
+    XCTAssertNotEqual(badLayer.status, 0)
+    XCTAssertTrue(badLayer.err.contains("blocks.0"), badLayer.err)
+    let badClassifier = try runPretext([
+      "probe", "--weights", weights, "--train", train, "--test", test, "--classifier", "svm",
+    ])
+    XCTAssertNotEqual(badClassifier.status, 0)
+    XCTAssertTrue(badClassifier.err.contains("lbfgs"), badClassifier.err)
+  }
+
+  func testEmbedWritesFeaturesAndTheCSV() throws {
+    let out = dir.appendingPathComponent("emb/test.safetensors").path
+    let r = try runPretext(["embed", "--weights", weights, test, "--out", out, "--layer", "blocks.2"])
+    XCTAssertEqual(r.status, 0, r.err)
+    XCTAssertTrue(r.out.contains("[20, 192]"), r.out)
+    let csv = try String(contentsOfFile: dir.appendingPathComponent("emb/test.csv").path, encoding: .utf8)
+    let lines = csv.split(separator: "\n")
+    XCTAssertEqual(lines.count, 21)
+    XCTAssertEqual(lines[0], "index,path")
+    // The header of the safetensors file names the tensor and its shape.
+    let bytes = try Data(contentsOf: URL(fileURLWithPath: out))
+    let n = bytes.prefix(8).enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
+    let header = try XCTUnwrap(JSONSerialization.jsonObject(with: bytes.subdata(in: 8..<(8 + n))) as? [String: Any])
+    XCTAssertEqual((header["features"] as? [String: Any])?["shape"] as? [Int], [20, 192])
+  }
+}
