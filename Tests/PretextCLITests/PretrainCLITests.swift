@@ -18,21 +18,7 @@ final class PretrainCLITests: XCTestCase {
 
   /// Tiny Fashion-MNIST-shaped IDX files: 32 training and 10 test images of 28×28.
   func makeIDX(_ folder: URL) throws {
-    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-    func images(_ n: Int) -> Data {
-      var d = Data([0, 0, 8, 3, 0, 0, 0, UInt8(n), 0, 0, 0, 28, 0, 0, 0, 28])
-      for i in 0..<(n * 784) { d.append(UInt8((i * 7 + i / 784 * 13) % 251)) }
-      return d
-    }
-    func labels(_ n: Int) -> Data {
-      var d = Data([0, 0, 8, 1, 0, 0, 0, UInt8(n)])
-      for i in 0..<n { d.append(UInt8(i % 10)) }
-      return d
-    }
-    try images(32).write(to: folder.appendingPathComponent("train-images-idx3-ubyte"))
-    try labels(32).write(to: folder.appendingPathComponent("train-labels-idx1-ubyte"))
-    try images(10).write(to: folder.appendingPathComponent("t10k-images-idx3-ubyte"))
-    try labels(10).write(to: folder.appendingPathComponent("t10k-labels-idx1-ubyte"))
+    try writeTinyFashionMNIST(to: folder, train: 32, test: 10) { i, y, x in UInt8(((y * 28 + x) * 7 + i * 13) % 251) }
   }
 
   func writeConfig(_ extra: String = "") throws -> String {

@@ -30,28 +30,10 @@ final class ProbeCLITests: XCTestCase {
   /// classes; each class is a bright horizontal band at its own height, so raw pixels
   /// separate the classes.
   func makeIDX(_ folder: URL) throws {
-    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-    func images(_ n: Int) -> Data {
-      var d = Data([0, 0, 8, 3, 0, 0, 0, UInt8(n), 0, 0, 0, 28, 0, 0, 0, 28])
-      for i in 0..<n {
-        let band = (i % 10) * 2 + 4
-        for y in 0..<28 {
-          for x in 0..<28 {
-            d.append(abs(y - band) <= 1 ? UInt8(200 + (x * 7 + i) % 50) : UInt8((x * 13 + y * 7 + i) % 40))
-          }
-        }
-      }
-      return d
+    try writeTinyFashionMNIST(to: folder, train: 40, test: 20) { i, y, x in
+      let band = (i % 10) * 2 + 4
+      return abs(y - band) <= 1 ? UInt8(200 + (x * 7 + i) % 50) : UInt8((x * 13 + y * 7 + i) % 40)
     }
-    func labels(_ n: Int) -> Data {
-      var d = Data([0, 0, 8, 1, 0, 0, 0, UInt8(n)])
-      for i in 0..<n { d.append(UInt8(i % 10)) }
-      return d
-    }
-    try images(40).write(to: folder.appendingPathComponent("train-images-idx3-ubyte"))
-    try labels(40).write(to: folder.appendingPathComponent("train-labels-idx1-ubyte"))
-    try images(20).write(to: folder.appendingPathComponent("t10k-images-idx3-ubyte"))
-    try labels(20).write(to: folder.appendingPathComponent("t10k-labels-idx1-ubyte"))
   }
 
   func testProbePrintsTheTableAndWritesProbeJSON() throws {

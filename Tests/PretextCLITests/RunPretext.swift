@@ -34,3 +34,30 @@ func runPretext(_ args: [String], environment: [String: String?] = [:]) throws -
   while !reader.isFinished { usleep(1000) }
   return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: errData, as: UTF8.self))
 }
+
+/// Writes Fashion-MNIST-shaped plain IDX files (28×28 images, labels i % 10) into
+/// `folder`, for `pretext data import fashion-mnist --source folder`. `pixel(i, y, x)`
+/// gives image i's pixels.
+func writeTinyFashionMNIST(
+  to folder: URL, train: Int, test: Int, pixel: (_ image: Int, _ y: Int, _ x: Int) -> UInt8
+) throws {
+  try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+  func images(_ n: Int) -> Data {
+    var d = Data([0, 0, 8, 3, 0, 0, 0, UInt8(n), 0, 0, 0, 28, 0, 0, 0, 28])
+    for i in 0..<n {
+      for y in 0..<28 {
+        for x in 0..<28 { d.append(pixel(i, y, x)) }
+      }
+    }
+    return d
+  }
+  func labels(_ n: Int) -> Data {
+    var d = Data([0, 0, 8, 1, 0, 0, 0, UInt8(n)])
+    for i in 0..<n { d.append(UInt8(i % 10)) }
+    return d
+  }
+  try images(train).write(to: folder.appendingPathComponent("train-images-idx3-ubyte"))
+  try labels(train).write(to: folder.appendingPathComponent("train-labels-idx1-ubyte"))
+  try images(test).write(to: folder.appendingPathComponent("t10k-images-idx3-ubyte"))
+  try labels(test).write(to: folder.appendingPathComponent("t10k-labels-idx1-ubyte"))
+}
