@@ -86,6 +86,12 @@ public struct SafeTensors: Sendable {
       }
       entries.append((name, dtype, shape, begin, end))
     }
+    if let expected = metadata[checksumKey] {
+      let actual = checksum(bytes[dataStart...])
+      guard actual == expected else {
+        throw fail("checksum mismatch (stored \(expected), data \(actual)): the file is damaged; use an earlier checkpoint")
+      }
+    }
     // No two tensors may share bytes.
     let sorted = entries.sorted { ($0.begin, $0.end) < ($1.begin, $1.end) }
     for (a, b) in zip(sorted, sorted.dropFirst()) where b.begin < a.end {
@@ -103,6 +109,7 @@ public struct SafeTensors: Sendable {
         tensors.append((e.name, t))
       }
     }
+    metadata[checksumKey] = nil  // recomputed on every write
     return SafeTensors(tensors: tensors, metadata: metadata)
   }
 
@@ -132,14 +139,29 @@ public struct SafeTensors: Sendable {
 
   // MARK: Writing
 
-  /// The file's bytes (float32 tensors, sorted by name, deterministic).
+  /// Metadata key of the checksum of the data area that Pretext writes and verifies.
+  public static let checksumKey = "pretext.checksum"
+
+  /// The file's bytes (float32 tensors, sorted by name, deterministic), with a checksum
+  /// of the data area in the metadata so that a damaged file is refused on load.
   public func encode() -> [UInt8] {
     let ordered = tensors.sorted { $0.name < $1.name }
-    var entries: [String] = []
-    if !metadata.isEmpty {
-      let m = metadata.keys.sorted().map { "\(jsonString($0)):\(jsonString(metadata[$0]!))" }.joined(separator: ",")
-      entries.append("\"__metadata__\":{\(m)}")
+    var data = [UInt8]()
+    data.reserveCapacity(ordered.reduce(0) { $0 + $1.tensor.count * 4 })
+    for (_, t) in ordered {
+      for i in 0..<t.count {
+        let bits = t.data[i].bitPattern.littleEndian
+        data.append(UInt8(bits & 0xFF))
+        data.append(UInt8((bits >> 8) & 0xFF))
+        data.append(UInt8((bits >> 16) & 0xFF))
+        data.append(UInt8(bits >> 24))
+      }
     }
+    var meta = metadata
+    meta[Self.checksumKey] = Self.checksum(data[...])
+    var entries: [String] = []
+    let m = meta.keys.sorted().map { "\(jsonString($0)):\(jsonString(meta[$0]!))" }.joined(separator: ",")
+    entries.append("\"__metadata__\":{\(m)}")
     var offset = 0
     for (name, t) in ordered {
       let size = t.count * 4
@@ -153,16 +175,27 @@ public struct SafeTensors: Sendable {
     out.reserveCapacity(8 + header.count + offset)
     for i in 0..<8 { out.append(UInt8((header.count >> (8 * i)) & 0xFF)) }
     out += header
-    for (_, t) in ordered {
-      for i in 0..<t.count {
-        let bits = t.data[i].bitPattern.littleEndian
-        out.append(UInt8(bits & 0xFF))
-        out.append(UInt8((bits >> 8) & 0xFF))
-        out.append(UInt8((bits >> 16) & 0xFF))
-        out.append(UInt8(bits >> 24))
+    out += data
+    return out
+  }
+
+  /// A 64-bit hash of bytes (FNV-1a over 8-byte little-endian words, then the tail), as
+  /// 16 hex digits: fast enough for checkpoints of hundreds of megabytes.
+  public static func checksum(_ bytes: ArraySlice<UInt8>) -> String {
+    var h: UInt64 = 0xcbf2_9ce4_8422_2325
+    bytes.withUnsafeBytes { raw in
+      let n = raw.count
+      var i = 0
+      while i + 8 <= n {
+        h = (h ^ UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: i, as: UInt64.self))) &* 0x100_0000_01b3
+        i += 8
+      }
+      while i < n {
+        h = (h ^ UInt64(raw[i])) &* 0x100_0000_01b3
+        i += 1
       }
     }
-    return out
+    return String(h, radix: 16).leftPadded(to: 16)
   }
 
   /// Writes atomically: a temporary file in the same folder, flushed to disk, then
@@ -282,5 +315,11 @@ extension Module {
       }
     }
     for (name, t) in state { try t.assign(available[name]!) }
+  }
+}
+
+extension String {
+  func leftPadded(to width: Int) -> String {
+    count >= width ? self : String(repeating: "0", count: width - count) + self
   }
 }

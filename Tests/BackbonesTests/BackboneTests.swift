@@ -161,15 +161,28 @@ final class WeightFileTests: XCTestCase {
     var badJSON = good
     badJSON[8] = UInt8(ascii: "[")
     XCTAssertTrue(error(badJSON).contains("not a JSON object"))
+    // Same-length edits of the header's bytes (the length prefix is binary).
+    func edit(_ bytes: [UInt8], _ old: String, _ new: String) -> [UInt8] {
+      let (o, n) = (Array(old.utf8), Array(new.utf8))
+      var out = bytes
+      for i in 8..<(bytes.count - o.count) where Array(bytes[i..<(i + o.count)]) == o {
+        out.replaceSubrange(i..<(i + o.count), with: n)
+        break
+      }
+      return out
+    }
     // A header that lies about a dtype or a shape.
     let header = SafeTensors(tensors: [("a", Tensor.zeros([2]))]).encode()
-    let text = String(decoding: header, as: UTF8.self)
-    XCTAssertTrue(error(Array(text.replacingOccurrences(of: "F32", with: "I8 ").utf8)).contains("dtype"))
-    XCTAssertTrue(error(Array(text.replacingOccurrences(of: "[2]", with: "[3]").utf8)).contains("tensor a"))
+    XCTAssertTrue(error(edit(header, "F32", "I8 ")).contains("dtype"))
+    XCTAssertTrue(error(edit(header, "[2]", "[3]")).contains("tensor a"))
+    // A flipped bit in the data area (the last byte) is caught by the checksum.
+    var damaged = good
+    damaged[damaged.count - 1] ^= 0x01
+    XCTAssertTrue(error(damaged).contains("checksum mismatch"), error(damaged))
     // Overlapping tensors.
     let two = SafeTensors(tensors: [("a", Tensor.zeros([2])), ("b", Tensor.zeros([2]))]).encode()
-    let overlapped = String(decoding: two, as: UTF8.self).replacingOccurrences(of: "[8,16]", with: "[4,12]")
-    XCTAssertTrue(error(Array(overlapped.utf8)).contains("overlap"), error(Array(overlapped.utf8)))
+    let overlapped = edit(two, "[8,16]", "[4,12]")
+    XCTAssertTrue(error(overlapped).contains("overlap"), error(overlapped))
   }
 
   func testWeightsOfAnotherArchitectureAreRefusedAndNothingChanges() throws {
