@@ -121,6 +121,12 @@ public final class Trainer: @unchecked Sendable {
   public func run(resume: Bool) throws -> TrainingSummary {
     try FileManager.default.createDirectory(atPath: runDirectory, withIntermediateDirectories: true)
     try checkWritable()
+    // Temporary files of writes cut short by a crash or a kill (the files they were
+    // replacing are intact: writes are atomic).
+    for name in (try? FileManager.default.contentsOfDirectory(atPath: runDirectory)) ?? []
+    where name.hasPrefix(".") && name.contains(".tmp-") {
+      try? FileManager.default.removeItem(atPath: (runDirectory as NSString).appendingPathComponent(name))
+    }
     var state = CheckpointState(step: 0, totalSteps: plannedSteps(), position: LoaderPosition(), elapsedSeconds: 0)
     var resumedFrom: Int? = nil
     if resume {
@@ -142,6 +148,7 @@ public final class Trainer: @unchecked Sendable {
     model.train()
     let lr = CosineSchedule.scaledLearningRate(base: settings.baseLearningRate, batchSize: settings.batchSize)
     let metricsURL = URL(fileURLWithPath: (runDirectory as NSString).appendingPathComponent("metrics.jsonl"))
+    if let resumedFrom { try truncateMetrics(metricsURL, after: resumedFrom) }
     let metricsFile = try openAppending(metricsURL, truncate: resumedFrom == nil)
     defer { try? metricsFile.close() }
     let start = Date()
@@ -246,6 +253,19 @@ func formatDuration(_ s: Double) -> String {
   guard s.isFinite, s >= 0 else { return "?" }
   let t = Int(s)
   return t >= 3600 ? "\(t / 3600)h\(t % 3600 / 60)m" : t >= 60 ? "\(t / 60)m\(t % 60)s" : "\(t)s"
+}
+
+/// Keeps the records of steps up to `step` (the checkpoint resumed from): steps logged
+/// after it are run again, and a line cut short by a crash is dropped.
+func truncateMetrics(_ url: URL, after step: Int) throws {
+  guard let data = FileManager.default.contents(atPath: url.path) else { return }
+  var kept: [Substring] = []
+  for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
+    guard let record = try? JSONDecoder().decode(StepRecord.self, from: Data(line.utf8)) else { continue }
+    if record.step <= step { kept.append(line) }
+  }
+  let text = kept.map { $0 + "\n" }.joined()
+  try writeAtomically(Array(text.utf8), to: url.path)
 }
 
 func openAppending(_ url: URL, truncate: Bool) throws -> FileHandle {
