@@ -53,6 +53,9 @@ let package = Package(
         "Autograd", "Vision", "Diagnostics", "NN", "Backbones", "Tasks", "Training", "Experiments", "Evaluation",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
+    // Fuzz entry points (a replay tool in normal builds): Tests/Fuzz/run-swift-fuzzers.sh.
+    .executableTarget(
+      name: "pretext-fuzz", dependencies: ["NN", "Vision", "Experiments"], swiftSettings: engineSwiftFlags),
     .testTarget(
       name: "AutogradTests", dependencies: ["Autograd"],
       resources: [.copy("Fixtures")], swiftSettings: engineSwiftFlags),
