@@ -42,7 +42,7 @@ let package = Package(
       name: "Diagnostics", dependencies: ["Autograd", "CBLAS", "Vision", "Backbones", "Tasks", "Training", "NN"], swiftSettings: engineSwiftFlags),
     .target(
       name: "Experiments",
-      dependencies: ["Training", "Tasks", "Backbones", "Vision", "Autograd", .product(name: "Yams", package: "Yams")],
+      dependencies: ["Training", "Tasks", "Backbones", "NN", "Vision", "Autograd", .product(name: "Yams", package: "Yams")],
       swiftSettings: engineSwiftFlags),
     .target(
       name: "Evaluation", dependencies: ["Backbones", "NN", "Autograd", "Vision", "Training"],

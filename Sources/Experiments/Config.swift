@@ -1,5 +1,6 @@
 import Backbones
 import Foundation
+import NN
 import Tasks
 import Training
 import Yams
@@ -113,7 +114,7 @@ public struct ExperimentConfig: @unchecked Sendable {
       let yaml = try Yams.serialize(node: root, sortKeys: true)
       return ExperimentConfig(
         name: name, output: output, data: data, backbone: backbone, taskName: taskName, taskNode: taskNode, train: train,
-        resolvedYAML: yaml, hash: fnv1a(yaml))
+        resolvedYAML: yaml, hash: SafeTensors.checksum(Array(yaml.utf8)[...]))
     }
   }
 
@@ -245,16 +246,6 @@ struct DecoderCapture: Decodable {
 public struct ConfigError: Error, CustomStringConvertible, Sendable {
   public let description: String
   public init(_ description: String) { self.description = description }
-}
-
-/// 64-bit FNV-1a of a string, as 16 hex digits.
-func fnv1a(_ s: String) -> String {
-  var h: UInt64 = 0xcbf2_9ce4_8422_2325
-  for b in s.utf8 {
-    h ^= UInt64(b)
-    h = h &* 0x100_0000_01b3
-  }
-  return String(format: "%016llx", h)
 }
 
 import Autograd

@@ -107,6 +107,14 @@ public final class Trainer: @unchecked Sendable {
   /// The averaged backbone (with `ema_decay`), beside `backbone.safetensors`.
   public var averagePath: String { (runDirectory as NSString).appendingPathComponent("backbone-ema.safetensors") }
 
+  /// A full checkpoint (for `resume`) and the backbone files (for the probe and PyTorch).
+  func saveCheckpoint(_ state: CheckpointState) throws {
+    try Checkpoints.save(
+      model: model, optimizer: optimizer, average: average, state: state, backbone: backbone, in: runDirectory,
+      keep: settings.keepCheckpoints)
+    try saveBackbone()
+  }
+
   /// Writes the backbone (and its average) for the probe and for PyTorch.
   func saveBackbone() throws {
     try BackboneWeights.save(backbone, to: backbonePath, input: task.inputNormalization)
@@ -206,20 +214,14 @@ public final class Trainer: @unchecked Sendable {
       }
       if state.step % settings.checkpointEvery == 0 && state.step < state.totalSteps {
         state.elapsedSeconds = elapsed
-        try Checkpoints.save(
-          model: model, optimizer: optimizer, average: average, state: state, backbone: backbone, in: runDirectory,
-          keep: settings.keepCheckpoints)
-        try saveBackbone()
+        try saveCheckpoint(state)
       }
       if settings.artifactsEvery > 0 && state.step % settings.artifactsEvery == 0 {
         _ = try task.writeArtifacts(batch, backbone: backbone, directory: runDirectory, step: state.step)
       }
     }
     state.elapsedSeconds = elapsedBefore + Date().timeIntervalSince(start)
-    try Checkpoints.save(
-      model: model, optimizer: optimizer, average: average, state: state, backbone: backbone, in: runDirectory,
-      keep: settings.keepCheckpoints)
-    try saveBackbone()
+    try saveCheckpoint(state)
     if let lastBatch {
       _ = try task.writeArtifacts(lastBatch, backbone: backbone, directory: runDirectory, step: state.step)
     }

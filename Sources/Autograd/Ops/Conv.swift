@@ -117,6 +117,15 @@ struct ConvGeometry {
     }
   }
 
+  /// The column matrix of one group of one image: the input itself for a pointwise
+  /// convolution, else im2col into `scratch`.
+  @inline(__always)
+  func columns(_ x: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) -> UnsafePointer<Float> {
+    if isPointwise { return UnsafePointer(x) }
+    im2col(x, scratch)
+    return UnsafePointer(scratch)
+  }
+
   /// Adds cols [ckk, oh·ow] back into one group of one image's gradient.
   func col2im(_ cols: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>) {
     for ci in 0..<cg {
@@ -163,13 +172,7 @@ public func conv2d(
       for i in images {
         for g in 0..<geo.groups {
           let xg = px + i * imageIn + g * geo.cg * geo.h * geo.w
-          let colsPtr: UnsafePointer<Float>
-          if geo.isPointwise {
-            colsPtr = UnsafePointer(xg)
-          } else {
-            geo.im2col(xg, cols)
-            colsPtr = UnsafePointer(cols)
-          }
+          let colsPtr = geo.columns(xg, scratch: cols)
           let og = po + i * imageOut + g * geo.og * geo.spatial
           if let bias {
             for oc in 0..<geo.og {
@@ -202,13 +205,7 @@ public func conv2d(
             let gg = pg + i * imageOut + gi * geo.og * geo.spatial
             let wg = pw + gi * geo.og * geo.ckk
             if let dwAcc {
-              let colsPtr: UnsafePointer<Float>
-              if geo.isPointwise {
-                colsPtr = UnsafePointer(xg)
-              } else {
-                geo.im2col(xg, cols)
-                colsPtr = UnsafePointer(cols)
-              }
+              let colsPtr = geo.columns(xg, scratch: cols)
               // dW_g += dOut_g [og, spatial] · colsᵀ [spatial, ckk]
               BLAS.sgemm(
                 transB: true, m: geo.og, n: geo.ckk, k: geo.spatial, a: gg, lda: geo.spatial,
