@@ -7,21 +7,26 @@ public enum BackbonePreset {
   /// A preset by name. `imageSize`, `patchSize` and `inChannels` override its defaults
   /// (ViT presets default to 224 px / patch 16; `vit-cpu` to 32 px / patch 4; ResNets to
   /// 224 px with the ImageNet stem, `resnet18-small` to 32 px with the small stem).
+  /// `width` replaces the ViT's embedding width or the ResNet's first-stage channels
+  /// (each later stage doubles it), for narrower backbones that train faster on a CPU.
   public static func config(
-    _ name: String, imageSize: Int? = nil, patchSize: Int? = nil, inChannels: Int? = nil
+    _ name: String, imageSize: Int? = nil, patchSize: Int? = nil, inChannels: Int? = nil, width: Int? = nil
   ) throws -> BackboneConfig {
+    let widthOverride = width
+    if let w = width, w <= 0 { throw BackboneError("\(name): width must be positive, got \(w)") }
     func vit(_ width: Int, _ depth: Int, _ heads: Int, size: Int = 224, patch: Int = 16) -> BackboneConfig {
       .vit(
         ViTConfig(
           name: name, imageSize: imageSize ?? size, patchSize: patchSize ?? patch, inChannels: inChannels ?? 3,
-          width: width, depth: depth, heads: heads))
+          width: widthOverride ?? width, depth: depth, heads: heads))
     }
     func resnet(_ block: ResNetConfig.Block, _ layers: [Int], stem: ResNetConfig.Stem = .imagenet, size: Int = 224)
       -> BackboneConfig
     {
       .resnet(
         ResNetConfig(
-          name: name, block: block, layers: layers, inChannels: inChannels ?? 3, stem: stem, imageSize: imageSize ?? size))
+          name: name, block: block, layers: layers, width: widthOverride ?? 64, inChannels: inChannels ?? 3, stem: stem,
+          imageSize: imageSize ?? size))
     }
     switch name {
     case "vit-tiny": return vit(192, 12, 3)

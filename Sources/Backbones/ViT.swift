@@ -48,6 +48,9 @@ public struct ViTConfig: Codable, Sendable, Equatable {
     guard width > 0, heads > 0, width % heads == 0 else {
       throw BackboneError("\(name): width \(width) must be divisible by the number of heads \(heads)")
     }
+    guard width % 4 == 0 else {
+      throw BackboneError("\(name): width \(width) must be divisible by 4 (the 2-D sin-cos position embedding)")
+    }
     guard depth > 0, inChannels == 1 || inChannels == 3, mlpRatio > 0 else {
       throw BackboneError("\(name): depth must be positive, input channels 1 or 3, MLP ratio positive")
     }

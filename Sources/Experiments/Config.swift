@@ -49,9 +49,11 @@ public struct ExperimentConfig: @unchecked Sendable {
     public var imageSize: Int? = nil
     public var patchSize: Int? = nil
     public var inChannels: Int? = nil
+    /// ViT embedding width, or the ResNet's first-stage channels.
+    public var width: Int? = nil
     public init() {}
     enum CodingKeys: String, CodingKey, CaseIterable {
-      case preset, imageSize = "image_size", patchSize = "patch_size", inChannels = "in_channels"
+      case preset, imageSize = "image_size", patchSize = "patch_size", inChannels = "in_channels", width
     }
     public init(from decoder: Decoder) throws {
       try decoder.rejectUnknownKeys(CodingKeys.self, allowing: [])
@@ -60,9 +62,10 @@ public struct ExperimentConfig: @unchecked Sendable {
       imageSize = try c.decodeIfPresent(Int.self, forKey: .imageSize)
       patchSize = try c.decodeIfPresent(Int.self, forKey: .patchSize)
       inChannels = try c.decodeIfPresent(Int.self, forKey: .inChannels)
+      width = try c.decodeIfPresent(Int.self, forKey: .width)
     }
     public func config() throws -> BackboneConfig {
-      try BackbonePreset.config(preset, imageSize: imageSize, patchSize: patchSize, inChannels: inChannels)
+      try BackbonePreset.config(preset, imageSize: imageSize, patchSize: patchSize, inChannels: inChannels, width: width)
     }
   }
 
