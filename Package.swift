@@ -42,7 +42,9 @@ let package = Package(
       name: "Diagnostics", dependencies: ["Autograd", "CBLAS", "Vision", "Backbones", "Tasks", "Training", "NN"], swiftSettings: engineSwiftFlags),
     .target(
       name: "Experiments",
-      dependencies: ["Training", "Tasks", "Backbones", "NN", "Vision", "Autograd", .product(name: "Yams", package: "Yams")],
+      dependencies: [
+        "Training", "Evaluation", "Tasks", "Backbones", "NN", "Vision", "Autograd", .product(name: "Yams", package: "Yams"),
+      ],
       swiftSettings: engineSwiftFlags),
     .target(
       name: "Evaluation", dependencies: ["Backbones", "NN", "Autograd", "Vision", "Training"],
@@ -59,7 +61,8 @@ let package = Package(
     .testTarget(
       name: "AutogradTests", dependencies: ["Autograd"],
       resources: [.copy("Fixtures")], swiftSettings: engineSwiftFlags),
-    .testTarget(name: "ExperimentsTests", dependencies: ["Experiments", "Backbones", "Tasks", "Vision", "Autograd"]),
+    .testTarget(
+      name: "ExperimentsTests", dependencies: ["Experiments", "Evaluation", "Backbones", "Tasks", "Vision", "Autograd"]),
     .testTarget(name: "TasksTests", dependencies: ["Tasks", "Backbones", "Autograd", "Vision"], swiftSettings: engineSwiftFlags),
     .testTarget(
       name: "TrainingTests", dependencies: ["Training", "Tasks", "Backbones", "Vision", "NN", "Autograd"],

@@ -74,7 +74,7 @@ public struct LinearProbeSettings: Codable, Sendable, Equatable {
       iterations
   }
 
-  func validate() throws {
+  public func validate() throws {
     guard epochs >= 1, batchSize >= 2, baseLearningRate > 0, (0..<1).contains(warmupFraction),
       (0..<1).contains(momentum), iterations >= 1, (weightDecay ?? 0) >= 0
     else {

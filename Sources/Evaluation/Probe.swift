@@ -51,6 +51,8 @@ public struct ProbeOptions: Sendable {
   public var validationFraction = 0.1
   public var classifier = LinearProbeSettings()
   public var knn = KNNSettings()
+  /// Also evaluate kNN on the same features (off: probe.json has no kNN accuracy).
+  public var knnEnabled = true
   /// Seeds the label subset, the validation split, the classifier and the random-init
   /// baseline.
   public var seed: UInt64 = 0
@@ -60,6 +62,9 @@ public struct ProbeOptions: Sendable {
   public var extractionBatchSize = 256
   /// Where probe.json and the feature cache go (nil: the weights file's folder).
   public var outputDirectory: String?
+  /// The report's file name in `runDirectory` (several label budgets of one run each
+  /// write their own, sharing the run's feature cache).
+  public var reportFileName = "probe.json"
   /// Reuse and save extracted features.
   public var cache = true
   /// Recorded in probe.json: the program version and the command line.
@@ -74,6 +79,18 @@ public struct ProbeOptions: Sendable {
 
   public var runDirectory: String {
     outputDirectory ?? (URL(fileURLWithPath: weights).deletingLastPathComponent().path)
+  }
+
+  /// probe.json (or `reportFileName`) in the run folder.
+  public var reportPath: String { (runDirectory as NSString).appendingPathComponent(reportFileName) }
+
+  /// The label budget as probe.json records it: "all", "N per class" or "fraction F".
+  public var budgetText: String {
+    switch budget {
+    case .all: return "all"
+    case .perClass(let n): return "\(n) per class"
+    case .fraction(let f): return "fraction \(f)"
+    }
   }
 }
 
@@ -125,7 +142,8 @@ public struct ProbeReport: Codable, Sendable {
   public var preprocessing: Preprocessing
   public var layerSelection: LayerSelection
   public var classifier: LinearProbeSettings
-  public var knn: KNNSettings
+  /// nil when kNN was not evaluated.
+  public var knn: KNNSettings?
   public var seed: UInt64
   public var threads: Int
   /// The backbone first, then the baselines (random init, raw pixels).
@@ -165,10 +183,11 @@ public struct ModelResult: Codable, Sendable {
     public var validationTop1: Double
     enum CodingKeys: String, CodingKey { case layer, validationTop1 = "validation_top1" }
   }
-  /// Top-1 difference in points: this model's minus the baseline's.
+  /// Top-1 difference in points: this model's minus the baseline's (kNN: nil when kNN
+  /// was not evaluated).
   public struct Gain: Codable, Sendable {
     public var linear: Double
-    public var knn: Double
+    public var knn: Double?
   }
   /// Seconds. `layerSelection` and `linear` are the durations of this model's fits,
   /// which run side by side with other fits (they overlap; `ProbeReport.seconds.total`
@@ -190,7 +209,8 @@ public struct ModelResult: Codable, Sendable {
   public var featureDimension: Int
   public var layerScores: [LayerScore]
   public var linear: Accuracy
-  public var knn: Accuracy
+  /// nil when kNN was not evaluated.
+  public var knn: Accuracy?
   public var linearSteps: Int
   public var linearFinalLoss: Double
   public var gainOverRandomInit: Gain?
@@ -368,7 +388,7 @@ public enum Probe {
     }
     let evaluation = ModelEvaluation(
       labels: labels, testLabels: testLabels, classes: classes.count, split: split, classifier: options.classifier,
-      knn: options.knn, seed: options.seed &+ 2)
+      knn: options.knnEnabled ? options.knn : nil, seed: options.seed &+ 2)
     var results = try evaluation.run(inputs, progress: progress)
     if options.baselines {
       // Gains in top-1 points over each baseline.
@@ -378,12 +398,7 @@ public enum Probe {
       }
     }
 
-    let budgetText: String
-    switch options.budget {
-    case .all: budgetText = "all"
-    case .perClass(let n): budgetText = "\(n) per class"
-    case .fraction(let f): budgetText = "fraction \(f)"
-    }
+    let budgetText = options.budgetText
     let report = ProbeReport(
       version: options.version, commandLine: options.commandLine,
       date: ISO8601DateFormatter().string(from: Date()),
@@ -397,14 +412,15 @@ public enum Probe {
       layerSelection: .init(
         mode: options.layers, validationFraction: options.validationFraction, trainingImages: split?.train.count ?? 0,
         validationImages: split?.validation.count ?? 0, note: selectionNote),
-      classifier: options.classifier, knn: options.knn, seed: options.seed, threads: Parallel.threads, results: results,
+      classifier: options.classifier, knn: options.knnEnabled ? options.knn : nil, seed: options.seed, threads: Parallel.threads, results: results,
       seconds: .init(images: imageSeconds, total: clock.seconds))
-    try write(report, to: (options.runDirectory as NSString).appendingPathComponent("probe.json"))
+    try write(report, to: options.reportPath)
     return report
   }
 
   static func gain(_ a: ModelResult, over b: ModelResult) -> ModelResult.Gain {
-    ModelResult.Gain(linear: a.linear.top1 - b.linear.top1, knn: a.knn.top1 - b.knn.top1)
+    ModelResult.Gain(
+      linear: a.linear.top1 - b.linear.top1, knn: a.knn.flatMap { x in b.knn.map { x.top1 - $0.top1 } })
   }
 
   /// Test labels as indices of the training classes (matched by name).
@@ -509,7 +525,8 @@ struct ModelEvaluation {
   let classes: Int
   let split: (train: [Int], validation: [Int])?
   let classifier: LinearProbeSettings
-  let knn: KNNSettings
+  /// nil: no kNN.
+  let knn: KNNSettings?
   let seed: UInt64
 
   struct Fit {
@@ -599,14 +616,17 @@ struct ModelEvaluation {
     for (m, input) in inputs.enumerated() {
       let linear = Accuracy.of(scores: try fits[m].classifier.scores(layers[m].test.values), labels: testLabels)
       let knnClock = Stopwatch()
-      let knnAccuracy = try KNN.evaluate(
-        memory: layers[m].train.values, memoryLabels: labels, queries: layers[m].test.values, queryLabels: testLabels,
-        classes: classes, settings: knn)
+      let knnAccuracy = try knn.map {
+        try KNN.evaluate(
+          memory: layers[m].train.values, memoryLabels: labels, queries: layers[m].test.values,
+          queryLabels: testLabels, classes: classes, settings: $0)
+      }
       let knnSeconds = knnClock.seconds
+      let knnText = knnAccuracy.map { String(format: ", kNN top-1 %.2f%% (%.1f s)", $0.top1, knnSeconds) } ?? ""
       progress(
         String(
-          format: "  %@ at %@: linear top-1 %.2f%% (%.1f s), kNN top-1 %.2f%% (%.1f s)", input.model.label, chosen[m],
-          linear.top1, fits[m].seconds, knnAccuracy.top1, knnSeconds))
+          format: "  %@ at %@: linear top-1 %.2f%% (%.1f s)%@", input.model.label, chosen[m], linear.top1,
+          fits[m].seconds, knnText))
       results.append(
         ModelResult(
           model: input.model, description: input.description, layer: chosen[m],

@@ -11,7 +11,9 @@ extension ProbeReport {
     }
     func pct(_ v: Double) -> String { String(format: "%.2f", v) }
     func signed(_ v: Double) -> String { String(format: "%+.2f", v) }
-    func gain(_ g: ModelResult.Gain?) -> String { g.map { "\(signed($0.linear)) / \(signed($0.knn))" } ?? "—" }
+    func gain(_ g: ModelResult.Gain?) -> String {
+      g.map { "\(signed($0.linear)) / \($0.knn.map(signed) ?? "—")" } ?? "—"
+    }
 
     var lines: [String] = []
     lines.append("probe of \(weights.path) (\(weights.architecture), sha256 \(weights.sha256.prefix(12))…)")
@@ -31,7 +33,8 @@ extension ProbeReport {
     case .ridge:
       classifierText = "ridge: one-hot regression on standardized features, α \(c.weightDecay ?? 1e-3)"
     }
-    lines.append("linear probe: \(classifierText); kNN: k \(knn.k), T \(knn.temperature), cosine, exp(sim/T) votes")
+    let knnText = knn.map { "kNN: k \($0.k), T \($0.temperature), cosine, exp(sim/T) votes" } ?? "kNN: off"
+    lines.append("linear probe: \(classifierText); \(knnText)")
     lines.append("preprocessing: \(preprocessing.summary) (normalization: \(preprocessing.normalizationSource))")
     if layerSelection.validationImages > 0 {
       lines.append(
@@ -52,7 +55,8 @@ extension ProbeReport {
       lines.append(
         pad(r.model.label, 13) + pad(r.layer, 10) + pad("\(r.featureDimension)", 6, right: true)
           + pad(pct(r.linear.top1), 14, right: true) + pad(pct(r.linear.top5), 8, right: true)
-          + pad(pct(r.knn.top1), 11, right: true) + pad(pct(r.knn.top5), 8, right: true) + "   "
+          + pad(r.knn.map { pct($0.top1) } ?? "—", 11, right: true) + pad(r.knn.map { pct($0.top5) } ?? "—", 8, right: true)
+          + "   "
           + pad(r.model == .randomInit ? "" : gain(r.gainOverRandomInit), 28)
           + (r.model == .rawPixels ? "" : gain(r.gainOverRawPixels)))
     }

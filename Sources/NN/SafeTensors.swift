@@ -35,6 +35,30 @@ public struct SafeTensors: Sendable {
     return try decode([UInt8](data), source: path)
   }
 
+  /// The `__metadata__` of a file, reading only its header (a checkpoint's run state
+  /// without loading its tensors). The data checksum is not verified: use `read` for that.
+  public static func readMetadata(path: String) throws -> [String: String] {
+    guard let handle = FileHandle(forReadingAtPath: path) else {
+      let exists = FileManager.default.fileExists(atPath: path)
+      throw SafeTensorsError(path, exists ? "cannot be read (permissions?)" : "no such file")
+    }
+    defer { try? handle.close() }
+    let prefix = [UInt8]((try? handle.read(upToCount: 8)) ?? Data())
+    guard prefix.count == 8 else { throw SafeTensorsError(path, "too short to be a safetensors file") }
+    var headerSize = 0
+    for i in 0..<8 { headerSize |= Int(prefix[i]) << (8 * i) }
+    guard headerSize >= 2, headerSize <= maxHeaderBytes,
+      let header = try? handle.read(upToCount: headerSize), header.count == headerSize,
+      let object = try? JSONSerialization.jsonObject(with: header) as? [String: Any]
+    else { throw SafeTensorsError(path, "the header is not a JSON object (truncated or not safetensors)") }
+    var metadata: [String: String] = [:]
+    for (k, v) in object["__metadata__"] as? [String: Any] ?? [:] {
+      if let s = v as? String { metadata[k] = s }
+    }
+    metadata[checksumKey] = nil
+    return metadata
+  }
+
   public static func decode(_ bytes: [UInt8], source: String = "weights") throws -> SafeTensors {
     func fail(_ reason: String) -> SafeTensorsError { SafeTensorsError(source, reason) }
     guard bytes.count >= 8 else { throw fail("too short to be a safetensors file (\(bytes.count) bytes)") }

@@ -48,6 +48,14 @@ public enum Checkpoints {
     for old in list(in: directory).dropLast(keep) { try? FileManager.default.removeItem(atPath: old) }
   }
 
+  /// The run state saved in a checkpoint, from its header only (no tensors are read).
+  public static func state(of path: String) throws -> CheckpointState {
+    guard let text = try SafeTensors.readMetadata(path: path)[stateKey],
+      let state = try? JSONDecoder().decode(CheckpointState.self, from: Data(text.utf8))
+    else { throw TrainingError("\(path): not a Pretext checkpoint (no \(stateKey) metadata)") }
+    return state
+  }
+
   /// Restores model and optimizer tensors from `path`; returns the run state.
   static func load(_ path: String, model: Module, optimizer: any Optimizer, average: WeightAverage?) throws -> CheckpointState {
     let file = try SafeTensors.read(path: path)

@@ -9,7 +9,9 @@ struct Pretext: ParsableCommand {
     commandName: "pretext",
     abstract: "Self-supervised pretraining of image backbones on CPU.",
     version: PretextVersion.string,
-    subcommands: [Doctor.self, DataCommand.self, Pretrain.self, Inspect.self, Bench.self, Probe.self, Embed.self])
+    subcommands: [
+      Doctor.self, DataCommand.self, Pretrain.self, Inspect.self, Bench.self, Probe.self, Embed.self, Compare.self,
+    ])
 
 }
 

@@ -24,7 +24,7 @@ struct Pretrain: ParsableCommand {
     try threadOptions.apply()
     let experiment = try ExperimentConfig.load(path: config, overrides: overrides)
     let runDirectory = experiment.runDirectory
-    let configPath = (runDirectory as NSString).appendingPathComponent("config.yaml")
+    let configPath = PretrainingRun.configPath(in: runDirectory)
     if !resume && !Checkpoints.list(in: runDirectory).isEmpty {
       throw ValidationError(
         "\(runDirectory) already holds a run; add --resume to continue it, or choose another name (--set name=...)")
@@ -32,26 +32,19 @@ struct Pretrain: ParsableCommand {
     if resume, let saved = try? String(contentsOfFile: configPath, encoding: .utf8), saved != experiment.resolvedYAML {
       throw ValidationError("\(configPath) differs from the config given; resume with the same config and --set values")
     }
-    let folder = try ImageFolder(path: experiment.data.unlabeled, options: ImageFolderOptions(strict: experiment.data.strict))
-    note(folder.summary)
-    var rng = RandomGenerator(seed: experiment.train.seed)
-    let backbone = try experiment.backbone.config().make(using: &rng)
-    let task = try experiment.makeTask(backbone: backbone, using: &rng, sourcePath: config)
-    try FileManager.default.createDirectory(atPath: runDirectory, withIntermediateDirectories: true)
-    try experiment.resolvedYAML.write(toFile: configPath, atomically: true, encoding: .utf8)
-    let trainer = try Trainer(
-      task: task, backbone: backbone, source: folder, settings: experiment.train, runDirectory: runDirectory)
+    let run = try PretrainingRun(experiment: experiment, sourcePath: config, progress: note)
+    let backbone = run.trainer.backbone
     note(
-      "pretraining \(backbone.config.name) (\(backbone.parameterCount) parameters) with \(task.name) on \(folder.count) images → \(runDirectory)"
+      "pretraining \(backbone.config.name) (\(backbone.parameterCount) parameters) with \(run.trainer.task.name) on \(run.images.count) images → \(runDirectory)"
     )
-    let signals = StopOnSignal { trainer.stopRequested = true }
-    let summary = try trainer.run(resume: resume)
+    let signals = StopOnSignal { run.requestStop() }
+    let summary = try run.run(resume: resume)
     withExtendedLifetime(signals) {}
     if summary.resumedFromStep == summary.totalSteps {
       print("the run was already complete (\(summary.steps) steps); backbone: \(summary.backbonePath)")
       return
     }
-    if trainer.stopRequested && summary.steps < summary.totalSteps {
+    if run.trainer.stopRequested && summary.steps < summary.totalSteps {
       print("stopped at step \(summary.steps) of \(summary.totalSteps); checkpoint saved. Resume with:")
       print("  pretext pretrain \(config)\(overrides.map { " --set \($0)" }.joined()) --resume")
       return

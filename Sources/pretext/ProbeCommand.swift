@@ -50,6 +50,7 @@ struct Probe: ParsableCommand {
   @Option(help: "lbfgs: iteration limit.") var iterations = 500
   @Option(help: "kNN neighbours.") var k = 20
   @Option(help: "kNN temperature.") var temperature = 0.07
+  @Flag(help: "Skip the kNN evaluation (linear probe only).") var noKnn = false
   @Option(help: "Share of the training labels held out to choose the depth.") var validationFraction = 0.1
   @Option(help: "Seed of the label subset, the validation split, the classifier and the random-init baseline.")
   var seed: UInt64 = 0
@@ -78,6 +79,7 @@ struct Probe: ParsableCommand {
       method: method, epochs: epochs, batchSize: batchSize, baseLearningRate: learningRate, weightDecay: weightDecay,
       iterations: iterations)
     options.knn = KNNSettings(k: k, temperature: temperature)
+    options.knnEnabled = !noKnn
     options.validationFraction = validationFraction
     options.seed = seed
     options.baselines = !noBaselines

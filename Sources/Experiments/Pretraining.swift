@@ -1,0 +1,124 @@
+import Autograd
+import Backbones
+import Foundation
+import NN
+import Training
+import Vision
+
+/// One experiment pretrained in one run folder: what `pretext pretrain` and
+/// `pretext compare` both do. Opening it reads the unlabeled folder, builds the backbone
+/// and the task, and writes the resolved config as `config.yaml`; `run` trains (or
+/// resumes) and, when the budget is spent, writes `pretrain.json`, the mark of a finished
+/// run.
+///
+/// A run folder belongs to one resolved config: its `config.yaml`. Whether a folder can
+/// be used for a config is `RunFolderState.of(_:for:)`'s answer.
+public final class PretrainingRun: @unchecked Sendable {
+  public let experiment: ExperimentConfig
+  public let runDirectory: String
+  public let trainer: Trainer
+  public let images: ImageFolder
+
+  /// - Parameters:
+  ///   - sourcePath: the config file, named in errors about the task section.
+  ///   - runDirectory: where the run goes (default: the config's `output/name`).
+  public init(
+    experiment: ExperimentConfig, sourcePath: String, runDirectory: String? = nil, progress: (String) -> Void = { _ in }
+  ) throws {
+    self.experiment = experiment
+    let directory = runDirectory ?? experiment.runDirectory
+    self.runDirectory = directory
+    images = try ImageFolder(path: experiment.data.unlabeled, options: ImageFolderOptions(strict: experiment.data.strict))
+    progress(images.summary)
+    var rng = RandomGenerator(seed: experiment.train.seed)
+    let backbone = try experiment.backbone.config().make(using: &rng)
+    let task = try experiment.makeTask(backbone: backbone, using: &rng, sourcePath: sourcePath)
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    try writeAtomically(Array(experiment.resolvedYAML.utf8), to: Self.configPath(in: directory))
+    trainer = try Trainer(task: task, backbone: backbone, source: images, settings: experiment.train, runDirectory: directory)
+  }
+
+  /// Asks the trainer to stop after its current step (thread-safe).
+  public func requestStop() { trainer.stopRequested = true }
+
+  /// Trains until the budget is spent or a stop is requested; with `resume`, from the
+  /// newest checkpoint. A finished run gets `pretrain.json`.
+  public func run(resume: Bool) throws -> TrainingSummary {
+    let summary = try trainer.run(resume: resume)
+    if summary.steps >= summary.totalSteps {
+      let record = PretrainingRecord(
+        configHash: experiment.hash, steps: summary.steps, seconds: summary.seconds,
+        finished: ISO8601DateFormatter().string(from: Date()))
+      try record.write(to: PretrainingRecord.path(in: runDirectory))
+    }
+    return summary
+  }
+
+  public static func configPath(in runDirectory: String) -> String {
+    (runDirectory as NSString).appendingPathComponent("config.yaml")
+  }
+  public static func backbonePath(in runDirectory: String) -> String {
+    (runDirectory as NSString).appendingPathComponent("backbone.safetensors")
+  }
+}
+
+/// `pretrain.json`: written when a run has spent its budget, so that a later command
+/// can use the run without opening its checkpoints.
+public struct PretrainingRecord: Codable, Sendable, Equatable {
+  /// `ExperimentConfig.hash` of the config trained.
+  public var configHash: String
+  public var steps: Int
+  /// Training time over all sessions (resumed runs included), in seconds.
+  public var seconds: Double
+  /// ISO 8601 date of the end of training.
+  public var finished: String
+
+  enum CodingKeys: String, CodingKey { case configHash = "config_hash", steps, seconds, finished }
+
+  public static func path(in runDirectory: String) -> String {
+    (runDirectory as NSString).appendingPathComponent("pretrain.json")
+  }
+
+  public static func read(from path: String) -> PretrainingRecord? {
+    guard let data = FileManager.default.contents(atPath: path) else { return nil }
+    return try? JSONDecoder().decode(PretrainingRecord.self, from: data)
+  }
+
+  func write(to path: String) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    try writeAtomically(Array(try encoder.encode(self)) + [10], to: path)
+  }
+}
+
+/// What a run folder holds, for a given config.
+public enum RunFolderState: Equatable, Sendable {
+  /// Nothing trained yet (no folder, or no checkpoint): start from step 0.
+  case empty
+  /// Checkpoints of this config but not finished: resume from the newest.
+  case interrupted(step: Int, totalSteps: Int)
+  /// Finished for this config (`pretrain.json` with its hash, and the backbone file).
+  case finished(PretrainingRecord)
+  /// The folder's `config.yaml` is another config: the folder must not be used for it.
+  case otherConfig
+
+  public static func of(_ runDirectory: String, for experiment: ExperimentConfig) -> RunFolderState {
+    let saved = try? String(contentsOfFile: PretrainingRun.configPath(in: runDirectory), encoding: .utf8)
+    let checkpoints = Checkpoints.list(in: runDirectory)
+    if let saved, saved != experiment.resolvedYAML { return .otherConfig }
+    if let record = PretrainingRecord.read(from: PretrainingRecord.path(in: runDirectory)),
+      record.configHash == experiment.hash,
+      FileManager.default.fileExists(atPath: PretrainingRun.backbonePath(in: runDirectory))
+    {
+      // A checkpoint newer than the record means training went on after it (a run whose
+      // record is stale): trust the checkpoints. Checkpoints may also have been deleted
+      // to save space, which leaves a finished run.
+      let newest = checkpoints.last.flatMap { try? Checkpoints.state(of: $0) }
+      if newest == nil || newest!.step <= record.steps { return .finished(record) }
+    }
+    guard let newest = checkpoints.last else { return .empty }
+    // A checkpoint without a readable state is left to the trainer's own error on resume.
+    let state = try? Checkpoints.state(of: newest)
+    return .interrupted(step: state?.step ?? 0, totalSteps: state?.totalSteps ?? 0)
+  }
+}

@@ -1,0 +1,412 @@
+import Evaluation
+import Foundation
+import NN
+import Vision
+
+/// The comparison's outputs, from the run records: `results.csv` (every probe result, for
+/// machines), `report.md` (the tables) and `report.html` (one self-contained page: the
+/// tables, loss curves, probe accuracy bars, MAE reconstruction grids and feature
+/// projections; SVG inline, pictures as data URIs, no script and no external file).
+public struct CompareReport: Sendable {
+  public var name: String
+  public var runs: [RunRecord]
+  /// The command that produced the report (shown at the bottom).
+  public var commandLine: String
+  public var date: String
+
+  public init(name: String, runs: [RunRecord], commandLine: String = "", date: Date = Date()) {
+    self.name = name
+    self.runs = runs
+    self.commandLine = commandLine
+    self.date = ISO8601DateFormatter().string(from: date)
+  }
+
+  /// Writes results.csv, report.md and report.html into `directory`; returns their paths.
+  @discardableResult
+  public func write(to directory: String) throws -> [String] {
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    var paths: [String] = []
+    for (name, text) in [("results.csv", csv()), ("report.md", markdown()), ("report.html", try html())] {
+      let path = (directory as NSString).appendingPathComponent(name)
+      try writeAtomically(Array(text.utf8), to: path)
+      paths.append(path)
+    }
+    return paths
+  }
+
+  // MARK: Shared pieces
+
+  /// The label budgets, in the order the runs list them ("all", "100 per class", …).
+  var budgets: [String] {
+    var seen: [String] = []
+    for run in runs {
+      for p in run.probes where !seen.contains(p.labels.budget) { seen.append(p.labels.budget) }
+    }
+    return seen
+  }
+
+  /// A baseline's results at one budget: one entry when every run's probe measured the
+  /// same numbers (same architecture and preprocessing: the usual case), else one per run.
+  func baselines(_ model: ModelResult.Model, budget: String) -> [(label: String, result: ModelResult, used: Int)] {
+    var found: [(run: String, result: ModelResult, used: Int)] = []
+    for run in runs {
+      guard let probe = run.probes.first(where: { $0.labels.budget == budget }), let r = probe.result(model) else {
+        continue
+      }
+      found.append((run.name, r, probe.labels.used))
+    }
+    guard let first = found.first else { return [] }
+    let same = found.allSatisfy {
+      $0.result.linear == first.result.linear && $0.result.knn == first.result.knn && $0.used == first.used
+    }
+    if same { return [(model.label, first.result, first.used)] }
+    return found.map { ("\(model.label) (\($0.run))", $0.result, $0.used) }
+  }
+
+  static func percent(_ v: Double?) -> String { v.map { String(format: "%.2f", $0) } ?? "" }
+  static func signed(_ v: Double?) -> String { v.map { String(format: "%+.2f", $0) } ?? "" }
+
+  /// `5m 12s`, `1h 03m`, `42.0 s`.
+  static func duration(_ s: Double?) -> String {
+    guard let s, s.isFinite else { return "—" }
+    if s < 60 { return String(format: "%.1f s", s) }
+    let t = Int(s.rounded())
+    return t >= 3600 ? String(format: "%dh %02dm", t / 3600, t % 3600 / 60) : String(format: "%dm %02ds", t / 60, t % 60)
+  }
+
+  static func grouped(_ n: Int) -> String {
+    let digits = String(n)
+    var out = ""
+    for (i, ch) in digits.reversed().enumerated() {
+      if i > 0 && i % 3 == 0 { out.append(",") }
+      out.append(ch)
+    }
+    return String(out.reversed())
+  }
+
+  /// "100 per class (1,000 labels)", "all (60,000 labels)".
+  static func labelText(_ probe: ProbeReport) -> String {
+    "\(probe.labels.budget) (\(grouped(probe.labels.used)) labels)"
+  }
+
+  /// One line about how the probe was run (from the first probe report).
+  var protocolText: String {
+    guard let p = runs.lazy.flatMap(\.probes).first else { return "No probe has run yet." }
+    let c = p.classifier
+    let classifier: String
+    switch c.method {
+    case .sgd, .lars:
+      classifier =
+        "\(c.method.rawValue) linear classifier (BatchNorm without affine + Linear, \(c.epochs) epochs, batch \(c.batchSize), base lr \(c.baseLearningRate))"
+    case .lbfgs: classifier = "logistic regression by L-BFGS (≤ \(c.iterations) iterations)"
+    case .ridge: classifier = "ridge regression onto one-hot targets"
+    }
+    let knn = p.knn.map { "kNN: k = \($0.k), T = \($0.temperature), cosine similarity, weighted votes" } ?? "kNN: off"
+    let depth =
+      p.layerSelection.mode == .all
+      ? "the depth chosen on a class-balanced \(Int(p.layerSelection.validationFraction * 100))% validation split of the labels"
+      : "depth \(p.layerSelection.mode)"
+    return
+      "Frozen features of \(p.train.path) (\(Self.grouped(p.train.images)) images, \(p.train.classes.count) classes) and \(p.test.path) (\(Self.grouped(p.test.images)) test images), \(p.preprocessing.summary), at \(depth); \(classifier); \(knn); seed \(p.seed)."
+  }
+
+  // MARK: CSV
+
+  public static let csvColumns = [
+    "experiment", "task", "model", "backbone", "parameters", "config_hash", "pretrain_steps", "pretrain_seconds",
+    "pretrain_images_per_second", "final_loss", "label_budget", "labels_used", "layer", "linear_top1", "linear_top5",
+    "knn_top1", "knn_top5", "gain_linear_over_random_init", "gain_knn_over_random_init", "gain_linear_over_raw_pixels",
+    "gain_knn_over_raw_pixels", "run_directory",
+  ]
+
+  /// One row per run, label budget and model (the backbone and each baseline); the
+  /// pretraining columns are empty on baseline rows, accuracies are percentages, gains
+  /// are top-1 differences in points.
+  public func csv() -> String {
+    var lines = [Self.csvColumns.joined(separator: ",")]
+    for run in runs {
+      for probe in run.probes {
+        for r in probe.results {
+          let isBackbone = r.model == .backbone
+          let fields: [String] = [
+            run.name, run.task, r.model.rawValue, run.backbone.name,
+            r.model == .rawPixels ? "" : String(run.parameters), run.configHash,
+            isBackbone ? String(run.steps) : "", isBackbone ? run.seconds.map { String(format: "%.1f", $0) } ?? "" : "",
+            isBackbone ? run.imagesPerSecond.map { String(format: "%.1f", $0) } ?? "" : "",
+            isBackbone ? run.finalLoss.map { String(format: "%.5f", $0) } ?? "" : "",
+            probe.labels.budget, String(probe.labels.used), r.layer,
+            Self.percent(r.linear.top1), Self.percent(r.linear.top5), Self.percent(r.knn?.top1),
+            Self.percent(r.knn?.top5),
+            Self.signed(r.gainOverRandomInit?.linear), Self.signed(r.gainOverRandomInit?.knn ?? nil),
+            Self.signed(r.gainOverRawPixels?.linear), Self.signed(r.gainOverRawPixels?.knn ?? nil), run.runDirectory,
+          ]
+          lines.append(fields.map(Self.csvField).joined(separator: ","))
+        }
+      }
+    }
+    return lines.joined(separator: "\n") + "\n"
+  }
+
+  /// RFC 4180 quoting when needed.
+  static func csvField(_ s: String) -> String {
+    guard s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return s }
+    return "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+  }
+
+  // MARK: Tables (shared by Markdown and HTML)
+
+  static let resultHeader = [
+    "experiment", "task", "backbone", "parameters", "pretraining", "images/s", "labels", "linear top-1", "linear top-5",
+    "kNN top-1", "Δ random init (linear / kNN)", "Δ raw pixels (linear / kNN)",
+  ]
+
+  /// Rows of the main table: one per run and label budget (a run without probes gets
+  /// one row with its pretraining columns).
+  var resultRows: [[String]] {
+    var rows: [[String]] = []
+    for budget in budgets + (runs.contains { $0.probes.isEmpty } ? [""] : []) {
+      for run in runs {
+        let probe = run.probes.first { $0.labels.budget == budget }
+        if budget.isEmpty ? !run.probes.isEmpty : probe == nil { continue }
+        let r = probe?.backbone
+        func gain(_ g: ModelResult.Gain?) -> String {
+          guard let g else { return "—" }
+          return Self.signed(g.linear) + " / " + (g.knn.map { Self.signed($0) } ?? "—")
+        }
+        rows.append([
+          run.name, run.task, run.backboneSummary, Self.grouped(run.parameters),
+          "\(Self.duration(run.seconds)) (\(Self.grouped(run.steps)) steps)",
+          run.imagesPerSecond.map { String(format: "%.0f", $0) } ?? "—",
+          probe.map(Self.labelText) ?? "not probed",
+          r.map { Self.percent($0.linear.top1) } ?? "—", r.map { Self.percent($0.linear.top5) } ?? "—",
+          r.map { $0.knn.map { Self.percent($0.top1) } ?? "—" } ?? "—",
+          gain(r?.gainOverRandomInit), gain(r?.gainOverRawPixels),
+        ])
+      }
+    }
+    return rows
+  }
+
+  static let baselineHeader = ["labels", "model", "layer", "linear top-1", "linear top-5", "kNN top-1"]
+
+  var baselineRows: [[String]] {
+    var rows: [[String]] = []
+    for budget in budgets {
+      for model in [ModelResult.Model.randomInit, .rawPixels] {
+        for b in baselines(model, budget: budget) {
+          rows.append([
+            "\(budget) (\(Self.grouped(b.used)) labels)", b.label, b.result.layer, Self.percent(b.result.linear.top1),
+            Self.percent(b.result.linear.top5), b.result.knn.map { Self.percent($0.top1) } ?? "—",
+          ])
+        }
+      }
+    }
+    return rows
+  }
+
+  static let notes = [
+    "pretraining: training time over all sessions (a resumed run counts each session once) and the steps trained.",
+    "images/s: unlabeled images consumed per second of pretraining (steps × batch size / time); a SimCLR or relative-location image makes two views.",
+    "Accuracies are percentages on the test folder; Δ columns are top-1 differences in points against the same probe of the baseline.",
+    "random init: the same architecture at a seeded random initialization; raw pixels: the preprocessed image, flattened.",
+  ]
+
+  // MARK: Markdown
+
+  static func markdownTable(_ header: [String], _ rows: [[String]]) -> String {
+    func row(_ cells: [String]) -> String {
+      "| " + cells.map { $0.replacingOccurrences(of: "|", with: "\\|") }.joined(separator: " | ") + " |"
+    }
+    return ([row(header), row(header.map { _ in "---" })] + rows.map(row)).joined(separator: "\n")
+  }
+
+  /// The main table (one row per run and label budget), as Markdown.
+  public var resultsTable: String { Self.markdownTable(Self.resultHeader, resultRows) }
+
+  /// The baselines' results per label budget, as Markdown (nil without baselines).
+  public var baselinesTable: String? {
+    baselineRows.isEmpty ? nil : Self.markdownTable(Self.baselineHeader, baselineRows)
+  }
+
+  public func markdown() -> String {
+    var s = "# Comparison: \(name)\n\n"
+    s += "\(runs.count) experiment(s), written \(date).\n\n"
+    s += "## Results\n\n" + resultsTable + "\n\n"
+    if let baselinesTable { s += "## Baselines\n\n" + baselinesTable + "\n\n" }
+    s += "## Runs\n\n"
+    for run in runs {
+      s +=
+        "- **\(run.name)** (\(run.task)): `\(run.runDirectory)`, config hash `\(run.configHash)`, batch \(run.batchSize)"
+      if let loss = run.finalLoss { s += String(format: ", final loss %.4f", loss) }
+      s += "\n"
+    }
+    s += "\n## How these numbers were measured\n\n" + protocolText + "\n\n"
+    s += Self.notes.map { "- \($0)" }.joined(separator: "\n") + "\n"
+    if !commandLine.isEmpty { s += "\nCommand: `\(commandLine)`\n" }
+    return s
+  }
+
+  // MARK: HTML
+
+  static let style = """
+    body { font-family: Helvetica, Arial, sans-serif; margin: 24px auto; max-width: 1180px; color: #222; padding: 0 16px; }
+    h1 { font-size: 24px; margin-bottom: 4px; }
+    h2 { font-size: 18px; margin-top: 32px; border-bottom: 1px solid #ddd; padding-bottom: 4px; }
+    p.meta, p.note, figcaption { color: #555; font-size: 13px; }
+    table { border-collapse: collapse; font-size: 13px; margin: 8px 0; }
+    th, td { border: 1px solid #d6d6d6; padding: 4px 8px; text-align: left; vertical-align: top; }
+    th { background: #f3f3f3; }
+    td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+    .charts { display: flex; flex-wrap: wrap; gap: 16px; align-items: flex-start; }
+    figure { margin: 0; }
+    img.grid { image-rendering: pixelated; border: 1px solid #ddd; }
+    code { background: #f5f5f5; padding: 0 3px; }
+    ul.notes { color: #555; font-size: 13px; }
+    """
+
+  /// The report page. Pictures are read from the run folders and embedded.
+  public func html() throws -> String {
+    func esc(_ s: String) -> String { SVG.escape(s) }
+    func table(_ header: [String], _ rows: [[String]], numeric: Set<Int>) -> String {
+      var t = "<table>\n<tr>" + header.map { "<th>\(esc($0))</th>" }.joined() + "</tr>\n"
+      for row in rows {
+        t += "<tr>"
+        for (i, cell) in row.enumerated() {
+          t += numeric.contains(i) ? "<td class=\"num\">\(esc(cell))</td>" : "<td>\(esc(cell))</td>"
+        }
+        t += "</tr>\n"
+      }
+      return t + "</table>\n"
+    }
+
+    var s = """
+      <!DOCTYPE html>
+      <html lang="en">
+      <head>
+      <meta charset="utf-8"/>
+      <meta name="viewport" content="width=device-width, initial-scale=1"/>
+      <title>Pretext comparison: \(esc(name))</title>
+      <style>
+      \(Self.style)
+      </style>
+      </head>
+      <body>
+      <h1>Comparison: \(esc(name))</h1>
+      <p class="meta">\(runs.count) experiment(s) · written \(esc(date))</p>
+
+      """
+    s += "<h2>Results</h2>\n" + table(Self.resultHeader, resultRows, numeric: [3, 5, 7, 8, 9, 10, 11])
+    if !baselineRows.isEmpty {
+      s += "<h2>Baselines</h2>\n" + table(Self.baselineHeader, baselineRows, numeric: [3, 4, 5])
+    }
+
+    // Probe accuracy: one chart per label budget.
+    if !budgets.isEmpty {
+      s += "<h2>Probe accuracy</h2>\n<div class=\"charts\">\n"
+      for budget in budgets {
+        s += "<figure>" + accuracyChart(budget: budget) + "</figure>\n"
+      }
+      s += "</div>\n<p class=\"note\">Test top-1 accuracy (%) of each backbone and of the baselines at each label budget.</p>\n"
+    }
+
+    // Loss curves, one per run (each task's loss has its own scale).
+    s += "<h2>Pretraining loss</h2>\n<div class=\"charts\">\n"
+    for (i, run) in runs.enumerated() {
+      let series = SVG.Series(
+        name: run.name, points: run.loss.map { (Double($0.step), $0.loss) }, color: SVG.color(i))
+      s += "<figure>"
+      s += SVG.lineChart(
+        title: "\(run.name) (\(run.task))", series: [series], xLabel: "training step",
+        yLabel: "\(run.task) training loss")
+      s += "</figure>\n"
+    }
+    s += "</div>\n"
+
+    // Projections of the test features.
+    let projected = runs.filter { $0.projection != nil }
+    if !projected.isEmpty {
+      s += "<h2>Test features in two dimensions</h2>\n<div class=\"charts\">\n"
+      for run in projected {
+        let p = run.projection!
+        let axis = { (i: Int) -> String in
+          let share = i < p.explainedVariance.count ? String(format: " (%.1f%% of variance)", 100 * p.explainedVariance[i]) : ""
+          return "principal component \(i + 1)\(share)"
+        }
+        s += "<figure>"
+        s += SVG.scatter(
+          title: "\(run.name): \(p.layer) features [\(p.featureDimension)], PCA", points: p.points.map { ($0.x, $0.y, $0.label) },
+          classes: p.classes, xLabel: axis(0), yLabel: axis(1))
+        s +=
+          "<figcaption>\(esc(run.name)): \(p.points.count) of \(SVG.escape(Self.grouped(p.images))) test images of \(esc(p.folder)), features at \(esc(p.layer)) (the depth the linear probe chose with the most labels), projected on the first two principal components of all \(Self.grouped(p.images)).</figcaption>"
+        s += "</figure>\n"
+      }
+      s += "</div>\n"
+    }
+
+    // The task's pictures (MAE reconstructions): the first and the last.
+    let pictured = runs.filter { !$0.pictures.isEmpty }
+    if !pictured.isEmpty {
+      s += "<h2>MAE reconstructions</h2>\n<div class=\"charts\">\n"
+      for run in pictured {
+        let shown = run.pictures.count > 1 ? [run.pictures.first!, run.pictures.last!] : run.pictures
+        for path in shown {
+          s += try pictureFigure(run: run, path: path)
+        }
+      }
+      s += "</div>\n"
+      s +=
+        "<p class=\"note\">Each row is one training image: original | masked input (hidden patches blanked) | reconstruction (visible patches pasted back), at the step named.</p>\n"
+    }
+
+    s += "<h2>Runs</h2>\n<ul>\n"
+    for run in runs {
+      s +=
+        "<li><b>\(esc(run.name))</b> (\(esc(run.task))): <code>\(esc(run.runDirectory))</code>, config hash <code>\(esc(run.configHash))</code>, batch \(run.batchSize)\(run.finalLoss.map { String(format: ", final loss %.4f", $0) } ?? "")</li>\n"
+    }
+    s += "</ul>\n<h2>How these numbers were measured</h2>\n<p class=\"note\">\(esc(protocolText))</p>\n<ul class=\"notes\">\n"
+    s += Self.notes.map { "<li>\(esc($0))</li>\n" }.joined()
+    s += "</ul>\n"
+    if !commandLine.isEmpty { s += "<p class=\"note\">Command: <code>\(esc(commandLine))</code></p>\n" }
+    return s + "</body>\n</html>\n"
+  }
+
+  /// Bars of linear (and kNN) top-1 for every run and baseline at one label budget.
+  func accuracyChart(budget: String) -> String {
+    var groups: [SVG.BarGroup] = []
+    var used: Int?
+    var anyKNN = false
+    for run in runs {
+      guard let probe = run.probes.first(where: { $0.labels.budget == budget }) else { continue }
+      used = used ?? probe.labels.used
+      anyKNN = anyKNN || probe.knn != nil
+      groups.append(.init(label: run.name, values: [probe.backbone.linear.top1, probe.backbone.knn?.top1]))
+    }
+    for model in [ModelResult.Model.randomInit, .rawPixels] {
+      for b in baselines(model, budget: budget) {
+        groups.append(.init(label: b.label, values: [b.result.linear.top1, b.result.knn?.top1]))
+      }
+    }
+    var series = [(name: "linear top-1", color: "#4e79a7")]
+    if anyKNN { series.append((name: "kNN top-1", color: "#f28e2b")) }
+    let labels = used.map { " (\(Self.grouped($0)) labels)" } ?? ""
+    return SVG.barChart(
+      title: "Labels: \(budget)\(labels)", groups: groups.map { .init(label: $0.label, values: Array($0.values.prefix(series.count))) },
+      series: series, yLabel: "test accuracy (%)")
+  }
+
+  /// A task picture as an embedded PNG, shown at a whole multiple of its size.
+  func pictureFigure(run: RunRecord, path: String) throws -> String {
+    guard let data = FileManager.default.contents(atPath: path) else {
+      throw ConfigError("\(path): cannot be read")
+    }
+    let header = try PNG.header(path: path)
+    let scale = max(1, min(4, 360 / max(1, header.width)))
+    let step = (path as NSString).lastPathComponent.filter(\.isNumber).drop { $0 == "0" }
+    return """
+      <figure><img class="grid" alt="\(SVG.escape("\(run.name) reconstructions"))" width="\(header.width * scale)" \
+      height="\(header.height * scale)" src="data:image/png;base64,\(data.base64EncodedString())"/>\
+      <figcaption>\(SVG.escape(run.name)), step \(step.isEmpty ? "0" : String(step))</figcaption></figure>
+
+      """
+  }
+}
