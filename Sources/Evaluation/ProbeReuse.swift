@@ -71,7 +71,8 @@ extension Probe {
     }
     guard let chosen = depths!.first(where: { $0.name == layer }) else {
       throw EvaluationError(
-        layer, "\(loaded.backbone.config.name) has no such depth (it has: \(depths!.map(\.name).joined(separator: ", ")))")
+        layer,
+        "\(loaded.backbone.config.name) has no such depth (it has: \(depths!.map(\.name).joined(separator: ", ")))")
     }
     return FolderFeatures(
       layer: layer, values: chosen.values, labels: folder.labels, classes: folder.classes, cached: cached)

@@ -63,15 +63,18 @@ public final class CompareRun: @unchecked Sendable {
     entries += extraExperiments.map { CompareConfig.Entry(path: $0, overrides: [], location: $0) }
     guard !entries.isEmpty else {
       throw ConfigError(
-        "\(config.sourcePath.isEmpty ? "compare" : config.sourcePath): no experiments; list config files under experiments:")
+        "\(config.sourcePath.isEmpty ? "compare" : config.sourcePath): no experiments; list config files under experiments:"
+      )
     }
     var planned: [Planned] = []
     for entry in entries {
       let experiment: ExperimentConfig
       do {
-        experiment = try ExperimentConfig.load(path: entry.path, overrides: config.overrides + entry.overrides + overrides)
+        experiment = try ExperimentConfig.load(
+          path: entry.path, overrides: config.overrides + entry.overrides + overrides)
       } catch {
-        throw ConfigError(entry.location == entry.path ? "\(error)" : "\(entry.location): experiment \(entry.path): \(error)")
+        throw ConfigError(
+          entry.location == entry.path ? "\(error)" : "\(entry.location): experiment \(entry.path): \(error)")
       }
       if let twin = planned.first(where: { $0.config.name == experiment.name }) {
         throw ConfigError(
@@ -185,7 +188,8 @@ public final class CompareRun: @unchecked Sendable {
       guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
         let origin = config.sourcePath.isEmpty ? "--set compare.probe.\(key)" : "\(config.sourcePath): probe.\(key)"
         throw ConfigError(
-          "\(origin): no labeled folder at \(path) (for Fashion-MNIST: pretext data import fashion-mnist --out data/fashion-mnist)")
+          "\(origin): no labeled folder at \(path) (for Fashion-MNIST: pretext data import fashion-mnist --out data/fashion-mnist)"
+        )
       }
     }
   }

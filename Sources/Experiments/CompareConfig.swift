@@ -90,7 +90,8 @@ public struct CompareConfig: Sendable {
     }
     for key in root.keys.compactMap(\.string) where !topLevelKeys.contains(key) {
       throw ConfigError(
-        "\(locate([AnyCodingKey(key)])): unknown key \"\(key)\" (known: \(topLevelKeys.sorted().joined(separator: ", ")))")
+        "\(locate([AnyCodingKey(key)])): unknown key \"\(key)\" (known: \(topLevelKeys.sorted().joined(separator: ", ")))"
+      )
     }
     let decoder = YAMLDecoder()
     func section<T: Decodable>(_ key: String, _ fallback: T) throws -> T {
@@ -111,9 +112,12 @@ public struct CompareConfig: Sendable {
     let folder = path.map { ($0 as NSString).deletingLastPathComponent } ?? ""
     var experiments: [Entry] = []
     for (i, e) in entries.enumerated() {
-      let resolved = e.path.hasPrefix("/") || folder.isEmpty ? e.path : (folder as NSString).appendingPathComponent(e.path)
+      let resolved =
+        e.path.hasPrefix("/") || folder.isEmpty ? e.path : (folder as NSString).appendingPathComponent(e.path)
       experiments.append(
-        Entry(path: resolved, overrides: e.set, location: locate([AnyCodingKey("experiments"), AnyCodingKey(intValue: i)!])))
+        Entry(
+          path: resolved, overrides: e.set, location: locate([AnyCodingKey("experiments"), AnyCodingKey(intValue: i)!]))
+      )
     }
     let shared = try section("set", [String]())
     let probe = try section("probe", ProbeSection())
@@ -157,7 +161,8 @@ public struct CompareConfig: Sendable {
         throw DecodingError.typeMismatch(
           String.self,
           DecodingError.Context(
-            codingPath: decoder.codingPath, debugDescription: "an experiment is a config path or {path: ..., set: [...]}"))
+            codingPath: decoder.codingPath,
+            debugDescription: "an experiment is a config path or {path: ..., set: [...]}"))
       }
       try decoder.rejectUnknownKeys(CodingKeys.self, allowing: [])
       let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -233,7 +238,8 @@ public struct CompareConfig: Sendable {
     func validate() throws {
       func check(_ ok: Bool, _ message: String) throws { if !ok { throw ConfigError("probe.\(message)") } }
       try check(!labelsPerClass.isEmpty || !labelFractions.isEmpty, "labels_per_class: give at least one label budget")
-      try check(labelFractions.allSatisfy { $0 > 0 && $0 <= 1 }, "label_fractions must be in (0, 1], got \(labelFractions)")
+      try check(
+        labelFractions.allSatisfy { $0 > 0 && $0 <= 1 }, "label_fractions must be in (0, 1], got \(labelFractions)")
       try check(Set(budgets.map(Self.fileStem)).count == budgets.count, "the label budgets repeat one another")
       try check(
         LinearProbeSettings.Method(rawValue: classifier) != nil,
@@ -241,7 +247,8 @@ public struct CompareConfig: Sendable {
       try check(k >= 1, "k must be at least 1, got \(k)")
       try check(temperature > 0 && temperature.isFinite, "temperature must be positive, got \(temperature)")
       try check(
-        validationFraction > 0 && validationFraction < 1, "validation_fraction must be in (0, 1), got \(validationFraction)")
+        validationFraction > 0 && validationFraction < 1,
+        "validation_fraction must be in (0, 1), got \(validationFraction)")
       try check(extractionBatchSize >= 1, "extraction_batch_size must be at least 1")
       try check(iterations >= 1, "iterations must be at least 1")
       try check(epochs.map { $0 >= 1 } ?? true, "epochs must be at least 1")

@@ -28,14 +28,16 @@ public final class PretrainingRun: @unchecked Sendable {
     self.experiment = experiment
     let directory = runDirectory ?? experiment.runDirectory
     self.runDirectory = directory
-    images = try ImageFolder(path: experiment.data.unlabeled, options: ImageFolderOptions(strict: experiment.data.strict))
+    images = try ImageFolder(
+      path: experiment.data.unlabeled, options: ImageFolderOptions(strict: experiment.data.strict))
     progress(images.summary)
     var rng = RandomGenerator(seed: experiment.train.seed)
     let backbone = try experiment.backbone.config().make(using: &rng)
     let task = try experiment.makeTask(backbone: backbone, using: &rng, sourcePath: sourcePath)
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     try writeAtomically(Array(experiment.resolvedYAML.utf8), to: Self.configPath(in: directory))
-    trainer = try Trainer(task: task, backbone: backbone, source: images, settings: experiment.train, runDirectory: directory)
+    trainer = try Trainer(
+      task: task, backbone: backbone, source: images, settings: experiment.train, runDirectory: directory)
   }
 
   /// Asks the trainer to stop after its current step (thread-safe).
@@ -74,6 +76,13 @@ public struct PretrainingRecord: Codable, Sendable, Equatable {
   public var finished: String
 
   enum CodingKeys: String, CodingKey { case configHash = "config_hash", steps, seconds, finished }
+
+  public init(configHash: String, steps: Int, seconds: Double, finished: String) {
+    self.configHash = configHash
+    self.steps = steps
+    self.seconds = seconds
+    self.finished = finished
+  }
 
   public static func path(in runDirectory: String) -> String {
     (runDirectory as NSString).appendingPathComponent("pretrain.json")

@@ -2,6 +2,10 @@ import Autograd
 import Foundation
 
 /// Principal component analysis of row vectors, for drawing features in two dimensions.
+/// With `standardize`, each dimension is first scaled to unit variance (PCA of the
+/// correlation matrix): a few large-magnitude channels, common in ViT features, then do
+/// not fill the first component alone, and the picture shows what a linear probe (which
+/// standardizes its inputs with BatchNorm) sees.
 ///
 /// The covariance C [F, F] of the centred rows is formed once (in Double); its leading
 /// eigenvectors come from subspace iteration (C·Q then re-orthonormalization, with a few
@@ -12,12 +16,16 @@ import Foundation
 public struct PCA: Sendable, Equatable {
   /// [F]: the mean row.
   public let mean: [Double]
+  /// [F]: what each centred dimension is multiplied by before projecting (1 / its
+  /// standard deviation when standardizing, 1 otherwise; 0 for a constant dimension).
+  public let scales: [Double]
   /// k unit vectors of length F, by decreasing variance. Signs are fixed so that each
   /// vector's largest-magnitude entry is positive (the same data give the same picture).
   public let components: [[Double]]
-  /// The variance of the data along each component (eigenvalues of C, unbiased: / (N − 1)).
+  /// The variance of the (scaled) data along each component (eigenvalues of C, unbiased:
+  /// / (N − 1)).
   public let variances: [Double]
-  /// The trace of C: the data's total variance.
+  /// The trace of C: the (scaled) data's total variance.
   public let totalVariance: Double
 
   /// The share of the total variance along each component.
@@ -27,7 +35,9 @@ public struct PCA: Sendable, Equatable {
   ///
   /// - Parameter seed: seeds the starting subspace (the result does not depend on it
   ///   beyond rounding once converged).
-  public init(rows x: [Float], count n: Int, dimension f: Int, components k: Int = 2, seed: UInt64 = 0) throws {
+  public init(
+    rows x: [Float], count n: Int, dimension f: Int, components k: Int = 2, standardize: Bool = false, seed: UInt64 = 0
+  ) throws {
     guard n >= 2, f >= 1, x.count == n * f else {
       throw ConfigError("PCA: needs at least 2 rows of \(f) values, got \(x.count) values for \(n) rows")
     }
@@ -56,26 +66,40 @@ public struct PCA: Sendable, Equatable {
         cov[b * f + a] = v
       }
     }
+    var scales = [Double](repeating: 1, count: f)
+    if standardize {
+      // Correlation matrix: C_ab / (σ_a σ_b); a constant dimension drops out.
+      scales = (0..<f).map { j in
+        let sd = cov[j * f + j].squareRoot()
+        return sd > 1e-12 ? 1 / sd : 0
+      }
+      for a in 0..<f {
+        for b in 0..<f { cov[a * f + b] *= scales[a] * scales[b] }
+      }
+    }
     let trace = (0..<f).reduce(0.0) { $0 + cov[$1 * f + $1] }
     let (vectors, values) = Self.leadingEigenvectors(cov, dimension: f, count: k, seed: seed)
     self.mean = mean
+    self.scales = scales
     self.components = vectors
     self.variances = values
     self.totalVariance = trace
   }
 
   /// Fits to the rows of `features` [N, F].
-  public init(_ features: Tensor, components k: Int = 2, seed: UInt64 = 0) throws {
+  public init(_ features: Tensor, components k: Int = 2, standardize: Bool = false, seed: UInt64 = 0) throws {
     guard features.rank == 2 else { throw ConfigError("PCA: expected features [N, F], got \(features.shape)") }
     let rows = Array(UnsafeBufferPointer(start: features.data, count: features.count))
-    try self.init(rows: rows, count: features.shape[0], dimension: features.shape[1], components: k, seed: seed)
+    try self.init(
+      rows: rows, count: features.shape[0], dimension: features.shape[1], components: k, standardize: standardize,
+      seed: seed)
   }
 
   /// The coordinates of `row` [F] along the components.
   public func project(_ row: UnsafePointer<Float>) -> [Double] {
     components.map { v in
       var s = 0.0
-      for j in 0..<mean.count { s += (Double(row[j]) - mean[j]) * v[j] }
+      for j in 0..<mean.count { s += (Double(row[j]) - mean[j]) * scales[j] * v[j] }
       return s
     }
   }
@@ -220,8 +244,9 @@ public struct PCA: Sendable, Equatable {
 }
 
 /// `projection.json` in a run folder: test features drawn in two dimensions, coloured
-/// by class. The PCA is fitted on every test image; `points` is a class-balanced subset
-/// (evenly spaced within each class, in folder order), which is what the report draws.
+/// by class. The PCA (of standardized features) is fitted on every test image; `points`
+/// is a class-balanced subset (evenly spaced within each class, in folder order), which
+/// is what the report draws.
 public struct ProjectionFile: Codable, Sendable, Equatable {
   public struct Point: Codable, Sendable, Equatable {
     public var x: Double
@@ -234,6 +259,7 @@ public struct ProjectionFile: Codable, Sendable, Equatable {
       self.label = label
     }
   }
+  /// "pca of standardized features".
   public var method: String
   /// The backbone depth whose features are drawn.
   public var layer: String
@@ -242,7 +268,7 @@ public struct ProjectionFile: Codable, Sendable, Equatable {
   /// Images the projection was fitted on.
   public var images: Int
   public var featureDimension: Int
-  /// Share of the total variance along each axis.
+  /// Share of the total (standardized) variance along each axis.
   public var explainedVariance: [Double]
   public var classes: [String]
   public var points: [Point]
@@ -270,13 +296,14 @@ public struct ProjectionFile: Codable, Sendable, Equatable {
     (runDirectory as NSString).appendingPathComponent("projection.json")
   }
 
-  /// The PCA of `features` [N, F] and up to `perClass` points of each class.
+  /// The PCA of `features` [N, F], each dimension standardized, and up to `perClass`
+  /// points of each class.
   public static func pca(
     features: Tensor, labels: [Int], classes: [String], layer: String, folder: String, perClass: Int
   ) throws -> ProjectionFile {
     let n = features.shape[0], f = features.shape[1]
     guard labels.count == n else { throw ConfigError("projection: \(labels.count) labels for \(n) feature rows") }
-    let pca = try PCA(features, components: 2)
+    let pca = try PCA(features, components: 2, standardize: true)
     var byClass = [[Int]](repeating: [], count: classes.count)
     for (i, y) in labels.enumerated() { byClass[y].append(i) }
     var points: [Point] = []
@@ -289,7 +316,7 @@ public struct ProjectionFile: Codable, Sendable, Equatable {
       }
     }
     return ProjectionFile(
-      method: "pca", layer: layer, folder: folder, images: n, featureDimension: f,
+      method: "pca of standardized features", layer: layer, folder: folder, images: n, featureDimension: f,
       explainedVariance: pca.explainedRatios, classes: classes, points: points)
   }
 }

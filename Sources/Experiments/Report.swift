@@ -71,7 +71,8 @@ public struct CompareReport: Sendable {
     guard let s, s.isFinite else { return "—" }
     if s < 60 { return String(format: "%.1f s", s) }
     let t = Int(s.rounded())
-    return t >= 3600 ? String(format: "%dh %02dm", t / 3600, t % 3600 / 60) : String(format: "%dm %02ds", t / 60, t % 60)
+    return t >= 3600
+      ? String(format: "%dh %02dm", t / 3600, t % 3600 / 60) : String(format: "%dm %02ds", t / 60, t % 60)
   }
 
   static func grouped(_ n: Int) -> String {
@@ -259,6 +260,7 @@ public struct CompareReport: Sendable {
     td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
     .charts { display: flex; flex-wrap: wrap; gap: 16px; align-items: flex-start; }
     figure { margin: 0; }
+    .charts figure { flex: 0 0 auto; max-width: 560px; }
     img.grid { image-rendering: pixelated; border: 1px solid #ddd; }
     code { background: #f5f5f5; padding: 0 3px; }
     ul.notes { color: #555; font-size: 13px; }
@@ -306,7 +308,8 @@ public struct CompareReport: Sendable {
       for budget in budgets {
         s += "<figure>" + accuracyChart(budget: budget) + "</figure>\n"
       }
-      s += "</div>\n<p class=\"note\">Test top-1 accuracy (%) of each backbone and of the baselines at each label budget.</p>\n"
+      s +=
+        "</div>\n<p class=\"note\">Test top-1 accuracy (%) of each backbone and of the baselines at each label budget.</p>\n"
     }
 
     // Loss curves, one per run (each task's loss has its own scale).
@@ -316,7 +319,7 @@ public struct CompareReport: Sendable {
         name: run.name, points: run.loss.map { (Double($0.step), $0.loss) }, color: SVG.color(i))
       s += "<figure>"
       s += SVG.lineChart(
-        title: "\(run.name) (\(run.task))", series: [series], xLabel: "training step",
+        title: run.name == run.task ? run.name : "\(run.name) (\(run.task))", series: [series], xLabel: "training step",
         yLabel: "\(run.task) training loss")
       s += "</figure>\n"
     }
@@ -329,15 +332,17 @@ public struct CompareReport: Sendable {
       for run in projected {
         let p = run.projection!
         let axis = { (i: Int) -> String in
-          let share = i < p.explainedVariance.count ? String(format: " (%.1f%% of variance)", 100 * p.explainedVariance[i]) : ""
+          let share =
+            i < p.explainedVariance.count ? String(format: " (%.1f%% of variance)", 100 * p.explainedVariance[i]) : ""
           return "principal component \(i + 1)\(share)"
         }
         s += "<figure>"
         s += SVG.scatter(
-          title: "\(run.name): \(p.layer) features [\(p.featureDimension)], PCA", points: p.points.map { ($0.x, $0.y, $0.label) },
+          title: "\(run.name): \(p.layer) features [\(p.featureDimension)], PCA",
+          points: p.points.map { ($0.x, $0.y, $0.label) },
           classes: p.classes, xLabel: axis(0), yLabel: axis(1))
         s +=
-          "<figcaption>\(esc(run.name)): \(p.points.count) of \(SVG.escape(Self.grouped(p.images))) test images of \(esc(p.folder)), features at \(esc(p.layer)) (the depth the linear probe chose with the most labels), projected on the first two principal components of all \(Self.grouped(p.images)).</figcaption>"
+          "<figcaption>\(esc(run.name)): \(p.points.count) of \(SVG.escape(Self.grouped(p.images))) test images of \(esc(p.folder)), features at \(esc(p.layer)) (the depth the linear probe chose with the most labels), each dimension standardized (as the linear probe's BatchNorm does), projected on the first two principal components of all \(Self.grouped(p.images)).</figcaption>"
         s += "</figure>\n"
       }
       s += "</div>\n"
@@ -363,7 +368,8 @@ public struct CompareReport: Sendable {
       s +=
         "<li><b>\(esc(run.name))</b> (\(esc(run.task))): <code>\(esc(run.runDirectory))</code>, config hash <code>\(esc(run.configHash))</code>, batch \(run.batchSize)\(run.finalLoss.map { String(format: ", final loss %.4f", $0) } ?? "")</li>\n"
     }
-    s += "</ul>\n<h2>How these numbers were measured</h2>\n<p class=\"note\">\(esc(protocolText))</p>\n<ul class=\"notes\">\n"
+    s +=
+      "</ul>\n<h2>How these numbers were measured</h2>\n<p class=\"note\">\(esc(protocolText))</p>\n<ul class=\"notes\">\n"
     s += Self.notes.map { "<li>\(esc($0))</li>\n" }.joined()
     s += "</ul>\n"
     if !commandLine.isEmpty { s += "<p class=\"note\">Command: <code>\(esc(commandLine))</code></p>\n" }
@@ -390,7 +396,8 @@ public struct CompareReport: Sendable {
     if anyKNN { series.append((name: "kNN top-1", color: "#f28e2b")) }
     let labels = used.map { " (\(Self.grouped($0)) labels)" } ?? ""
     return SVG.barChart(
-      title: "Labels: \(budget)\(labels)", groups: groups.map { .init(label: $0.label, values: Array($0.values.prefix(series.count))) },
+      title: "Labels: \(budget)\(labels)",
+      groups: groups.map { .init(label: $0.label, values: Array($0.values.prefix(series.count))) },
       series: series, yLabel: "test accuracy (%)")
   }
 

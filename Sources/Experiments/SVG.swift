@@ -107,7 +107,8 @@ public enum SVG {
     return "<text \(attrs)>\(escape(s))</text>\n"
   }
 
-  static func line(_ x1: Double, _ y1: Double, _ x2: Double, _ y2: Double, stroke: String, width: Double = 1) -> String {
+  static func line(_ x1: Double, _ y1: Double, _ x2: Double, _ y2: Double, stroke: String, width: Double = 1) -> String
+  {
     "<line x1=\"\(n(x1))\" y1=\"\(n(y1))\" x2=\"\(n(x2))\" y2=\"\(n(y2))\" stroke=\"\(stroke)\" stroke-width=\"\(n(width))\"/>\n"
   }
 
@@ -221,7 +222,8 @@ public enum SVG {
         s += "<rect x=\"\(n(x))\" y=\"\(n(top))\" width=\"\(n(barWidth))\" height=\"\(n(bottom - top))\" "
         s += "fill=\"\(series[k].color)\"><title>\(escape("\(group.label) — \(series[k].name): "))"
         s += String(format: "%.2f", value) + "</title></rect>\n"
-        s += text(String(format: "%.1f", value), x: x + barWidth / 2, y: top - 3, anchor: "middle", size: 9, fill: "#333")
+        s += text(
+          String(format: "%.1f", value), x: x + barWidth / 2, y: top - 3, anchor: "middle", size: 9, fill: "#333")
       }
       // Group labels may be long: wrap at spaces onto two lines.
       let lines = wrap(group.label, width: max(8, Int(slot / 6.2)))

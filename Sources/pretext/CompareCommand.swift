@@ -21,7 +21,8 @@ struct Compare: ParsableCommand {
   @Argument(help: "A compare file and/or experiment configs (YAML).") var files: [String]
   @Option(
     name: .customLong("set"),
-    help: "Override an experiment value for every experiment (key.path=value), or a compare-file value with compare.key.path=value (repeatable)."
+    help:
+      "Override an experiment value for every experiment (key.path=value), or a compare-file value with compare.key.path=value (repeatable)."
   )
   var overrides: [String] = []
   @OptionGroup var threadOptions: ThreadOptions

@@ -133,6 +133,64 @@ final class ProbeTests: XCTestCase {
     XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: path("run2/probe-cache")).count, 4)
   }
 
+  /// An earlier report is reused only for the same weights, folders and settings.
+  func testReusableReportAndKNNOff() throws {
+    var o = options()
+    o.reportFileName = "probe-all.json"
+    XCTAssertNil(Probe.reusableReport(o), "no report yet")
+    let first = try Probe.run(o)
+    XCTAssertTrue(FileManager.default.fileExists(atPath: path("run/probe-all.json")))
+    XCTAssertFalse(FileManager.default.fileExists(atPath: path("run/probe.json")))
+    XCTAssertEqual(Probe.reusableReport(o)?.backbone.linear, first.backbone.linear)
+    // Any setting that changes the answer makes the report stale.
+    var other = o
+    other.seed = 1
+    XCTAssertNil(Probe.reusableReport(other))
+    other = o
+    other.knn.k = 5
+    XCTAssertNil(Probe.reusableReport(other))
+    other = o
+    other.baselines = false
+    XCTAssertNil(Probe.reusableReport(other))
+    other = o
+    other.budget = .perClass(5)
+    XCTAssertNil(Probe.reusableReport(other))
+    // kNN off: no kNN numbers anywhere, and the earlier report (with kNN) is not reused.
+    other = o
+    other.knnEnabled = false
+    XCTAssertNil(Probe.reusableReport(other))
+    let noKNN = try Probe.run(other)
+    XCTAssertNil(noKNN.knn)
+    XCTAssertTrue(noKNN.results.allSatisfy { $0.knn == nil })
+    XCTAssertNil(noKNN.backbone.gainOverRawPixels?.knn ?? nil)
+    XCTAssertEqual(noKNN.backbone.linear, first.backbone.linear, "the linear probe does not depend on kNN")
+    XCTAssertTrue(noKNN.table.contains("kNN: off"), noKNN.table)
+    XCTAssertNotNil(Probe.reusableReport(other))
+    // New weights (same architecture): stale.
+    var rng = RandomGenerator(seed: 9)
+    try BackboneWeights.save(try tiny.make(using: &rng), to: path("run/backbone.safetensors"))
+    XCTAssertNil(Probe.reusableReport(other))
+  }
+
+  /// The test folder's features at one depth come from the probe's cache.
+  func testFolderFeaturesComeFromTheProbeCache() throws {
+    let fresh = try Probe.folderFeatures(
+      weights: path("run/backbone.safetensors"), folder: path("test"), layer: "blocks.0", runDirectory: path("other"))
+    XCTAssertFalse(fresh.cached)
+    XCTAssertEqual(fresh.values.shape, [30, 32])
+    XCTAssertEqual(fresh.classes, classes)
+    XCTAssertEqual(fresh.labels.filter { $0 == 2 }.count, 10)
+    _ = try Probe.run(options())
+    let cached = try Probe.folderFeatures(
+      weights: path("run/backbone.safetensors"), folder: path("test"), layer: "blocks.0", runDirectory: path("run"))
+    XCTAssertTrue(cached.cached)
+    XCTAssertEqual(cached.values.scalars, fresh.values.scalars)
+    XCTAssertThrowsError(
+      try Probe.folderFeatures(
+        weights: path("run/backbone.safetensors"), folder: path("test"), layer: "blocks.5", runDirectory: path("run"))
+    ) { XCTAssertTrue("\($0)".contains("no such depth"), "\($0)") }
+  }
+
   func testLayerOptionsAndNoBaselines() throws {
     var o = options()
     o.layers = .last

@@ -54,7 +54,9 @@ final class CompareConfigTests: XCTestCase {
     let c = try CompareConfig.load(path: path)
     XCTAssertEqual(c.name, "side-by-side")
     XCTAssertEqual(c.directory, "/tmp/out/side-by-side")
-    XCTAssertEqual(c.experiments.map(\.path), [dir.appendingPathComponent("exp/mae.yaml").path, dir.appendingPathComponent("exp/simclr.yaml").path])
+    XCTAssertEqual(
+      c.experiments.map(\.path),
+      [dir.appendingPathComponent("exp/mae.yaml").path, dir.appendingPathComponent("exp/simclr.yaml").path])
     XCTAssertEqual(c.experiments[1].overrides, ["train.base_lr=0.001"])
     XCTAssertTrue(c.experiments[1].location.hasSuffix("cmp.yaml:5"), c.experiments[1].location)
     XCTAssertEqual(c.overrides, ["train.steps=3", "train.batch_size=8"])
@@ -160,5 +162,27 @@ final class CompareConfigTests: XCTestCase {
     // A command-line override of the compare file is named as such.
     let o = error { try CompareConfig.load(path: nil, overrides: ["probe.k=0"]) }
     XCTAssertTrue(o.contains("--set compare.probe") && o.contains("k must be at least 1"), o)
+  }
+
+  /// What a run folder holds decides whether a comparison trains, resumes, reuses or refuses it.
+  func testRunFolderState() throws {
+    let config = try ExperimentConfig.load(path: dir.appendingPathComponent("exp/mae.yaml").path)
+    let run = dir.appendingPathComponent("runs/mae").path
+    XCTAssertEqual(RunFolderState.of(run, for: config), .empty)
+    try FileManager.default.createDirectory(atPath: run, withIntermediateDirectories: true)
+    try config.resolvedYAML.write(toFile: run + "/config.yaml", atomically: true, encoding: .utf8)
+    XCTAssertEqual(RunFolderState.of(run, for: config), .empty, "a config but no checkpoint: start over")
+    // Finished: pretrain.json with this config's hash, and the backbone file.
+    try "{\"config_hash\":\"\(config.hash)\",\"finished\":\"x\",\"seconds\":3,\"steps\":10}".write(
+      toFile: run + "/pretrain.json", atomically: true, encoding: .utf8)
+    XCTAssertEqual(RunFolderState.of(run, for: config), .empty, "no backbone file: not finished")
+    try Data("w".utf8).write(to: URL(fileURLWithPath: run + "/backbone.safetensors"))
+    XCTAssertEqual(
+      RunFolderState.of(run, for: config),
+      .finished(PretrainingRecord(configHash: config.hash, steps: 10, seconds: 3, finished: "x")))
+    // Another config in the folder: refused, whatever else is there.
+    let other = try ExperimentConfig.load(
+      path: dir.appendingPathComponent("exp/mae.yaml").path, overrides: ["train.steps=11"])
+    XCTAssertEqual(RunFolderState.of(run, for: other), .otherConfig)
   }
 }

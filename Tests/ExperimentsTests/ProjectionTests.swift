@@ -80,6 +80,23 @@ final class ProjectionTests: XCTestCase {
     XCTAssertEqual(try PCA(tensor, components: 2), pca)
   }
 
+  /// Standardized: the correlation matrix. Two uncorrelated dimensions of scales 100 and
+  /// 1 carry equal variance once standardized; a constant dimension drops out.
+  func testStandardizedPCA() throws {
+    let rows = design(scales: [100, 1], directions: [[1, 0, 0], [0, 1, 0]], offset: [0, 0, 7])
+    let raw = try PCA(rows: rows, count: 4, dimension: 3, components: 2)
+    XCTAssertGreaterThan(raw.explainedRatios[0], 0.999)
+    let standardized = try PCA(rows: rows, count: 4, dimension: 3, components: 2, standardize: true)
+    XCTAssertEqual(standardized.variances[0], 1, accuracy: 1e-9)
+    XCTAssertEqual(standardized.variances[1], 1, accuracy: 1e-9)
+    XCTAssertEqual(standardized.totalVariance, 2, accuracy: 1e-9)
+    XCTAssertEqual(standardized.scales[2], 0)
+    // Standardized, each design point is (±√(3/4), ±√(3/4)) (σ² = 4/3 · scale²); the two
+    // equal eigenvalues leave the axes free to rotate, but not the point's distance.
+    let point = rows.withUnsafeBufferPointer { standardized.project($0.baseAddress!) }
+    XCTAssertEqual(point.map { $0 * $0 }.reduce(0, +), 1.5, accuracy: 1e-9)
+  }
+
   func testProjectionFileKeepsAClassBalancedSubset() throws {
     // 3 classes × 10 rows of 4 features; class c sits around (c, 0, 0, 0).
     let features = Tensor.zeros([30, 4])
@@ -94,7 +111,9 @@ final class ProjectionTests: XCTestCase {
       features: features, labels: labels, classes: ["a", "b", "c"], layer: "norm", folder: "/t", perClass: 4)
     XCTAssertEqual(file.points.count, 12)
     XCTAssertEqual((0..<3).map { c in file.points.filter { $0.label == c }.count }, [4, 4, 4])
-    XCTAssertGreaterThan(file.explainedVariance[0], 0.99, "the class offset dominates")
+    // Two dimensions vary (the other two are constant and drop out): two components hold it all.
+    XCTAssertEqual(file.explainedVariance[0] + file.explainedVariance[1], 1, accuracy: 1e-9)
+    XCTAssertEqual(file.method, "pca of standardized features")
     XCTAssertEqual(file.images, 30)
     XCTAssertThrowsError(try PCA(rows: [1, 2], count: 1, dimension: 2))
   }

@@ -66,7 +66,9 @@ final class ReportTests: XCTestCase {
   /// probe.json text as `Probe.run` writes it, with the given backbone accuracies and
   /// fixed baselines (random init 50/40, raw pixels 70/65).
   func probeReport(budget: String, used: Int, linear: Double, knn: Double?) throws -> Data {
-    func json<T: Encodable>(_ v: T) throws -> Any { try JSONSerialization.jsonObject(with: try JSONEncoder().encode(v)) }
+    func json<T: Encodable>(_ v: T) throws -> Any {
+      try JSONSerialization.jsonObject(with: try JSONEncoder().encode(v))
+    }
     let config = try BackbonePreset.config("vit-cpu", imageSize: 16, patchSize: 4, inChannels: 1)
     func result(_ model: String, _ top1: Double, _ knnTop1: Double?, gains: Bool) -> [String: Any] {
       var r: [String: Any] = [
@@ -136,7 +138,9 @@ final class ReportTests: XCTestCase {
     XCTAssertTrue(rows.allSatisfy { $0.count == CompareReport.csvColumns.count })
     func column(_ name: String) -> Int { CompareReport.csvColumns.firstIndex(of: name)! }
     let maeAll = try XCTUnwrap(
-      rows.first { $0[column("experiment")] == "mae" && $0[column("model")] == "backbone" && $0[column("label_budget")] == "all" })
+      rows.first {
+        $0[column("experiment")] == "mae" && $0[column("model")] == "backbone" && $0[column("label_budget")] == "all"
+      })
     XCTAssertEqual(maeAll[column("linear_top1")], "81.25")
     XCTAssertEqual(maeAll[column("knn_top1")], "77.50")
     XCTAssertEqual(maeAll[column("gain_linear_over_random_init")], "+31.25")
@@ -164,7 +168,9 @@ final class ReportTests: XCTestCase {
     XCTAssertFalse(html.contains("src=\"http") || html.contains("href=\"http") || html.contains("url("))
     let svgCount = html.components(separatedBy: "<svg ").count - 1
     XCTAssertEqual(svgCount, 2 + 2 + 2, "two accuracy charts, two loss curves, two projections")
-    for text in ["Labels: all (30 labels)", "mae training loss", "principal component 1 (40.0% of variance)", "T-shirt_top"] {
+    for text in [
+      "Labels: all (30 labels)", "mae training loss", "principal component 1 (40.0% of variance)", "T-shirt_top",
+    ] {
       XCTAssertTrue(html.contains(SVG.escape(text)), text)
     }
     XCTAssertTrue(html.contains("<polyline"))

@@ -32,16 +32,16 @@ final class CompareCLITests: XCTestCase {
     try "name: simclr\ntask: {name: simclr, projection_hidden: 32, projection_output: 16}\n\(shared)\n".write(
       to: dir.appendingPathComponent("simclr.yaml"), atomically: true, encoding: .utf8)
     try """
-      name: tiny
-      output: \(dir.appendingPathComponent("runs").path)
-      experiments: [mae.yaml, simclr.yaml]
-      set: [train.seed=1]
-      probe:
-        train: \(dir.appendingPathComponent("fm/train").path)
-        test: \(dir.appendingPathComponent("fm/test").path)
-        labels_per_class: [2, all]
-      report: {projection_points_per_class: 2}
-      """.write(to: dir.appendingPathComponent("compare.yaml"), atomically: true, encoding: .utf8)
+    name: tiny
+    output: \(dir.appendingPathComponent("runs").path)
+    experiments: [mae.yaml, simclr.yaml]
+    set: [train.seed=1]
+    probe:
+      train: \(dir.appendingPathComponent("fm/train").path)
+      test: \(dir.appendingPathComponent("fm/test").path)
+      labels_per_class: [2, all]
+    report: {projection_points_per_class: 2}
+    """.write(to: dir.appendingPathComponent("compare.yaml"), atomically: true, encoding: .utf8)
   }
 
   override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
