@@ -173,7 +173,9 @@ public final class CompareRun: @unchecked Sendable {
 
     // 3. The report, from the run folders.
     let runs = try planned.map {
-      try RunRecord.load(runDirectory: $0.runDirectory, probeFiles: probeFiles, projection: config.report.projection)
+      try RunRecord.load(
+        runDirectory: $0.runDirectory, probeFiles: probeFiles, projection: config.report.projection,
+        name: $0.config.name)
     }
     let report = CompareReport(name: config.name, runs: runs, commandLine: commandLine.joined(separator: " "))
     outcome.files = try report.write(to: config.directory)

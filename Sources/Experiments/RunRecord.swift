@@ -47,7 +47,11 @@ public struct RunRecord: Sendable {
   ///   - probeFiles: report file names in the folder, one per label budget (a missing
   ///     file is skipped: that probe has not run).
   ///   - projection: read `projection.json` (when present).
-  public static func load(runDirectory: String, probeFiles: [String], projection: Bool = true) throws -> RunRecord {
+  ///   - name: the experiment's name (default: config.yaml's `name`, which is absent
+  ///     when the experiment file had none and was named after the file).
+  public static func load(
+    runDirectory: String, probeFiles: [String], projection: Bool = true, name: String? = nil
+  ) throws -> RunRecord {
     func file(_ name: String) -> String { (runDirectory as NSString).appendingPathComponent(name) }
     let configPath = file("config.yaml")
     guard FileManager.default.fileExists(atPath: configPath) else {
@@ -87,7 +91,8 @@ public struct RunRecord: Sendable {
       projectionFile = try? JSONDecoder().decode(ProjectionFile.self, from: data)
     }
     return RunRecord(
-      name: config.name, task: config.taskName, backbone: backbone, parameters: parameters, configHash: config.hash,
+      name: name ?? config.name, task: config.taskName, backbone: backbone, parameters: parameters,
+      configHash: config.hash,
       runDirectory: runDirectory, batchSize: config.train.batchSize,
       steps: finished?.steps ?? lastRecord?.step ?? 0, seconds: finished?.seconds ?? lastRecord?.elapsedSeconds,
       loss: loss, probes: probes, pictures: pictures, projection: projectionFile)
