@@ -177,7 +177,7 @@ public final class CompareRun: @unchecked Sendable {
         runDirectory: $0.runDirectory, probeFiles: probeFiles, projection: config.report.projection,
         name: $0.config.name)
     }
-    let report = CompareReport(name: config.name, runs: runs, commandLine: commandLine.joined(separator: " "))
+    let report = CompareReport(name: config.name, runs: runs, commandLine: CompareReport.shellCommand(commandLine))
     outcome.files = try report.write(to: config.directory)
     outcome.report = report
     return outcome

@@ -63,6 +63,15 @@ public struct CompareReport: Sendable {
     return found.map { ("\(model.label) (\($0.run))", $0.result, $0.used) }
   }
 
+  /// Arguments joined into a command a POSIX shell reads back the same (quoted where
+  /// needed: `--set 'compare.probe.labels_per_class=[10]'`).
+  public static func shellCommand(_ arguments: [String]) -> String {
+    let plain = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./=:,+@%")
+    return arguments.map { a in
+      !a.isEmpty && a.allSatisfy(plain.contains) ? a : "'" + a.replacingOccurrences(of: "'", with: "'\\''") + "'"
+    }.joined(separator: " ")
+  }
+
   static func percent(_ v: Double?) -> String { v.map { String(format: "%.2f", $0) } ?? "" }
   static func signed(_ v: Double?) -> String { v.map { String(format: "%+.2f", $0) } ?? "" }
 

@@ -52,13 +52,21 @@ struct Compare: ParsableCommand {
     withExtendedLifetime(signals) {}
     if outcome.stopped {
       print("stopped before the comparison was complete; checkpoints are saved. Run the same command again to go on:")
-      print("  " + CommandLine.arguments.joined(separator: " "))
+      print("  " + CompareReport.shellCommand(CommandLine.arguments))
       throw ExitCode(130)
     }
     guard let report = outcome.report else { return }
-    let reused = outcome.pretraining.filter { if case .reused = $0.outcome { return true } else { return false } }.count
+    var counts = (trained: 0, resumed: 0, reused: 0)
+    for (_, o) in outcome.pretraining {
+      switch o {
+      case .trained: counts.trained += 1
+      case .resumed: counts.resumed += 1
+      case .reused: counts.reused += 1
+      case .stopped: break
+      }
+    }
     note(
-      "pretraining: \(outcome.pretraining.count - reused) run(s) trained, \(reused) reused; probes: \(outcome.probesRun) run, \(outcome.probesReused) reused"
+      "pretraining: \(counts.trained) trained, \(counts.resumed) resumed, \(counts.reused) reused; probes: \(outcome.probesRun) run, \(outcome.probesReused) reused"
     )
     print(report.resultsTable)
     if let baselines = report.baselinesTable { print("\nbaselines:\n" + baselines) }

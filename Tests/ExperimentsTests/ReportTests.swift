@@ -207,6 +207,9 @@ final class ReportTests: XCTestCase {
     XCTAssertEqual(SVG.ticks(0, 100), [0, 20, 40, 60, 80, 100])
     XCTAssertEqual(SVG.ticks(0.13, 0.92, count: 4), [0.2, 0.4, 0.6, 0.8])
     XCTAssertEqual(SVG.escape("a<b & \"c\""), "a&lt;b &amp; &quot;c&quot;")
+    XCTAssertEqual(
+      CompareReport.shellCommand(["pretext", "compare", "--set", "compare.probe.labels_per_class=[10]", "it's", ""]),
+      "pretext compare --set 'compare.probe.labels_per_class=[10]' 'it'\\''s' ''")
     let chart = SVG.lineChart(
       title: "t", series: [.init(name: "loss", points: [(1, 2)], color: "#000")], xLabel: "step", yLabel: "loss")
     XCTAssertTrue(XMLParser(data: Data(chart.utf8)).parse())

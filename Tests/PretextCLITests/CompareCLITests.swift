@@ -98,7 +98,7 @@ final class CompareCLITests: XCTestCase {
     XCTAssertEqual(second.err.components(separatedBy: "reusing the finished run").count - 1, 2, second.err)
     XCTAssertEqual(second.err.components(separatedBy: "reusing the probe").count - 1, 4, second.err)
     XCTAssertFalse(second.err.contains("step 1/"), "no training step ran:\n\(second.err)")
-    XCTAssertTrue(second.err.contains("2 reused; probes: 0 run, 4 reused"), second.err)
+    XCTAssertTrue(second.err.contains("0 trained, 0 resumed, 2 reused; probes: 0 run, 4 reused"), second.err)
     XCTAssertEqual(try watched.map(modified), before)
     XCTAssertEqual(try runFolders(), folders)
 
