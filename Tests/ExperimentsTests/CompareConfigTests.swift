@@ -164,6 +164,19 @@ final class CompareConfigTests: XCTestCase {
     XCTAssertTrue(o.contains("--set compare.probe") && o.contains("k must be at least 1"), o)
   }
 
+  func testShippedCompareFileLoads() throws {
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+      .deletingLastPathComponent()
+    let path = root.appendingPathComponent("experiments/compare-fashion-mnist.yaml").path
+    XCTAssertTrue(CompareConfig.isCompareFile(path))
+    let config = try CompareConfig.load(path: path)
+    XCTAssertEqual(config.directory, "runs/fashion-mnist")
+    XCTAssertEqual(config.probe.budgets, [.perClass(100), .all])
+    let run = try CompareRun(config: config, overrides: ["train.minutes=2"])
+    XCTAssertEqual(run.planned.map(\.config.taskName), ["mae", "simclr", "relative-location"])
+    XCTAssertTrue(run.planned.allSatisfy { $0.config.train.minutes == 2 })
+  }
+
   /// What a run folder holds decides whether a comparison trains, resumes, reuses or refuses it.
   func testRunFolderState() throws {
     let config = try ExperimentConfig.load(path: dir.appendingPathComponent("exp/mae.yaml").path)
