@@ -168,10 +168,15 @@ public final class Trainer: @unchecked Sendable {
     var lastBatch: TaskBatch? = nil
     while state.step < state.totalSteps && !stopRequested {
       let (position, batch) = try loader.next()
-      if settings.minutes > 0 && state.totalSteps == Int.max && state.step - (resumedFrom ?? 0) == 10 {
-        // Stretch the schedule over the budget at the speed measured so far.
-        let perStep = Date().timeIntervalSince(start) / 10
-        let remaining = settings.minutes * 60 - elapsedBefore - Date().timeIntervalSince(start)
+      let stepsThisProcess = state.step - (resumedFrom ?? 0)
+      if settings.minutes > 0 && stepsThisProcess >= 10 && (stepsThisProcess == 10 || stepsThisProcess % 25 == 0) {
+        // Stretch the schedule over the budget at the speed measured so far, and keep
+        // re-planning: the speed changes (warm-up, other processes), and the budget is
+        // wall-clock time. The cosine horizon moves a little each time; the step count
+        // it converges to ends the run on time.
+        let elapsed = Date().timeIntervalSince(start)
+        let perStep = elapsed / Double(stepsThisProcess)
+        let remaining = settings.minutes * 60 - elapsedBefore - elapsed
         state.totalSteps = state.step + max(1, Int(remaining / perStep))
       }
       // Until a minutes budget has been converted into steps, plan with the epochs.
