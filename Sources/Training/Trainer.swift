@@ -169,11 +169,11 @@ public final class Trainer: @unchecked Sendable {
     while state.step < state.totalSteps && !stopRequested {
       let (position, batch) = try loader.next()
       let stepsThisProcess = state.step - (resumedFrom ?? 0)
-      if settings.minutes > 0 && stepsThisProcess >= 10 && (stepsThisProcess == 10 || stepsThisProcess % 25 == 0) {
-        // Stretch the schedule over the budget at the speed measured so far, and keep
-        // re-planning: the speed changes (warm-up, other processes), and the budget is
-        // wall-clock time. The cosine horizon moves a little each time; the step count
-        // it converges to ends the run on time.
+      if settings.minutes > 0 && stepsThisProcess >= 10 {
+        // Stretch the schedule over the budget at the speed measured so far, re-planned
+        // at every step: the speed changes (warm-up, other processes) and the budget is
+        // wall-clock time. The cosine horizon moves a little each time and the run ends
+        // on time, with the learning rate annealed.
         let elapsed = Date().timeIntervalSince(start)
         let perStep = elapsed / Double(stepsThisProcess)
         let remaining = settings.minutes * 60 - elapsedBefore - elapsed
