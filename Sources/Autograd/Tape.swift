@@ -58,6 +58,9 @@ extension Tensor {
     guard requiresGrad else {
       throw TensorError("backward", "tensor does not require a gradient (no parameter reaches it)")
     }
+    guard !backwardReleased else {
+      throw TensorError("backward", "this graph was already used by a backward pass; run the forward pass again")
+    }
     let start: Tensor
     if let seed {
       guard seed.shape == shape else {
@@ -98,6 +101,9 @@ extension Tensor {
     for t in order.reversed() {
       guard let (g, owned) = pending.removeValue(forKey: ObjectIdentifier(t)) else { continue }
       guard let fn = t.gradFn else {
+        guard !t.backwardReleased else {
+          throw TensorError("backward", "part of this graph was already used by a backward pass; run the forward pass again")
+        }
         try t.accumulateGrad(g, owned: owned)
         continue
       }
@@ -122,6 +128,7 @@ extension Tensor {
       }
       // Release what this op kept for backward.
       t.gradFn = nil
+      t.backwardReleased = true
     }
   }
 

@@ -14,6 +14,9 @@ public final class Tensor: @unchecked Sendable {
   public var grad: Tensor?
   /// The op that produced this tensor, kept while gradients may still flow through it.
   var gradFn: GradFn?
+  /// Set when `backward()` has run through this result and released `gradFn`: a second
+  /// pass would otherwise treat it as a leaf and silently drop the gradient.
+  var backwardReleased = false
 
   /// Wraps existing storage; `storage.count` must equal the product of `shape`.
   init(shape: [Int], storage: TensorStorage, requiresGrad: Bool = false) {

@@ -49,6 +49,22 @@ final class TapeTests: XCTestCase {
     XCTAssertEqual(x.grad?.scalars, [1, 2])
   }
 
+  func testSecondBackwardThroughOneGraphIsRefused() throws {
+    let x = try Tensor(shape: [2], [1, 2], requiresGrad: true)
+    let h = try x * x
+    let y = try h.sum()
+    try y.backward()
+    XCTAssertEqual(x.grad?.scalars, [2, 4])
+    XCTAssertThrowsError(try y.backward()) { e in
+      XCTAssertTrue("\(e)".contains("already used by a backward pass"), "\(e)")
+    }
+    // A new loss over an intermediate of the used graph is refused too.
+    XCTAssertThrowsError(try (h * 3).sum().backward()) { e in
+      XCTAssertTrue("\(e)".contains("already used by a backward pass"), "\(e)")
+    }
+    XCTAssertEqual(x.grad?.scalars, [2, 4], "the refused passes must not touch the gradient")
+  }
+
   func testBackwardNeedsSeedForNonScalar() throws {
     let x = try Tensor(shape: [2], [1, 2], requiresGrad: true)
     XCTAssertThrowsError(try (x * 2).backward()) { e in
