@@ -9,6 +9,13 @@ public protocol ImageSource: Sendable {
   func name(of index: Int) -> String
   /// Decodes sample `index`; throws an error naming the file and the reason.
   func loadImage(at index: Int) throws -> Image
+  /// Whether an unreadable image must stop training (the user asked for strict data)
+  /// instead of being skipped. False unless a source says otherwise.
+  var isStrict: Bool { get }
+}
+
+extension ImageSource {
+  public var isStrict: Bool { false }
 }
 
 /// Images held in memory (tests, benchmarks, small datasets).

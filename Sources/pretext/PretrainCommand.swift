@@ -25,22 +25,27 @@ struct Pretrain: ParsableCommand {
     let experiment = try ExperimentConfig.load(path: config, overrides: overrides)
     let runDirectory = experiment.runDirectory
     let configPath = (runDirectory as NSString).appendingPathComponent("config.yaml")
-    if !resume && !Checkpoints.list(in: runDirectory).isEmpty {
-      throw ValidationError(
+    // Everything that can be checked is checked before the run folder is touched.
+    let hasCheckpoints = !Checkpoints.list(in: runDirectory).isEmpty
+    if !resume && hasCheckpoints {
+      throw RunError(
         "\(runDirectory) already holds a run; add --resume to continue it, or choose another name (--set name=...)")
     }
+    if resume && !hasCheckpoints {
+      throw RunError("--resume: no checkpoint in \(runDirectory) (start without --resume)")
+    }
     if resume, let saved = try? String(contentsOfFile: configPath, encoding: .utf8), saved != experiment.resolvedYAML {
-      throw ValidationError("\(configPath) differs from the config given; resume with the same config and --set values")
+      throw RunError("\(configPath) differs from the config given; resume with the same config and --set values")
     }
     let folder = try ImageFolder(path: experiment.data.unlabeled, options: ImageFolderOptions(strict: experiment.data.strict))
     note(folder.summary)
     var rng = RandomGenerator(seed: experiment.train.seed)
-    let backbone = try experiment.backbone.config().make(using: &rng)
+    let backbone = try experiment.makeBackbone(using: &rng)
     let task = try experiment.makeTask(backbone: backbone, using: &rng, sourcePath: config)
-    try FileManager.default.createDirectory(atPath: runDirectory, withIntermediateDirectories: true)
-    try experiment.resolvedYAML.write(toFile: configPath, atomically: true, encoding: .utf8)
     let trainer = try Trainer(
       task: task, backbone: backbone, source: folder, settings: experiment.train, runDirectory: runDirectory)
+    try trainer.prepareRunFolder()
+    try experiment.resolvedYAML.write(toFile: configPath, atomically: true, encoding: .utf8)
     note(
       "pretraining \(backbone.config.name) (\(backbone.parameterCount) parameters) with \(task.name) on \(folder.count) images → \(runDirectory)"
     )
@@ -83,4 +88,11 @@ final class StopOnSignal {
     }
     self.sources = sources
   }
+}
+
+/// A command that cannot go on, with the reason and what to do (printed without the
+/// usage text, unlike `ValidationError`: the command line itself was fine).
+struct RunError: Error, CustomStringConvertible {
+  let description: String
+  init(_ description: String) { self.description = description }
 }
