@@ -78,8 +78,11 @@ public final class Trainer: @unchecked Sendable {
   public let source: any ImageSource
   public let settings: TrainerSettings
   public let runDirectory: String
-  /// Called with each progress line (already formatted). By default: on a terminal, one
-  /// line updated in place; otherwise plain log lines.
+  /// The processes training together (data parallelism; see DataParallel.swift), or
+  /// this process alone.
+  public let group: any Communicator
+  /// Called with each progress line (already formatted), on process 0 only. By default:
+  /// on a terminal, one line updated in place; otherwise plain log lines.
   public var onProgress: (String) -> Void = Trainer.defaultProgress
 
   static let defaultProgress: @Sendable (String) -> Void = {
@@ -100,24 +103,38 @@ public final class Trainer: @unchecked Sendable {
   let optimizer: any Optimizer
   /// The exponential moving average of the backbone's weights (when `ema_decay` > 0).
   let average: WeightAverage?
+  let gradients: GradientAverager
 
+  /// `group`: the processes of a data-parallel run (each builds its own trainer with the
+  /// same config); `settings.batchSize` is the global batch, split evenly among them.
   public init(
-    task: any PretextTask, backbone: any Backbone, source: any ImageSource, settings: TrainerSettings, runDirectory: String
+    task: any PretextTask, backbone: any Backbone, source: any ImageSource, settings: TrainerSettings, runDirectory: String,
+    group: any Communicator = SingleProcess()
   ) throws {
     try settings.validate()
     guard source.count >= settings.batchSize else {
       throw TrainingError(
         "the dataset has \(source.count) images, fewer than one batch of \(settings.batchSize) (lower train.batch_size)")
     }
+    guard settings.batchSize % group.size == 0 else {
+      throw TrainingError(
+        "train.batch_size \(settings.batchSize) (the global batch) cannot be split evenly among \(group.size) processes; "
+          + "use a multiple of \(group.size)")
+    }
     self.task = task
     self.backbone = backbone
     self.source = source
     self.settings = settings
     self.runDirectory = runDirectory
+    self.group = group
     // One tree for names: backbone.* and heads.* (checkpoint and optimizer-state keys).
     model.register(child: "backbone", backbone)
     model.register(child: "heads", task.heads)
+    if settings.syncBatchNorm {
+      for case let (_, bn as BatchNorm) in model.namedModules() { bn.statisticsGroup = group }
+    }
     parameters = model.optimizedParameters()
+    gradients = GradientAverager(parameters)
     average = settings.emaDecay > 0 ? WeightAverage(backbone, decay: settings.emaDecay) : nil
     switch settings.optimizer {
     case "sgd": optimizer = SGD(parameters, momentum: settings.momentum, weightDecay: settings.weightDecay)
@@ -140,8 +157,11 @@ public final class Trainer: @unchecked Sendable {
   /// The averaged backbone (with `ema_decay`), beside `backbone.safetensors`.
   public var averagePath: String { (runDirectory as NSString).appendingPathComponent("backbone-ema.safetensors") }
 
-  /// A full checkpoint (for `resume`) and the backbone files (for the probe and PyTorch).
+  /// A full checkpoint (for `resume`) and the backbone files (for the probe and PyTorch),
+  /// written by process 0 once every process agrees on the state.
   func saveCheckpoint(_ state: CheckpointState) throws {
+    try agreeOnState(step: state.step)
+    guard group.isLeader else { return }
     do {
       try Checkpoints.save(
         model: model, optimizer: optimizer, average: average, state: state, backbone: backbone, in: runDirectory,
@@ -165,26 +185,25 @@ public final class Trainer: @unchecked Sendable {
   }
 
   /// Trains until the budget is spent (or `stopRequested`), resuming from the newest
-  /// checkpoint in the run folder when `resume` is set.
+  /// checkpoint in the run folder when `resume` is set. In a data-parallel run every
+  /// process calls this; process 0 reads and writes the files.
   public func run(resume: Bool) throws -> TrainingSummary {
-    try prepareRunFolder()
+    if group.isLeader { try prepareRunFolder() }
     var state = CheckpointState(step: 0, totalSteps: plannedSteps(), position: LoaderPosition(), elapsedSeconds: 0)
-    var resumedFrom: Int? = nil
-    if resume {
+    if resume && group.isLeader {
       let (loaded, path) = try loadNewestUsableCheckpoint()
       state = loaded
-      resumedFrom = state.step
-      onProgress("resuming from \(path) at step \(state.step) of \(state.totalSteps)")
+      report("resuming from \(path) at step \(state.step) of \(state.totalSteps)")
     }
+    state = try synchronizeStart(state)
+    let resumedFrom: Int? = resume ? state.step : nil
     if settings.minutes > 0 && resumedFrom == nil { state.totalSteps = Int.max }  // set after measuring
     var loader = try makeLoader(startingAt: state.position)
     defer { loader.stop() }
     model.train()
     let lr = CosineSchedule.scaledLearningRate(base: settings.baseLearningRate, batchSize: settings.batchSize)
-    let metricsURL = URL(fileURLWithPath: (runDirectory as NSString).appendingPathComponent("metrics.jsonl"))
-    if let resumedFrom { try truncateMetrics(metricsURL, after: resumedFrom, events: state.rollbacks) }
-    var metricsFile = try openAppending(metricsURL, truncate: resumedFrom == nil)
-    defer { try? metricsFile.close() }
+    let log = try MetricsLog(
+      directory: runDirectory, enabled: group.isLeader, resumedFrom: resumedFrom, events: state.rollbacks)
     // The state to roll back to after a non-finite loss or gradient: a copy of the last
     // checkpoint, kept in memory (only when rollbacks are enabled).
     var lastGood = settings.nanRetries > 0 ? Snapshot(tensors: stateTensors(), state: state) : nil
@@ -195,13 +214,15 @@ public final class Trainer: @unchecked Sendable {
     var lastLoss = Double.nan
     var imagesTotal = 0
     var lastBatch: TaskBatch? = nil
-    while state.step < state.totalSteps && !stopRequested {
+    // A stop (Ctrl-C, SIGTERM) requested on any process stops them all before a step.
+    while state.step < state.totalSteps && !group.any(stopRequested) {
       let (position, batch) = try loader.next()
       if settings.minutes > 0 && state.totalSteps == Int.max && state.step - (resumedFrom ?? 0) == 10 {
-        // Stretch the schedule over the budget at the speed measured so far.
+        // Stretch the schedule over the budget at the speed measured so far (process 0's
+        // measure, so that every process plans the same steps).
         let perStep = Date().timeIntervalSince(start) / 10
         let remaining = settings.minutes * 60 - elapsedBefore - Date().timeIntervalSince(start)
-        state.totalSteps = state.step + max(1, Int(remaining / perStep))
+        state.totalSteps = group.broadcast(state.step + max(1, Int(remaining / perStep)), root: 0)
       }
       // Until a minutes budget has been converted into steps, plan with the epochs.
       let horizon = state.totalSteps == Int.max ? plannedSteps() : state.totalSteps
@@ -209,7 +230,7 @@ public final class Trainer: @unchecked Sendable {
         peak: lr, minimum: settings.minimumLearningRate, warmupSteps: Int(settings.warmupFraction * Double(horizon)),
         totalSteps: horizon)
       let rate = schedule.rate(at: state.step) * state.learningRateFactor
-      let (output, loss, fault) = try lossAndGradients(batch)
+      let (loss, metrics, fault) = try lossAndGradients(batch)
       if let fault {
         guard let snapshot = lastGood, state.rollbacks < settings.nanRetries else {
           let retries = settings.nanRetries > 0 ? " after \(state.rollbacks) rollback(s)" : ""
@@ -219,7 +240,8 @@ public final class Trainer: @unchecked Sendable {
         }
         // Back to the last checkpoint, with a lower learning rate from there on; the
         // rollback count and the factor are not rolled back (they are saved with the
-        // next checkpoint, so a resumed run continues with them).
+        // next checkpoint, so a resumed run continues with them). Every process sees
+        // the same (averaged) loss and gradients, so all roll back together.
         let failedStep = state.step
         try restore(snapshot)
         state.step = snapshot.state.step
@@ -229,14 +251,12 @@ public final class Trainer: @unchecked Sendable {
         loader.stop()
         loader = try makeLoader(startingAt: state.position)
         // The steps after the checkpoint are run again: their records go, the events stay.
-        try metricsFile.close()
-        try truncateMetrics(metricsURL, after: snapshot.state.step, events: state.rollbacks - 1)
-        metricsFile = try openAppending(metricsURL, truncate: false)
-        let event = RollbackEvent(
-          step: failedStep, restoredStep: state.step, reason: fault, learningRateFactor: state.learningRateFactor,
-          rollback: state.rollbacks, retries: settings.nanRetries)
-        try metricsFile.write(contentsOf: JSONEncoder.compact.encode(event) + Data("\n".utf8))
-        onProgress(
+        try log.truncate(after: snapshot.state.step, events: state.rollbacks - 1)
+        try log.append(
+          RollbackEvent(
+            step: failedStep, restoredStep: state.step, reason: fault, learningRateFactor: state.learningRateFactor,
+            rollback: state.rollbacks, retries: settings.nanRetries))
+        report(
           "step \(failedStep): \(fault); rolled back to step \(state.step) with the learning rate ×"
             + "\(state.learningRateFactor) (rollback \(state.rollbacks) of \(settings.nanRetries))")
         continue
@@ -249,17 +269,18 @@ public final class Trainer: @unchecked Sendable {
       if state.position.batch >= loader.batchesPerEpoch { state.position = LoaderPosition(epoch: position.epoch + 1) }
       lastLoss = loss
       lastBatch = batch
-      imagesSinceLog += batch.imageCount
-      imagesTotal += batch.imageCount
+      // Images of the global batch (every process's slice).
+      imagesSinceLog += batch.imageCount * group.size
+      imagesTotal += batch.imageCount * group.size
       let elapsed = elapsedBefore + Date().timeIntervalSince(start)
       if state.step % settings.logEvery == 0 || state.step == state.totalSteps {
         let speed = Double(imagesSinceLog) / max(1e-9, Date().timeIntervalSince(lastLog))
         let record = StepRecord(
           step: state.step, epoch: Double(state.step) / Double(stepsPerEpoch), loss: loss,
-          metrics: Dictionary(output.metrics.map { ($0.name, $0.value) }, uniquingKeysWith: { a, _ in a }),
+          metrics: Dictionary(metrics.map { ($0.name, $0.value) }, uniquingKeysWith: { a, _ in a }),
           learningRate: rate, imagesPerSecond: speed, elapsedSeconds: elapsed)
-        try metricsFile.write(contentsOf: JSONEncoder.compact.encode(record) + Data("\n".utf8))
-        onProgress(progressLine(record, total: state.totalSteps))
+        try log.append(record)
+        report(progressLine(record, total: state.totalSteps))
         imagesSinceLog = 0
         lastLog = Date()
       }
@@ -268,13 +289,13 @@ public final class Trainer: @unchecked Sendable {
         try saveCheckpoint(state)
         if lastGood != nil { lastGood = Snapshot(tensors: stateTensors(), state: state) }
       }
-      if settings.artifactsEvery > 0 && state.step % settings.artifactsEvery == 0 {
+      if settings.artifactsEvery > 0 && state.step % settings.artifactsEvery == 0 && group.isLeader {
         _ = try task.writeArtifacts(batch, backbone: backbone, directory: runDirectory, step: state.step)
       }
     }
     state.elapsedSeconds = elapsedBefore + Date().timeIntervalSince(start)
     try saveCheckpoint(state)
-    if let lastBatch {
+    if let lastBatch, group.isLeader {
       _ = try task.writeArtifacts(lastBatch, backbone: backbone, directory: runDirectory, step: state.step)
     }
     let seconds = Date().timeIntervalSince(start)
@@ -284,28 +305,45 @@ public final class Trainer: @unchecked Sendable {
       resumedFromStep: resumedFrom, skippedImages: loader.skipped.count)
   }
 
+  /// A progress line, shown by process 0 only.
+  func report(_ line: String) {
+    if group.isLeader { onProgress(line) }
+  }
+
+  /// This process's loader: its slice of every global batch, collated as a slice of a
+  /// batch spread over `group`.
   func makeLoader(startingAt position: LoaderPosition) throws -> DataLoader<TaskSample, TaskBatch> {
     try DataLoader<TaskSample, TaskBatch>(
       source: source,
-      options: LoaderOptions(batchSize: settings.batchSize, seed: settings.seed, strict: source.isStrict),
+      options: LoaderOptions(
+        batchSize: settings.batchSize, seed: settings.seed, strict: source.isStrict, shard: group.rank,
+        shards: group.size),
       startingAt: position,
       prepare: { [task] image, rng in try task.sample(image, using: &rng) },
-      collate: { try TaskBatch.collate($0) })
+      collate: { [group] in try TaskBatch.collate($0, group: group) })
   }
 
-  /// The forward and backward pass of one batch: the loss, its metrics and the
-  /// parameters' gradients, or (`fault`) what was not finite — the loss, or the first
-  /// parameter whose gradient has a NaN or infinite value.
-  func lossAndGradients(_ batch: TaskBatch) throws -> (output: TaskOutput, loss: Double, fault: String?) {
+  /// The forward and backward pass of one batch: the loss and metrics of the global
+  /// batch (means over the processes' slices) and the parameters' gradients (averaged
+  /// over the processes), or (`fault`) what was not finite — the loss, or the first
+  /// parameter whose gradient has a NaN or infinite value. Every process gets the same
+  /// values, so all take the same decision.
+  func lossAndGradients(_ batch: TaskBatch) throws -> (
+    loss: Double, metrics: [(name: String, value: Double)], fault: String?
+  ) {
     let output = try task.loss(batch, backbone: backbone)
-    let loss = Double(try output.loss.item())
-    guard loss.isFinite else { return (output, loss, "the loss is \(loss)") }
+    let local = [Double(try output.loss.item())] + output.metrics.map(\.value)
+    let means = group.allReduceSum(local).map { $0 / Double(group.size) }
+    let loss = means[0]
+    let metrics = zip(output.metrics, means.dropFirst()).map { (name: $0.0.name, value: $0.1) }
+    guard loss.isFinite else { return (loss, metrics, "the loss is \(loss)") }
     model.zeroGrad()
     try output.loss.backward()
+    gradients.average(over: group)
     if let bad = firstNonFinite(parameters.compactMap { p in p.tensor.grad.map { (p.name, $0) } }) {
-      return (output, loss, "the gradient of \(bad.name) has \(bad.report)")
+      return (loss, metrics, "the gradient of \(bad.name) has \(bad.report)")
     }
-    return (output, loss, nil)
+    return (loss, metrics, nil)
   }
 
   // MARK: State and rollback
@@ -391,7 +429,7 @@ public final class Trainer: @unchecked Sendable {
       available: Self.availableBytes(at: runDirectory), oneSave: checkpoint + backboneFiles, wholeRun: whole,
       folder: runDirectory)
     {
-      onProgress(warning)
+      report(warning)
     }
   }
 
@@ -430,7 +468,7 @@ public final class Trainer: @unchecked Sendable {
         try? FileManager.default.removeItem(atPath: aside)
         try FileManager.default.moveItem(atPath: path, toPath: aside)
         let next = path == candidates.first ? "" : ", trying the checkpoint before it"
-        onProgress("\(error); renamed to \((aside as NSString).lastPathComponent)\(next)")
+        report("\(error); renamed to \((aside as NSString).lastPathComponent)\(next)")
         damaged.append((path as NSString).lastPathComponent)
         continue
       }
@@ -497,6 +535,36 @@ func truncateMetrics(_ url: URL, after step: Int, events: Int) throws {
   }
   let text = kept.map { $0 + "\n" }.joined()
   try writeAtomically(Array(text.utf8), to: url.path)
+}
+
+/// `metrics.jsonl` of a run: one JSON object per line (step records, rollback events),
+/// written by process 0 only (`enabled`).
+final class MetricsLog {
+  let url: URL
+  private var file: FileHandle?
+
+  /// Opens the log: emptied for a new run; for a resumed one, cut back to the
+  /// checkpoint (`truncateMetrics`).
+  init(directory: String, enabled: Bool, resumedFrom: Int?, events: Int) throws {
+    url = URL(fileURLWithPath: (directory as NSString).appendingPathComponent("metrics.jsonl"))
+    guard enabled else { return }
+    if let resumedFrom { try truncateMetrics(url, after: resumedFrom, events: events) }
+    file = try openAppending(url, truncate: resumedFrom == nil)
+  }
+
+  deinit { try? file?.close() }
+
+  func append<T: Encodable>(_ line: T) throws {
+    try file?.write(contentsOf: JSONEncoder.compact.encode(line) + Data("\n".utf8))
+  }
+
+  /// Keeps the steps up to `step` and the first `events` events (see `truncateMetrics`).
+  func truncate(after step: Int, events: Int) throws {
+    guard let open = file else { return }
+    try open.close()
+    try truncateMetrics(url, after: step, events: events)
+    file = try openAppending(url, truncate: false)
+  }
 }
 
 func openAppending(_ url: URL, truncate: Bool) throws -> FileHandle {

@@ -37,6 +37,10 @@ public struct TrainerSettings: Codable, Sendable, Equatable {
   public var nanRetries = 0
   /// The learning-rate multiplier applied at each rollback, for the rest of the run.
   public var nanLearningRateFactor: Double = 0.5
+  /// Data-parallel runs (`mpirun`): BatchNorm statistics over the global batch (every
+  /// process's slice) instead of each process's own slice. Off: per-process statistics,
+  /// as PyTorch's DistributedDataParallel without SyncBatchNorm.
+  public var syncBatchNorm = false
 
   public init() {}
 
@@ -46,6 +50,7 @@ public struct TrainerSettings: Codable, Sendable, Equatable {
     case weightDecay = "weight_decay", momentum, betas, clipGradientNorm = "clip_grad_norm", emaDecay = "ema_decay"
     case seed, logEvery = "log_every", checkpointEvery = "checkpoint_every", keepCheckpoints = "keep_checkpoints"
     case artifactsEvery = "artifacts_every", nanRetries = "nan_retries", nanLearningRateFactor = "nan_lr_factor"
+    case syncBatchNorm = "sync_batchnorm"
   }
 
   public init(from decoder: Decoder) throws {
@@ -72,6 +77,7 @@ public struct TrainerSettings: Codable, Sendable, Equatable {
     artifactsEvery = try c.value(.artifactsEvery, or: d.artifactsEvery)
     nanRetries = try c.value(.nanRetries, or: d.nanRetries)
     nanLearningRateFactor = try c.value(.nanLearningRateFactor, or: d.nanLearningRateFactor)
+    syncBatchNorm = try c.value(.syncBatchNorm, or: d.syncBatchNorm)
   }
 
   /// Checks ranges; the error names the key (`SettingError.key`, so that a config file

@@ -21,42 +21,72 @@ struct Pretrain: ParsableCommand {
   @OptionGroup var threadOptions: ThreadOptions
 
   func run() throws {
+    // Launched by `mpirun -np N` (N > 1): one process of a data-parallel run.
+    let launch = MPILaunch.current.flatMap { $0.size > 1 ? $0 : nil }
+    guard launch != nil else { return try pretrain(group: SingleProcess()) }
+    let group = try MPIProcessGroup.initialize()
+    do {
+      try pretrain(group: group)
+    } catch {
+      // The other processes would wait for this one forever: end them all. An error that
+      // every process meets (a bad config) is told once, by process 0: the others wait a
+      // moment, so that its abort usually ends them before they repeat it.
+      if !group.isLeader { sleep(1) }
+      note((group.isLeader ? "Error: " : "Error (process \(group.rank)): ") + "\(error)")
+      group.abort(code: 1)
+    }
+    group.finalize()
+  }
+
+  /// The run, on every process of `group`; process 0 checks and writes the run folder and
+  /// prints (the others only read the data).
+  func pretrain(group: any Communicator) throws {
     try threadOptions.apply()
+    let leader = group.isLeader
     let experiment = try ExperimentConfig.load(path: config, overrides: overrides)
     let runDirectory = experiment.runDirectory
     let configPath = (runDirectory as NSString).appendingPathComponent("config.yaml")
     // Everything that can be checked is checked before the run folder is touched.
-    let hasCheckpoints = !Checkpoints.list(in: runDirectory).isEmpty
-    if !resume && hasCheckpoints {
-      throw RunError(
-        "\(runDirectory) already holds a run; add --resume to continue it, or choose another name (--set name=...)")
-    }
-    if resume && !hasCheckpoints {
-      throw RunError("--resume: no checkpoint in \(runDirectory) (start without --resume)")
-    }
-    if resume, let saved = try? String(contentsOfFile: configPath, encoding: .utf8), saved != experiment.resolvedYAML {
-      throw RunError("\(configPath) differs from the config given; resume with the same config and --set values")
+    if leader {
+      let hasCheckpoints = !Checkpoints.list(in: runDirectory).isEmpty
+      if !resume && hasCheckpoints {
+        throw RunError(
+          "\(runDirectory) already holds a run; add --resume to continue it, or choose another name (--set name=...)")
+      }
+      if resume && !hasCheckpoints {
+        throw RunError("--resume: no checkpoint in \(runDirectory) (start without --resume)")
+      }
+      if resume, let saved = try? String(contentsOfFile: configPath, encoding: .utf8), saved != experiment.resolvedYAML {
+        throw RunError("\(configPath) differs from the config given; resume with the same config and --set values")
+      }
     }
     let folder = try ImageFolder(path: experiment.data.unlabeled, options: ImageFolderOptions(strict: experiment.data.strict))
-    note(folder.summary)
+    if leader { note(folder.summary) }
     var rng = RandomGenerator(seed: experiment.train.seed)
     let backbone = try experiment.makeBackbone(using: &rng)
     let task = try experiment.makeTask(backbone: backbone, using: &rng, sourcePath: config)
     let trainer = try Trainer(
-      task: task, backbone: backbone, source: folder, settings: experiment.train, runDirectory: runDirectory)
-    try trainer.prepareRunFolder()
-    try experiment.resolvedYAML.write(toFile: configPath, atomically: true, encoding: .utf8)
-    note(
-      "pretraining \(backbone.config.name) (\(backbone.parameterCount) parameters) with \(task.name) on \(folder.count) images → \(runDirectory)"
-    )
+      task: task, backbone: backbone, source: folder, settings: experiment.train, runDirectory: runDirectory, group: group)
+    if leader {
+      try trainer.prepareRunFolder()
+      try experiment.resolvedYAML.write(toFile: configPath, atomically: true, encoding: .utf8)
+      let processes =
+        group.size > 1
+        ? " on \(group.size) processes (\(experiment.train.batchSize / group.size) images each per step, "
+          + "\(Parallel.threads) thread(s) each)" : ""
+      note(
+        "pretraining \(backbone.config.name) (\(backbone.parameterCount) parameters) with \(task.name) on \(folder.count) images\(processes) → \(runDirectory)"
+      )
+    }
     let signals = StopOnSignal { trainer.stopRequested = true }
     let summary = try trainer.run(resume: resume)
     withExtendedLifetime(signals) {}
+    guard leader else { return }
     if summary.resumedFromStep == summary.totalSteps {
       print("the run was already complete (\(summary.steps) steps); backbone: \(summary.backbonePath)")
       return
     }
-    if trainer.stopRequested && summary.steps < summary.totalSteps {
+    if summary.steps < summary.totalSteps {
       print("stopped at step \(summary.steps) of \(summary.totalSteps); checkpoint saved. Resume with:")
       print("  pretext pretrain \(config)\(overrides.map { " --set \($0)" }.joined()) --resume")
       return
