@@ -117,21 +117,34 @@ extension Trainer {
   /// checkpoint it resumed from) and run state.
   func synchronizeStart(_ state: CheckpointState) throws -> CheckpointState {
     guard group.size > 1 else { return state }
-    let settingsText = String(decoding: try JSONEncoder.compact.encode(settings), as: UTF8.self)
+    let settingsText = String(decoding: try JSONEncoder.compact.encode(settings), as: UTF8.self) + task.name
     let modelText = model.stateDict().map { "\($0.name)\($0.tensor.shape)" }.joined(separator: ";")
-    let checks: [(what: String, value: UInt64, hint: String)] = [
-      ("train settings", fingerprint(settingsText + task.name), "start every process with the same config and --set values"),
-      ("model", fingerprint(modelText), "start every process with the same config and the same Pretext"),
+    let checks: [(value: UInt64, problem: (Int, UInt64, UInt64) -> String)] = [
       (
-        "dataset (\(source.count) images here)", UInt64(source.count),
-        "each process reads data.unlabeled on its own machine: the folders must hold the same files"
+        fingerprint(settingsText),
+        { other, _, _ in
+          "process \(other) was started with other train settings than process 0; "
+            + "start every process with the same config and --set values"
+        }
+      ),
+      (
+        fingerprint(modelText),
+        { other, _, _ in
+          "process \(other) builds another model than process 0; start every process with the same config and Pretext"
+        }
+      ),
+      (
+        UInt64(source.count),
+        { other, first, theirs in
+          "process \(other) sees \(theirs) images in its data folder, process 0 sees \(first); each process reads "
+            + "data.unlabeled on its own machine: the folders must hold the same files"
+        }
       ),
     ]
     for check in checks {
       let all = group.allGather(check.value)
       if let other = all.firstIndex(where: { $0 != all[0] }) {
-        throw TrainingError(
-          "process \(group.rank): the \(check.what) of process \(other) differs from process 0's; \(check.hint)")
+        throw TrainingError(check.problem(other, all[0], all[other]))
       }
     }
     // Process 0's tensors, in one buffer.

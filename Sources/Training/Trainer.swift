@@ -305,6 +305,10 @@ public final class Trainer: @unchecked Sendable {
       resumedFromStep: resumedFrom, skippedImages: loader.skipped.count)
   }
 
+  /// Bytes of the gradient buffer averaged over the processes at every step (trainable
+  /// parameters × 4, plus a flag per parameter tensor).
+  public var gradientBytes: Int { gradients.bytes }
+
   /// A progress line, shown by process 0 only.
   func report(_ line: String) {
     if group.isLeader { onProgress(line) }

@@ -30,8 +30,10 @@ struct Pretrain: ParsableCommand {
     } catch {
       // The other processes would wait for this one forever: end them all. An error that
       // every process meets (a bad config) is told once, by process 0: the others wait a
-      // moment, so that its abort usually ends them before they repeat it.
-      if !group.isLeader { sleep(1) }
+      // moment, so that its abort (a SIGTERM from mpirun, no longer a stop request now)
+      // usually ends them before they repeat it.
+      signal(SIGTERM, SIG_DFL)
+      if !group.isLeader { sleep(2) }
       note((group.isLeader ? "Error: " : "Error (process \(group.rank)): ") + "\(error)")
       group.abort(code: 1)
     }
@@ -73,12 +75,13 @@ struct Pretrain: ParsableCommand {
       let processes =
         group.size > 1
         ? " on \(group.size) processes (\(experiment.train.batchSize / group.size) images each per step, "
-          + "\(Parallel.threads) thread(s) each)" : ""
+          + "\(Parallel.threads) thread(s) each, "
+          + String(format: "%.1f MB of gradients averaged per step)", Double(trainer.gradientBytes) / 1e6) : ""
       note(
         "pretraining \(backbone.config.name) (\(backbone.parameterCount) parameters) with \(task.name) on \(folder.count) images\(processes) → \(runDirectory)"
       )
     }
-    let signals = StopOnSignal { trainer.stopRequested = true }
+    let signals = StopOnSignal(announce: leader) { trainer.stopRequested = true }
     let summary = try trainer.run(resume: resume)
     withExtendedLifetime(signals) {}
     guard leader else { return }
@@ -88,7 +91,9 @@ struct Pretrain: ParsableCommand {
     }
     if summary.steps < summary.totalSteps {
       print("stopped at step \(summary.steps) of \(summary.totalSteps); checkpoint saved. Resume with:")
-      print("  pretext pretrain \(config)\(overrides.map { " --set \($0)" }.joined()) --resume")
+      // Any number of processes can resume the run.
+      let launcher = group.size > 1 ? "mpirun -np \(group.size) " : ""
+      print("  \(launcher)pretext pretrain \(config)\(overrides.map { " --set \($0)" }.joined()) --resume")
       return
     }
     print(
@@ -99,9 +104,10 @@ struct Pretrain: ParsableCommand {
 }
 
 /// Turns SIGINT/SIGTERM into a stop request (the first time); a second signal exits.
+/// Under mpirun every process gets the signal; one (`announce`) says so.
 final class StopOnSignal {
   let sources: [DispatchSourceSignal]
-  init(_ stop: @escaping @Sendable () -> Void) {
+  init(announce: Bool = true, _ stop: @escaping @Sendable () -> Void) {
     var sources: [DispatchSourceSignal] = []
     for sig in [SIGINT, SIGTERM] {
       signal(sig, SIG_IGN)
@@ -110,7 +116,9 @@ final class StopOnSignal {
       source.setEventHandler {
         count += 1
         if count > 1 { Foundation.exit(130) }
-        FileHandle.standardError.write(Data("\nstopping after this step (again to quit at once)…\n".utf8))
+        if announce {
+          FileHandle.standardError.write(Data("\nstopping after this step (again to quit at once)…\n".utf8))
+        }
         stop()
       }
       source.resume()

@@ -48,20 +48,20 @@ final class DistributedTests: XCTestCase {
   func config(task: String, extra: String = "") throws -> String {
     let path = dir.appendingPathComponent("exp.yaml").path
     try """
-      output: \(dir.appendingPathComponent("runs").path)
-      data: {unlabeled: \(dir.appendingPathComponent("fm/unlabeled").path)}
-      backbone: {preset: vit-cpu, image_size: 16, patch_size: 4, in_channels: 1, width: 48}
-      task: \(task)
-      train:
-        batch_size: 16
-        steps: 6
-        base_lr: 0.01
-        warmup_fraction: 0.2
-        log_every: 1
-        checkpoint_every: 3
-        artifacts_every: 0
-      \(extra)
-      """.write(toFile: path, atomically: true, encoding: .utf8)
+    output: \(dir.appendingPathComponent("runs").path)
+    data: {unlabeled: \(dir.appendingPathComponent("fm/unlabeled").path)}
+    backbone: {preset: vit-cpu, image_size: 16, patch_size: 4, in_channels: 1, width: 48}
+    task: \(task)
+    train:
+      batch_size: 16
+      steps: 6
+      base_lr: 0.01
+      warmup_fraction: 0.2
+      log_every: 1
+      checkpoint_every: 3
+      artifacts_every: 0
+    \(extra)
+    """.write(toFile: path, atomically: true, encoding: .utf8)
     return path
   }
 
@@ -108,7 +108,8 @@ final class DistributedTests: XCTestCase {
       XCTAssertEqual(x.loss, y.loss, accuracy: tolerance, "\(a) vs \(b), step \(x.step)", file: file, line: line)
       for (name, value) in x.metrics {
         // Accuracies are counts over the global batch: the same counts.
-        XCTAssertEqual(value, y.metrics[name] ?? .nan, accuracy: 1e-9, "\(name), step \(x.step)", file: file, line: line)
+        XCTAssertEqual(
+          value, y.metrics[name] ?? .nan, accuracy: 1e-9, "\(name), step \(x.step)", file: file, line: line)
       }
     }
   }
@@ -178,6 +179,70 @@ final class DistributedTests: XCTestCase {
     XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("runs/three").path))
   }
 
+  func testProcessesStartedWithDifferentSettingsOrDataAreRefused() throws {
+    let config = try config(task: "{name: mae, decoder_width: 32, decoder_depth: 1, decoder_heads: 2}")
+    let pretext = try pretextExecutable().path
+    // mpirun's MPMD form: one command line per process.
+    func launch(_ first: [String], _ second: [String]) throws -> String {
+      let p = Process()
+      p.executableURL = URL(fileURLWithPath: mpirun)
+      p.arguments =
+        ["--oversubscribe", "--allow-run-as-root", "-np", "1", pretext, "pretrain", config] + first + [":"]
+        + ["-np", "1", pretext, "pretrain", config] + second
+      let err = Pipe()
+      p.standardOutput = FileHandle.nullDevice
+      p.standardError = err
+      try p.run()
+      let data = err.fileHandleForReading.readDataToEndOfFile()
+      p.waitUntilExit()
+      XCTAssertNotEqual(p.terminationStatus, 0)
+      return String(decoding: data, as: UTF8.self)
+    }
+    let seeds = try launch(["--set", "train.seed=1"], ["--set", "train.seed=2"])
+    XCTAssertTrue(
+      seeds.contains(
+        "Error: process 1 was started with other train settings than process 0; start every process with the same "
+          + "config and --set values"), seeds)
+    let fewer = dir.appendingPathComponent("fewer").path
+    try FileManager.default.copyItem(atPath: dir.appendingPathComponent("fm/unlabeled").path, toPath: fewer)
+    try FileManager.default.removeItem(atPath: fewer + "/00000.png")
+    let data = try launch([], ["--set", "data.unlabeled=\(fewer)"])
+    XCTAssertTrue(
+      data.contains(
+        "Error: process 1 sees 31 images in its data folder, process 0 sees 32; each process reads data.unlabeled on "
+          + "its own machine: the folders must hold the same files"), data)
+  }
+
+  func testCtrlCOnMpirunStopsEveryProcessWithACheckpoint() throws {
+    let config = try config(task: "{name: mae, decoder_width: 32, decoder_depth: 1, decoder_heads: 2}")
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: mpirun)
+    p.arguments = [
+      "--oversubscribe", "--allow-run-as-root", "-np", "2", try pretextExecutable().path, "pretrain", config,
+      "--set", "name=stopped", "--set", "train.steps=100000", "--threads", "1",
+    ]
+    let out = Pipe()
+    p.standardOutput = out
+    p.standardError = FileHandle.nullDevice
+    try p.run()
+    // Once training runs, Ctrl-C: mpirun passes the signal on as SIGTERM to every process.
+    let metrics = dir.appendingPathComponent("runs/stopped/metrics.jsonl").path
+    let deadline = Date().addingTimeInterval(60)
+    while Date() < deadline && ((try? Data(contentsOf: URL(fileURLWithPath: metrics)))?.count ?? 0) < 500 {
+      usleep(50_000)
+    }
+    kill(p.processIdentifier, SIGINT)
+    let printed = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    p.waitUntilExit()
+    XCTAssertTrue(printed.contains("stopped at step "), printed)
+    XCTAssertTrue(printed.contains("  mpirun -np 2 pretext pretrain \(config) --set name=stopped"), printed)
+    // The checkpoint of the step it stopped at.
+    let step = try XCTUnwrap(
+      Int(printed.components(separatedBy: "stopped at step ").last?.prefix { $0.isNumber } ?? ""))
+    let checkpoint = dir.appendingPathComponent(String(format: "runs/stopped/checkpoint-%08d.safetensors", step)).path
+    XCTAssertTrue(FileManager.default.fileExists(atPath: checkpoint), checkpoint)
+  }
+
   func testDoctorReportsTheLibraryAndTheLaunch() throws {
     let r = try pretext(2, ["doctor", "--json"])
     XCTAssertEqual(r.status, 0, r.err)
@@ -205,7 +270,8 @@ final class MissingMPITests: XCTestCase {
     XCTAssertEqual(doctor.status, 0, doctor.err)
     XCTAssertTrue(
       doctor.out.contains(
-        "MPI                not available: Open MPI could not be loaded (/nonexistent/libmpi.so.40: cannot open shared object file"),
+        "MPI                not available: Open MPI could not be loaded (/nonexistent/libmpi.so.40: cannot open shared object file"
+      ),
       doctor.out)
     // As if mpirun had started this process as one of two.
     var launched = missing
