@@ -398,7 +398,10 @@ public final class Trainer: @unchecked Sendable {
     let fd = open(probe, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
     guard fd >= 0, Foundation.write(fd, "ok", 2) == 2 else {
       let reason = String(cString: strerror(errno))
-      if fd >= 0 { close(fd) }
+      if fd >= 0 {
+        close(fd)
+        unlink(probe)
+      }
       throw TrainingError("cannot write to the run folder \(runDirectory): \(reason)")
     }
     close(fd)

@@ -72,7 +72,10 @@ final class DistributedTests: XCTestCase {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: mpirun)
     p.arguments =
-      ["--oversubscribe", "--allow-run-as-root", "-np", "\(processes)", try pretextExecutable().path]
+      [
+        "--oversubscribe", "--allow-run-as-root", "--timeout", "300", "-np", "\(processes)",
+        try pretextExecutable().path,
+      ]
       + args + ["--threads", "1"]
     let out = Pipe(), err = Pipe()
     p.standardOutput = out
@@ -187,7 +190,8 @@ final class DistributedTests: XCTestCase {
       let p = Process()
       p.executableURL = URL(fileURLWithPath: mpirun)
       p.arguments =
-        ["--oversubscribe", "--allow-run-as-root", "-np", "1", pretext, "pretrain", config] + first + [":"]
+        ["--oversubscribe", "--allow-run-as-root", "--timeout", "300", "-np", "1", pretext, "pretrain", config] + first
+        + [":"]
         + ["-np", "1", pretext, "pretrain", config] + second
       let err = Pipe()
       p.standardOutput = FileHandle.nullDevice
@@ -218,7 +222,8 @@ final class DistributedTests: XCTestCase {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: mpirun)
     p.arguments = [
-      "--oversubscribe", "--allow-run-as-root", "-np", "2", try pretextExecutable().path, "pretrain", config,
+      "--oversubscribe", "--allow-run-as-root", "--timeout", "300", "-np", "2", try pretextExecutable().path,
+      "pretrain", config,
       "--set", "name=stopped", "--set", "train.steps=100000", "--threads", "1",
     ]
     let out = Pipe()
