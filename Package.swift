@@ -26,12 +26,15 @@ let package = Package(
     // OpenBLAS, loaded at run time (dlopen) so that the kernel core type can be chosen
     // before OpenBLAS initializes itself; see Sources/CBLAS/blas_loader.c.
     .target(name: "CBLAS", cSettings: engineCFlags, linkerSettings: [.linkedLibrary("dl")]),
+    // Open MPI, loaded at run time (dlopen) when Pretext is launched by mpirun, so that it
+    // builds and runs without MPI; see Sources/CMPI/include/pretext_mpi.h.
+    .target(name: "CMPI", cSettings: engineCFlags, linkerSettings: [.linkedLibrary("dl")]),
     // libpng behind setjmp: libpng's longjmp error path never crosses a Swift frame.
     .target(
       name: "CPNG", cSettings: engineCFlags, linkerSettings: [.linkedLibrary("png16")]),
     // zlib, for gzip-compressed dataset files (Debian's Fashion-MNIST IDX files).
     .target(name: "CZlib", cSettings: engineCFlags, linkerSettings: [.linkedLibrary("z")]),
-    .target(name: "Autograd", dependencies: ["CBLAS"], swiftSettings: engineSwiftFlags),
+    .target(name: "Autograd", dependencies: ["CBLAS", "CMPI"], swiftSettings: engineSwiftFlags),
     .target(name: "Vision", dependencies: ["CPNG", "CZlib", "Autograd"], swiftSettings: engineSwiftFlags),
     .target(name: "NN", dependencies: ["Autograd"], swiftSettings: engineSwiftFlags),
     .target(name: "Backbones", dependencies: ["NN", "Autograd"], swiftSettings: engineSwiftFlags),

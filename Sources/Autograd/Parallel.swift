@@ -20,9 +20,12 @@ public enum Parallel {
     BLAS.setThreads(configuredThreads)
   }
 
+  /// PRETEXT_THREADS, else the machine's cores — shared among the processes `mpirun`
+  /// started on this machine, which would otherwise oversubscribe it.
   private static func defaultThreads() -> Int {
     if let s = getenv("PRETEXT_THREADS"), let n = Int(String(cString: s)), n > 0 { return n }
-    return max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+    let cores = max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+    return max(1, cores / (MPILaunch.current?.localSize ?? 1))
   }
 
   /// Calls `body(range)` for contiguous chunks covering 0..<count, in parallel when the

@@ -24,6 +24,15 @@ public struct SystemReport: Codable, Sendable {
   public var threads: Int
   public var sgemmSize: Int
   public var sgemmGflops: Double
+  /// The MPI library data-parallel runs would use (nil when there is none), its version,
+  /// or why it cannot be used.
+  public var mpiLibrary: String?
+  public var mpiVersion: String?
+  public var mpiProblem: String?
+  /// Whether `mpirun` launched this process, and as which of how many.
+  public var mpiLaunched: Bool
+  public var mpiRank: Int?
+  public var mpiSize: Int?
 
   enum CodingKeys: String, CodingKey {
     case pretextVersion = "pretext_version", cpu, cores
@@ -32,6 +41,8 @@ public struct SystemReport: Codable, Sendable {
     case openblasCore = "openblas_core", openblasCoreSource = "openblas_core_source"
     case openblasCoreEnv = "openblas_core_env", openblasBestCore = "openblas_best_core", note
     case threads, sgemmSize = "sgemm_size", sgemmGflops = "sgemm_gflops"
+    case mpiLibrary = "mpi_library", mpiVersion = "mpi_version", mpiProblem = "mpi_problem"
+    case mpiLaunched = "mpi_launched", mpiRank = "mpi_rank", mpiSize = "mpi_size"
   }
 
   /// Measures and gathers everything (takes about a second for the sgemm timing).
@@ -53,6 +64,11 @@ public struct SystemReport: Codable, Sendable {
         "OPENBLAS_CORETYPE=\(userCore) is set in the environment, so Pretext uses it; this CPU supports "
         + "\(BLAS.bestCore) kernels, usually faster: unset OPENBLAS_CORETYPE to let Pretext choose them"
     }
+    // MPI is only opened here (not initialized): doctor can run anywhere.
+    var mpi: MPILibrary? = nil
+    var mpiProblem: String? = nil
+    do { mpi = try MPILibrary.load() } catch { mpiProblem = "\(error)" }
+    let launch = MPILaunch.current
     return SystemReport(
       pretextVersion: version,
       cpu: String(cString: pretext_cpu_brand()).trimmingCharacters(in: .whitespaces),
@@ -67,7 +83,9 @@ public struct SystemReport: Codable, Sendable {
       note: note,
       threads: Parallel.threads,
       sgemmSize: sgemmSize,
-      sgemmGflops: measureSgemm(size: sgemmSize))
+      sgemmGflops: measureSgemm(size: sgemmSize),
+      mpiLibrary: mpi?.path, mpiVersion: mpi?.version, mpiProblem: mpiProblem,
+      mpiLaunched: launch != nil, mpiRank: launch?.rank, mpiSize: launch?.size)
   }
 
   /// Median GFLOP/s of a square sgemm over several runs after a warm-up.
@@ -99,6 +117,20 @@ public struct SystemReport: Codable, Sendable {
       core type        \(openblasCore) (chosen by \(openblasCoreSource))
     threads            \(threads)
     sgemm \(sgemmSize)³        \(String(format: "%.1f", sgemmGflops)) GFLOP/s
+    MPI                \(mpiText)
+      this process     \(launchText)
     """ + (note.map { "\nnote: \($0)" } ?? "")
+  }
+
+  var mpiText: String {
+    guard let mpiLibrary else { return "not available: \(mpiProblem ?? "unknown reason")" }
+    return "\(mpiLibrary) (\(mpiVersion ?? "unknown version"))"
+  }
+
+  var launchText: String {
+    guard mpiLaunched, let mpiRank, let mpiSize else {
+      return "not launched by mpirun (one process; `mpirun -np N pretext pretrain …` trains on N)"
+    }
+    return "process \(mpiRank) of \(mpiSize), launched by mpirun"
   }
 }

@@ -29,6 +29,8 @@ public struct ExperimentConfig: @unchecked Sendable {
   public var resolvedYAML: String
   /// A short hash of the resolved configuration: the run's identity.
   public var hash: String
+  /// Where each key was set (file and line, or --set), for errors found after loading.
+  var locator: Locator
 
   public struct DataSection: Codable, Sendable, Equatable {
     public var unlabeled = "data/fashion-mnist/unlabeled"
@@ -79,14 +81,8 @@ public struct ExperimentConfig: @unchecked Sendable {
     merged["base"] = nil
     for o in overrides { try applyOverride(o, to: &merged) }
     let root = Node.mapping(merged)
-    let locate = { (codingPath: [CodingKey]) -> String in
-      // The innermost file (or an override) that defines the path names the culprit.
-      let keys = codingPath.map(\.stringValue)
-      for layer in layers {
-        if let mark = find(keys, in: layer.node) { return "\(layer.path):\(mark.line)" }
-      }
-      return overrides.isEmpty ? path : "\(path) (or --set)"
-    }
+    let locator = Locator(path: path, layers: layers, overrides: overrides)
+    let locate = { (codingPath: [CodingKey]) -> String in locator.locate(codingPath.map(\.stringValue)) }
     do {
       for key in merged.keys.compactMap(\.string) where !topLevelKeys.contains(key) {
         throw ConfigError("\(locate([AnyCodingKey(key)])): unknown key \"\(key)\" (known: \(topLevelKeys.sorted().joined(separator: ", ")))")
@@ -97,7 +93,7 @@ public struct ExperimentConfig: @unchecked Sendable {
         do {
           return try decoder.decode(T.self, from: node)
         } catch let e as DecodingError {
-          throw ConfigError(describe(e, prefix: key, locate: locate))
+          throw ConfigError(describe(e, prefix: key, locator: locator))
         }
       }
       let name = try section("name", (path as NSString).lastPathComponent.replacingOccurrences(of: ".yaml", with: ""))
@@ -105,7 +101,12 @@ public struct ExperimentConfig: @unchecked Sendable {
       let data = try section("data", DataSection())
       let backbone = try section("backbone", BackboneSection())
       let train = try section("train", TrainerSettings())
-      do { try train.validate() } catch { throw ConfigError("\(locate([AnyCodingKey("train")])): \(error)") }
+      do {
+        try train.validate()
+      } catch let e as SettingError {
+        // The line that sets the key, or the section's line when the value is a default.
+        throw ConfigError("\(locator.locate(["train", e.key], orSection: true)): \(e)")
+      }
       let taskNode = merged["task"] ?? Node.mapping(["name": "simclr"])
       guard let taskName = taskNode["name"]?.string else {
         throw ConfigError("\(locate([AnyCodingKey("task")])): task needs a name (\(TaskRegistry.names.joined(separator: ", ")))")
@@ -117,17 +118,30 @@ public struct ExperimentConfig: @unchecked Sendable {
       let yaml = try Yams.serialize(node: root, sortKeys: true)
       return ExperimentConfig(
         name: name, output: output, data: data, backbone: backbone, taskName: taskName, taskNode: taskNode, train: train,
-        resolvedYAML: yaml, hash: SafeTensors.checksum(Array(yaml.utf8)[...]))
+        resolvedYAML: yaml, hash: SafeTensors.checksum(Array(yaml.utf8)[...]), locator: locator)
     }
   }
 
-  /// Builds the task from its section; errors name the file and line.
+  /// Builds the task from its section; errors name the file and line (`sourcePath` is
+  /// named when no line is known).
   public func makeTask(backbone: any Backbone, using rng: inout RandomGenerator, sourcePath: String) throws -> any PretextTask {
     do {
       let decoder = try YAMLDecoder().decode(DecoderCapture.self, from: taskNode).decoder
       return try TaskRegistry.make(taskName, settings: decoder, backbone: backbone, using: &rng)
     } catch let e as DecodingError {
-      throw ConfigError(Self.describe(e, prefix: "task", locate: { _ in sourcePath }))
+      throw ConfigError(Self.describe(e, prefix: "task", locator: locator))
+    } catch let e as TaskError {
+      // A value out of range, or a task that does not fit the backbone.
+      throw ConfigError("\(locator.locate(["task"], fallback: sourcePath)): \(e)")
+    }
+  }
+
+  /// Builds the backbone of the `backbone` section; errors name the file and line.
+  public func makeBackbone(using rng: inout RandomGenerator) throws -> any Backbone {
+    do {
+      return try backbone.config().make(using: &rng)
+    } catch let e as BackboneError {
+      throw ConfigError("\(locator.locate(["backbone"])): \(e)")
     }
   }
 
@@ -139,6 +153,58 @@ public struct ExperimentConfig: @unchecked Sendable {
   struct Layer {
     let path: String
     let node: Node.Mapping
+  }
+
+  /// Names where a key of the resolved config was set: the `--set` that set it (applied
+  /// last, so in effect), else the innermost file that has it, with the line.
+  struct Locator {
+    let path: String
+    let layers: [Layer]
+    let overrides: [String]
+
+    /// `keys` is a path such as ["train", "batch_size"]. With `orSection`, a key set
+    /// nowhere (a default) is located at its section instead; `fallback` names the file
+    /// when nothing is found.
+    func locate(_ keys: [String], orSection: Bool = false, fallback: String? = nil) -> String {
+      let dotted = keys.joined(separator: ".")
+      if let o = overrides.last(where: { $0.hasPrefix(dotted + "=") }) { return "--set \(o)" }
+      // A --set inside this section may be the culprit too.
+      let inside = overrides.last { $0.hasPrefix(dotted + ".") }.map { " (or --set \($0))" } ?? ""
+      for layer in layers {
+        if let mark = ExperimentConfig.find(keys, in: layer.node) { return "\(layer.path):\(mark.line)\(inside)" }
+      }
+      if orSection && keys.count > 1 { return locate(Array(keys.dropLast()), fallback: fallback) }
+      let file = fallback ?? path
+      return overrides.isEmpty ? file : "\(file) (or --set)"
+    }
+
+    /// The value in effect at `keys` as the user wrote it (a scalar quoted, or the kind of
+    /// node), for messages; nil when the path is not found.
+    func value(_ keys: [String]) -> String? {
+      let dotted = keys.joined(separator: ".")
+      if let o = overrides.last(where: { $0.hasPrefix(dotted + "=") }) {
+        return "\"\(o.dropFirst(dotted.count + 1))\""
+      }
+      for layer in layers {
+        var node = Node.mapping(layer.node)
+        var found = true
+        for k in keys {
+          guard let next = node.mapping?.first(where: { $0.key.string == k })?.value else {
+            found = false
+            break
+          }
+          node = next
+        }
+        guard found else { continue }
+        switch node {
+        case .scalar(let scalar): return "\"\(scalar.string)\""
+        case .mapping: return "a mapping"
+        case .sequence: return "a list"
+        default: return nil
+        }
+      }
+      return nil
+    }
   }
 
   /// The file and its bases, innermost first.
@@ -213,12 +279,21 @@ public struct ExperimentConfig: @unchecked Sendable {
     return mark
   }
 
-  static func describe(_ error: DecodingError, prefix: String, locate: ([CodingKey]) -> String) -> String {
+  static func describe(_ error: DecodingError, prefix: String, locator: Locator) -> String {
+    describe(error, prefix: prefix, locate: { locator.locate($0.map(\.stringValue)) }, value: { locator.value($0) })
+  }
+
+  /// A decoding error as "file:line: key.path must be …". `locate` names the file and line
+  /// of a key path; `value` gives the value written there, when known.
+  static func describe(
+    _ error: DecodingError, prefix: String, locate: ([CodingKey]) -> String, value: ([String]) -> String? = { _ in nil }
+  ) -> String {
     func full(_ path: [CodingKey]) -> [CodingKey] { [AnyCodingKey(prefix)] + path }
     func dotted(_ path: [CodingKey]) -> String { full(path).map(\.stringValue).joined(separator: ".") }
     switch error {
     case .typeMismatch(let type, let c):
-      return "\(locate(full(c.codingPath))): \(dotted(c.codingPath)) must be \(typeName(type)) (\(c.debugDescription))"
+      let found = value(full(c.codingPath).map(\.stringValue)).map { "got \($0)" } ?? c.debugDescription
+      return "\(locate(full(c.codingPath))): \(dotted(c.codingPath)) must be \(typeName(type)), \(found)"
     case .valueNotFound(let type, let c):
       return "\(locate(full(c.codingPath))): \(dotted(c.codingPath)) needs a \(typeName(type)) value"
     case .keyNotFound(let key, let c):
@@ -236,7 +311,13 @@ public struct ExperimentConfig: @unchecked Sendable {
     case is Double.Type, is Float.Type: return "a number"
     case is Bool.Type: return "true or false"
     case is String.Type: return "a string"
-    default: return "a \(t)"
+    case is [Float].Type, is [Double].Type, is [Int].Type, is [String].Type: return "a list"
+    default:
+      // Decoders name containers by their role ("Sequence", "Mapping").
+      let name = "\(t)"
+      if name.contains("Sequence") || name.hasPrefix("Array") { return "a list" }
+      if name.contains("Mapping") || name.hasPrefix("Dictionary") { return "a mapping" }
+      return "a \(name)"
     }
   }
 }

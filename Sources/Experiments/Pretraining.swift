@@ -22,22 +22,28 @@ public final class PretrainingRun: @unchecked Sendable {
   /// - Parameters:
   ///   - sourcePath: the config file, named in errors about the task section.
   ///   - runDirectory: where the run goes (default: the config's `output/name`).
+  ///   - group: the processes of a data-parallel run (`mpirun`); only process 0 touches
+  ///     the run folder.
   public init(
-    experiment: ExperimentConfig, sourcePath: String, runDirectory: String? = nil, progress: (String) -> Void = { _ in }
+    experiment: ExperimentConfig, sourcePath: String, runDirectory: String? = nil,
+    group: any Communicator = SingleProcess(), progress: (String) -> Void = { _ in }
   ) throws {
     self.experiment = experiment
     let directory = runDirectory ?? experiment.runDirectory
     self.runDirectory = directory
     images = try ImageFolder(
       path: experiment.data.unlabeled, options: ImageFolderOptions(strict: experiment.data.strict))
-    progress(images.summary)
+    if group.isLeader { progress(images.summary) }
     var rng = RandomGenerator(seed: experiment.train.seed)
-    let backbone = try experiment.backbone.config().make(using: &rng)
+    let backbone = try experiment.makeBackbone(using: &rng)
     let task = try experiment.makeTask(backbone: backbone, using: &rng, sourcePath: sourcePath)
-    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-    try writeAtomically(Array(experiment.resolvedYAML.utf8), to: Self.configPath(in: directory))
     trainer = try Trainer(
-      task: task, backbone: backbone, source: images, settings: experiment.train, runDirectory: directory)
+      task: task, backbone: backbone, source: images, settings: experiment.train, runDirectory: directory, group: group)
+    // Everything that can be checked is checked before the run folder is touched.
+    if group.isLeader {
+      try trainer.prepareRunFolder()
+      try writeAtomically(Array(experiment.resolvedYAML.utf8), to: Self.configPath(in: directory))
+    }
   }
 
   /// Asks the trainer to stop after its current step (thread-safe).
@@ -47,7 +53,7 @@ public final class PretrainingRun: @unchecked Sendable {
   /// newest checkpoint. A finished run gets `pretrain.json`.
   public func run(resume: Bool) throws -> TrainingSummary {
     let summary = try trainer.run(resume: resume)
-    if summary.steps >= summary.totalSteps {
+    if trainer.group.isLeader && summary.steps >= summary.totalSteps {
       let record = PretrainingRecord(
         configHash: experiment.hash, steps: summary.steps, seconds: summary.seconds,
         finished: ISO8601DateFormatter().string(from: Date()))

@@ -102,6 +102,9 @@ public final class BatchNorm: Module {
   public let batchesTracked: Tensor
   public let momentum: Float
   public let eps: Float
+  /// Synchronized batch norm: the processes whose slices of the global batch share the
+  /// training statistics (nil: this process's batch alone). Set by the trainer.
+  public var statisticsGroup: (any Communicator)? = nil
 
   public init(_ channels: Int, affine: Bool = true, momentum: Float = 0.1, eps: Float = 1e-5) {
     weight = affine ? Tensor.ones([channels]) : nil
@@ -122,7 +125,7 @@ public final class BatchNorm: Module {
   public func callAsFunction(_ x: Tensor) throws -> Tensor {
     let y = try batchNorm(
       x, weight: weight, bias: bias, runningMean: runningMean, runningVar: runningVar,
-      training: isTraining, momentum: momentum, eps: eps)
+      training: isTraining, momentum: momentum, eps: eps, statisticsGroup: statisticsGroup)
     if isTraining { batchesTracked.data[0] += 1 }
     profile(y, macs: 0)
     return y

@@ -113,7 +113,7 @@ public struct SafeTensors: Sendable {
     if let expected = metadata[checksumKey] {
       let actual = checksum(bytes[dataStart...])
       guard actual == expected else {
-        throw fail("checksum mismatch (stored \(expected), data \(actual)): the file is damaged; use an earlier checkpoint")
+        throw fail("checksum mismatch (stored \(expected), data \(actual)): the file is damaged (its data changed after it was written)")
       }
     }
     // No two tensors may share bytes.

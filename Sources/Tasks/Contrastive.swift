@@ -97,11 +97,21 @@ public final class Contrastive: PretextTask, @unchecked Sendable {
   }
 
   public func loss(_ batch: TaskBatch, backbone: any Backbone) throws -> TaskOutput {
-    // Both views in one pass: batch statistics over all 2N images.
+    // Both views in one pass: batch statistics over all 2n images.
     let both = try Tensor.concat(batch.views, axis: 0)
-    let z = try project(backbone.features(both))
+    let z = try project(backbone.features(both))  // [2n, D]: n first views, then n second views
+    // The negatives come from the global batch: every process's projections, gathered
+    // ([R·2n, D] in rank order) and put back in the one-process layout (all first views
+    // in global sample order, then all second views). This process's anchors are its own
+    // n images; the gradient flows back to its own rows (see `allGathered`).
+    let group = batch.group
     let n = batch.count
-    let (loss, top1) = try ntXentLoss(z.sliced(axis: 0, 0..<n), z.sliced(axis: 0, n..<(2 * n)), temperature: settings.temperature)
+    let all = try z.allGathered(over: group)
+    let views = try [0, n].map { offset in
+      try Tensor.concat((0..<group.size).map { r in try all.sliced(axis: 0, (r * 2 * n + offset)..<(r * 2 * n + offset + n)) }, axis: 0)
+    }
+    let (loss, top1) = try ntXentLoss(
+      views[0], views[1], temperature: settings.temperature, anchors: (group.rank * n)..<((group.rank + 1) * n))
     return TaskOutput(loss: loss, metrics: [("contrastive_top1", top1)])
   }
 }

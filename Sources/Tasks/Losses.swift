@@ -6,27 +6,45 @@ import Autograd
 /// z1, z2: [N, D] projections of two views of the same N images. Each of the 2N
 /// embeddings is L2-normalized; its positive is the other view of its image and its
 /// 2N − 2 negatives are every other embedding (itself excluded). The loss is the mean
-/// over all 2N anchors of −log softmax(sim/τ)[positive].
+/// over the anchors of −log softmax(sim/τ)[positive].
+///
+/// `anchors` (default: all N images) limits the anchors to the two views of images
+/// `anchors` — in data-parallel training, this process's images among the gathered
+/// global batch; the mean of the per-process losses is then the loss over all 2N anchors.
 ///
 /// Returns the loss and the contrastive top-1 accuracy (how often the positive has the
-/// highest similarity among the 2N − 1 candidates).
-public func ntXentLoss(_ z1: Tensor, _ z2: Tensor, temperature: Float) throws -> (loss: Tensor, top1: Double) {
+/// highest similarity among the 2N − 1 candidates) over the anchors.
+public func ntXentLoss(
+  _ z1: Tensor, _ z2: Tensor, temperature: Float, anchors: Range<Int>? = nil
+) throws -> (loss: Tensor, top1: Double) {
   guard z1.rank == 2, z1.shape == z2.shape, z1.shape[0] >= 2 else {
     throw TensorError("nt_xent", "views \(z1.shape) and \(z2.shape) must be equal [N, D] with N ≥ 2")
   }
   guard temperature > 0 else { throw TensorError("nt_xent", "temperature must be positive, got \(temperature)") }
   let n = z1.shape[0]
-  let z = try Tensor.concat([z1, z2], axis: 0).l2Normalized(axis: 1)  // [2N, D]
-  let similarity = try matmul(z, z, transposeB: true) * (1 / temperature)  // [2N, 2N]
+  let rows = anchors ?? 0..<n
+  guard !rows.isEmpty, rows.lowerBound >= 0, rows.upperBound <= n else {
+    throw TensorError("nt_xent", "anchors \(rows) must be a non-empty range of the \(n) images")
+  }
+  let m = rows.count
+  let z = try Tensor.concat([z1, z2], axis: 0).l2Normalized(axis: 1)  // [2N, D] candidates
+  // The anchors' rows of z: first views, then second views ([2m, D]).
+  let a =
+    m == n
+    ? z
+    : try Tensor.concat([z.sliced(axis: 0, rows), z.sliced(axis: 0, (n + rows.lowerBound)..<(n + rows.upperBound))], axis: 0)
+  let similarity = try matmul(a, z, transposeB: true) * (1 / temperature)  // [2m, 2N]
+  // Anchor i is candidate `own[i]`; its positive is the other view of the same image.
+  let own = (0..<(2 * m)).map { $0 < m ? rows.lowerBound + $0 : n + rows.lowerBound + $0 - m }
+  let targets = own.map { $0 < n ? $0 + n : $0 - n }
   // Exclude each anchor from its own candidates.
-  let selfMask = Tensor.zeros([2 * n, 2 * n])
-  for i in 0..<(2 * n) { selfMask.data[i * 2 * n + i] = -1e9 }
+  let selfMask = Tensor.zeros([2 * m, 2 * n])
+  for (i, j) in own.enumerated() { selfMask.data[i * 2 * n + j] = -1e9 }
   let logits = try similarity + selfMask
-  let targets = (0..<(2 * n)).map { $0 < n ? $0 + n : $0 - n }
   let loss = try crossEntropy(logits, targets: targets)
   let predicted = try logits.argmax(axis: 1).values
   let correct = zip(predicted, targets).filter { $0 == $1 }.count
-  return (loss, Double(correct) / Double(2 * n))
+  return (loss, Double(correct) / Double(2 * m))
 }
 
 /// MAE's reconstruction loss (He et al. 2021, https://arxiv.org/abs/2111.06377): mean

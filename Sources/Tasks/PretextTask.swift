@@ -19,23 +19,34 @@ public struct TaskSample: Sendable {
 
 /// A batch of samples: view slot k of every sample stacked into `views[k]` [B, C, H, W];
 /// `labels` and `indices` concatenated per sample ([B·L] and [B, K]).
+///
+/// In data-parallel training the batch is this process's slice of a global batch spread
+/// over `group` (B = global batch / group.size; process r holds global samples
+/// r·B ..< (r+1)·B). A loss that is a mean over samples needs nothing more (the trainer
+/// averages gradients); a loss that couples the samples of a batch (contrastive
+/// negatives) gathers them through `group`.
 public struct TaskBatch: Sendable {
   public var views: [Tensor]
   public var labels: [Int]
   public var indices: [[Int]]
   public var count: Int
+  public var group: any Communicator
 
-  public init(views: [Tensor], labels: [Int] = [], indices: [[Int]] = [], count: Int) {
+  public init(
+    views: [Tensor], labels: [Int] = [], indices: [[Int]] = [], count: Int, group: any Communicator = SingleProcess()
+  ) {
     self.views = views
     self.labels = labels
     self.indices = indices
     self.count = count
+    self.group = group
   }
 
-  public static func collate(_ samples: [TaskSample]) throws -> TaskBatch {
+  public static func collate(_ samples: [TaskSample], group: any Communicator = SingleProcess()) throws -> TaskBatch {
     guard let first = samples.first else { throw TaskError("empty batch") }
     let views = try (0..<first.views.count).map { slot in try makeBatch(samples.map { $0.views[slot] }) }
-    return TaskBatch(views: views, labels: samples.flatMap(\.labels), indices: samples.map(\.indices), count: samples.count)
+    return TaskBatch(
+      views: views, labels: samples.flatMap(\.labels), indices: samples.map(\.indices), count: samples.count, group: group)
   }
 
   /// Images through the backbone in this batch (all views counted).

@@ -11,6 +11,31 @@ public struct CheckpointState: Codable, Sendable, Equatable {
   /// The loader position of the next batch.
   public var position: LoaderPosition
   public var elapsedSeconds: Double
+  /// The factor on the scheduled learning rate: 1, times `nan_lr_factor` per rollback
+  /// after a non-finite loss or gradient (`nan_retries`).
+  public var learningRateFactor: Double = 1
+  /// Rollbacks made so far in the run (at most `nan_retries`).
+  public var rollbacks: Int = 0
+
+  public init(step: Int, totalSteps: Int, position: LoaderPosition, elapsedSeconds: Double) {
+    self.step = step
+    self.totalSteps = totalSteps
+    self.position = position
+    self.elapsedSeconds = elapsedSeconds
+  }
+
+  enum CodingKeys: String, CodingKey { case step, totalSteps, position, elapsedSeconds, learningRateFactor, rollbacks }
+
+  public init(from decoder: Decoder) throws {
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    step = try c.decode(Int.self, forKey: .step)
+    totalSteps = try c.decode(Int.self, forKey: .totalSteps)
+    position = try c.decode(LoaderPosition.self, forKey: .position)
+    elapsedSeconds = try c.decode(Double.self, forKey: .elapsedSeconds)
+    // Absent from checkpoints written before rollbacks existed.
+    learningRateFactor = try c.decodeIfPresent(Double.self, forKey: .learningRateFactor) ?? 1
+    rollbacks = try c.decodeIfPresent(Int.self, forKey: .rollbacks) ?? 0
+  }
 }
 
 /// Full training checkpoints: `checkpoint-<step>.safetensors` holding the model
@@ -58,7 +83,14 @@ public enum Checkpoints {
 
   /// Restores model and optimizer tensors from `path`; returns the run state.
   static func load(_ path: String, model: Module, optimizer: any Optimizer, average: WeightAverage?) throws -> CheckpointState {
-    let file = try SafeTensors.read(path: path)
+    try restore(SafeTensors.read(path: path), from: path, model: model, optimizer: optimizer, average: average)
+  }
+
+  /// Restores model and optimizer tensors from a checkpoint file already read (and so
+  /// verified: sizes, checksum); `path` names it in errors. Returns the run state.
+  static func restore(
+    _ file: SafeTensors, from path: String, model: Module, optimizer: any Optimizer, average: WeightAverage?
+  ) throws -> CheckpointState {
     guard let text = file.metadata[stateKey],
       let state = try? JSONDecoder().decode(CheckpointState.self, from: Data(text.utf8))
     else { throw TrainingError("\(path): not a Pretext checkpoint (no \(stateKey) metadata)") }

@@ -30,6 +30,17 @@ public struct TrainerSettings: Codable, Sendable, Equatable {
   public var keepCheckpoints = 2
   /// Task pictures (MAE reconstructions) every N steps and at the end; 0 = only at the end.
   public var artifactsEvery = 200
+  /// Automatic recovery from a NaN or infinite loss or gradient: up to this many times
+  /// per run the trainer rolls back to the last checkpoint (kept in memory) and goes on
+  /// with the learning rate multiplied by `nanLearningRateFactor`; 0 stops at the first
+  /// non-finite value (the last checkpoint on disk is kept).
+  public var nanRetries = 0
+  /// The learning-rate multiplier applied at each rollback, for the rest of the run.
+  public var nanLearningRateFactor: Double = 0.5
+  /// Data-parallel runs (`mpirun`): BatchNorm statistics over the global batch (every
+  /// process's slice) instead of each process's own slice. Off: per-process statistics,
+  /// as PyTorch's DistributedDataParallel without SyncBatchNorm.
+  public var syncBatchNorm = false
 
   public init() {}
 
@@ -38,7 +49,8 @@ public struct TrainerSettings: Codable, Sendable, Equatable {
     case baseLearningRate = "base_lr", minimumLearningRate = "min_lr", warmupFraction = "warmup_fraction"
     case weightDecay = "weight_decay", momentum, betas, clipGradientNorm = "clip_grad_norm", emaDecay = "ema_decay"
     case seed, logEvery = "log_every", checkpointEvery = "checkpoint_every", keepCheckpoints = "keep_checkpoints"
-    case artifactsEvery = "artifacts_every"
+    case artifactsEvery = "artifacts_every", nanRetries = "nan_retries", nanLearningRateFactor = "nan_lr_factor"
+    case syncBatchNorm = "sync_batchnorm"
   }
 
   public init(from decoder: Decoder) throws {
@@ -63,25 +75,51 @@ public struct TrainerSettings: Codable, Sendable, Equatable {
     checkpointEvery = try c.value(.checkpointEvery, or: d.checkpointEvery)
     keepCheckpoints = try c.value(.keepCheckpoints, or: d.keepCheckpoints)
     artifactsEvery = try c.value(.artifactsEvery, or: d.artifactsEvery)
+    nanRetries = try c.value(.nanRetries, or: d.nanRetries)
+    nanLearningRateFactor = try c.value(.nanLearningRateFactor, or: d.nanLearningRateFactor)
+    syncBatchNorm = try c.value(.syncBatchNorm, or: d.syncBatchNorm)
   }
 
-  /// Checks ranges; the message names the key.
+  /// Checks ranges; the error names the key (`SettingError.key`, so that a config file
+  /// can point at the line that sets it).
   public func validate() throws {
-    func check(_ ok: Bool, _ message: String) throws { if !ok { throw TrainingError("train.\(message)") } }
-    try check(batchSize >= 2, "batch_size must be at least 2, got \(batchSize)")
-    try check(epochs > 0 || steps > 0 || minutes > 0, "one of epochs, steps or minutes must be positive")
-    try check(steps >= 0 && minutes >= 0 && epochs >= 0, "epochs, steps and minutes cannot be negative")
-    try check(["adamw", "sgd", "lars"].contains(optimizer), "optimizer must be adamw, sgd or lars, got \"\(optimizer)\"")
-    try check(baseLearningRate > 0, "base_lr must be positive, got \(baseLearningRate)")
-    try check(minimumLearningRate >= 0 && minimumLearningRate <= baseLearningRate, "min_lr must be in [0, base_lr]")
-    try check(warmupFraction >= 0 && warmupFraction < 1, "warmup_fraction must be in [0, 1), got \(warmupFraction)")
-    try check(weightDecay >= 0, "weight_decay cannot be negative")
-    try check(betas.count == 2 && betas.allSatisfy { $0 >= 0 && $0 < 1 }, "betas must be two numbers in [0, 1)")
-    try check(clipGradientNorm >= 0, "clip_grad_norm cannot be negative")
-    try check(emaDecay >= 0 && emaDecay < 1, "ema_decay must be in [0, 1)")
-    try check(logEvery > 0 && checkpointEvery > 0 && keepCheckpoints > 0, "log_every, checkpoint_every and keep_checkpoints must be positive")
-    try check(artifactsEvery >= 0, "artifacts_every cannot be negative")
+    func check(_ key: CodingKeys, _ ok: Bool, _ message: String) throws {
+      if !ok { throw SettingError(key: key.rawValue, message: message) }
+    }
+    try check(.batchSize, batchSize >= 2, "batch_size must be at least 2, got \(batchSize)")
+    try check(.steps, epochs > 0 || steps > 0 || minutes > 0, "one of epochs, steps or minutes must be positive")
+    try check(.steps, steps >= 0, "steps cannot be negative, got \(steps)")
+    try check(.minutes, minutes >= 0, "minutes cannot be negative, got \(minutes)")
+    try check(.epochs, epochs >= 0, "epochs cannot be negative, got \(epochs)")
+    try check(
+      .optimizer, ["adamw", "sgd", "lars"].contains(optimizer), "optimizer must be adamw, sgd or lars, got \"\(optimizer)\"")
+    try check(.baseLearningRate, baseLearningRate > 0, "base_lr must be positive, got \(baseLearningRate)")
+    try check(
+      .minimumLearningRate, minimumLearningRate >= 0 && minimumLearningRate <= baseLearningRate,
+      "min_lr must be in [0, base_lr], got \(minimumLearningRate)")
+    try check(
+      .warmupFraction, warmupFraction >= 0 && warmupFraction < 1, "warmup_fraction must be in [0, 1), got \(warmupFraction)")
+    try check(.weightDecay, weightDecay >= 0, "weight_decay cannot be negative, got \(weightDecay)")
+    try check(
+      .betas, betas.count == 2 && betas.allSatisfy { $0 >= 0 && $0 < 1 }, "betas must be two numbers in [0, 1), got \(betas)")
+    try check(.clipGradientNorm, clipGradientNorm >= 0, "clip_grad_norm cannot be negative, got \(clipGradientNorm)")
+    try check(.emaDecay, emaDecay >= 0 && emaDecay < 1, "ema_decay must be in [0, 1), got \(emaDecay)")
+    try check(.logEvery, logEvery > 0, "log_every must be positive, got \(logEvery)")
+    try check(.checkpointEvery, checkpointEvery > 0, "checkpoint_every must be positive, got \(checkpointEvery)")
+    try check(.keepCheckpoints, keepCheckpoints > 0, "keep_checkpoints must be positive, got \(keepCheckpoints)")
+    try check(.artifactsEvery, artifactsEvery >= 0, "artifacts_every cannot be negative, got \(artifactsEvery)")
+    try check(.nanRetries, nanRetries >= 0, "nan_retries cannot be negative, got \(nanRetries)")
+    try check(
+      .nanLearningRateFactor, nanLearningRateFactor > 0 && nanLearningRateFactor < 1,
+      "nan_lr_factor must be in (0, 1), got \(nanLearningRateFactor)")
   }
+}
+
+/// An out-of-range training setting: `key` is its name in the config's `train` section.
+public struct SettingError: Error, CustomStringConvertible, Sendable {
+  public let key: String
+  public let message: String
+  public var description: String { "train.\(message)" }
 }
 
 public struct TrainingError: Error, CustomStringConvertible, Sendable {

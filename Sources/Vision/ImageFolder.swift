@@ -107,6 +107,9 @@ public struct ImageFolder: Sendable, ImageSource {
   public let skipped: [String]
   /// Unusable PNG files and unreadable folders, with the reason (sorted by path).
   public let rejected: [DatasetIssue]
+  /// Images by size and stored format (`"28×28 gray": 60000`), from the header check
+  /// (empty when it is off).
+  public let formats: [String: Int]
   public let options: ImageFolderOptions
 
   /// Scans `path` recursively.
@@ -116,16 +119,14 @@ public struct ImageFolder: Sendable, ImageSource {
   public init(path: String, options: ImageFolderOptions = ImageFolderOptions()) throws {
     let root = FolderScan.normalize(path)
     var scan = try FolderScan.scan(root: root)
-    if options.checkHeaders {
-      let bad = FolderScan.checkHeaders(root: root, files: scan.images, threads: options.threads)
-      scan.remove(bad)
-    }
+    if options.checkHeaders { scan.checkHeaders(root: root, threads: options.threads) }
     try scan.enforce(strict: options.strict, root: root)
     guard !scan.images.isEmpty else { throw scan.emptyError(root: root) }
     self.root = root
     self.files = scan.images
     self.skipped = scan.skipped
     self.rejected = scan.issues
+    self.formats = scan.formats
     self.options = options
   }
 
@@ -144,12 +145,13 @@ public struct ImageFolder: Sendable, ImageSource {
   /// What the scan found, to print once when a run starts: the image count, then the
   /// skipped and rejected files (each rejected one with its reason).
   public var summary: String {
-    FolderScan.summary(root: root, count: count, classes: nil, skipped: skipped, rejected: rejected)
+    FolderScan.summary(root: root, count: count, classes: nil, skipped: skipped, rejected: rejected, formats: formats)
   }
 
   // ImageSource
   public func name(of index: Int) -> String { path(at: index) }
   public func loadImage(at index: Int) throws -> Image { try image(at: index, options: options.decode) }
+  public var isStrict: Bool { options.strict }
 }
 
 /// Labeled images: class subfolders (`root/<class>/**/*.png`) or a CSV of `path,label`.
@@ -168,6 +170,8 @@ public struct LabeledImageFolder: Sendable, ImageSource {
   public let skipped: [String]
   /// Unusable files with the reason (sorted by path).
   public let rejected: [DatasetIssue]
+  /// Images by size and stored format, as `ImageFolder.formats`.
+  public let formats: [String: Int]
   public let options: ImageFolderOptions
 
   /// Opens the class-folder convention: each non-hidden subfolder of `path` is a class,
@@ -184,9 +188,7 @@ public struct LabeledImageFolder: Sendable, ImageSource {
     let loose = scan.images.filter { !$0.utf8.contains(UInt8(ascii: "/")) }
     scan.images.removeAll { !$0.utf8.contains(UInt8(ascii: "/")) }
     scan.skipped = FolderScan.sortedBytewise(scan.skipped + loose)
-    if options.checkHeaders {
-      scan.remove(FolderScan.checkHeaders(root: root, files: scan.images, threads: options.threads))
-    }
+    if options.checkHeaders { scan.checkHeaders(root: root, threads: options.threads) }
     try scan.enforce(strict: options.strict, root: root)
     let classes = FolderScan.sortedBytewise(scan.topLevelFolders)
     guard !classes.isEmpty else {
@@ -216,6 +218,7 @@ public struct LabeledImageFolder: Sendable, ImageSource {
     self.labels = labels
     self.skipped = scan.skipped
     self.rejected = scan.issues
+    self.formats = scan.formats
     self.options = options
   }
 
@@ -267,9 +270,7 @@ public struct LabeledImageFolder: Sendable, ImageSource {
     }
     var scan = FolderScan()
     scan.images = FolderScan.sortedBytewise(entries.map(\.path))
-    if options.checkHeaders {
-      scan.remove(FolderScan.checkHeaders(root: csvFolder, files: scan.images, threads: options.threads))
-    }
+    if options.checkHeaders { scan.checkHeaders(root: csvFolder, threads: options.threads) }
     try scan.enforce(strict: options.strict, root: path)
     guard !scan.images.isEmpty else { throw scan.emptyError(root: path) }
     let labelOf = Dictionary(uniqueKeysWithValues: entries.map { ($0.path, $0.label) })
@@ -281,6 +282,7 @@ public struct LabeledImageFolder: Sendable, ImageSource {
     self.labels = scan.images.map { index[labelOf[$0]!]! }
     self.skipped = []
     self.rejected = scan.issues
+    self.formats = scan.formats
     self.options = options
   }
 
@@ -305,12 +307,14 @@ public struct LabeledImageFolder: Sendable, ImageSource {
 
   /// What the scan found, to print once when a run starts (see `ImageFolder.summary`).
   public var summary: String {
-    FolderScan.summary(root: root, count: count, classes: classes.count, skipped: skipped, rejected: rejected)
+    FolderScan.summary(
+      root: root, count: count, classes: classes.count, skipped: skipped, rejected: rejected, formats: formats)
   }
 
   // ImageSource
   public func name(of index: Int) -> String { path(at: index) }
   public func loadImage(at index: Int) throws -> Image { try image(at: index, options: options.decode) }
+  public var isStrict: Bool { options.strict }
 }
 
 // MARK: - Scanning
@@ -325,6 +329,8 @@ struct FolderScan {
   var issues: [DatasetIssue] = []
   /// Non-hidden folders directly under the root (class folders, for labeled datasets).
   var topLevelFolders: [String] = []
+  /// Usable images by size and format (`28×28 gray`), filled by the header check.
+  var formats: [String: Int] = [:]
 
   /// Folders are identified by device and inode, so a folder reached twice (through a
   /// symbolic link) is recognized.
@@ -462,20 +468,30 @@ struct FolderScan {
     return result
   }
 
-  /// The header check of every file (relative to `root`), on `threads` threads. Returns
-  /// the failures, sorted by path.
-  static func checkHeaders(root: String, files: [String], threads: Int) -> [DatasetIssue] {
-    let reasons: [String?] = concurrentMap(files.count, threads: threads) { i in
+  /// The header check of every image (paths relative to `root`), on `threads` threads:
+  /// files that fail it move to `issues`; the others are counted by size and format in
+  /// `formats`.
+  mutating func checkHeaders(root: String, threads: Int) {
+    let files = images
+    // Per file: its header, or why it is unusable.
+    let results: [(header: PNGHeader?, reason: String?)] = concurrentMap(files.count, threads: threads) { i in
       do {
-        _ = try PNG.header(path: join(root, files[i]))
-        return nil
+        return (try PNG.header(path: FolderScan.join(root, files[i])), nil)
       } catch let error as PNGError {
-        return error.reason
+        return (nil, error.reason)
       } catch {
-        return "\(error)"
+        return (nil, "\(error)")
       }
     }
-    return zip(files, reasons).compactMap { file, reason in reason.map { DatasetIssue(path: file, reason: $0) } }
+    var bad: [DatasetIssue] = []
+    for (file, result) in zip(files, results) {
+      if let header = result.header {
+        formats["\(header.width)×\(header.height) \(DataCheck.formatName(header))", default: 0] += 1
+      } else {
+        bad.append(DatasetIssue(path: file, reason: result.reason ?? "unreadable"))
+      }
+    }
+    remove(bad)
   }
 
   /// Moves `bad` from `images` to `issues`.
@@ -517,10 +533,18 @@ struct FolderScan {
       reason: "no usable PNG images (\(what)); expected .png files in it or its subfolders")
   }
 
-  static func summary(root: String, count: Int, classes: Int?, skipped: [String], rejected: [DatasetIssue])
-    -> String
-  {
+  static func summary(
+    root: String, count: Int, classes: Int?, skipped: [String], rejected: [DatasetIssue], formats: [String: Int]
+  ) -> String {
     var lines = ["\(root): \(count) image\(count == 1 ? "" : "s")" + (classes.map { " in \($0) classes" } ?? "")]
+    if formats.count > 1 {
+      // Not an error, but worth knowing: tiny or odd images are stretched to the input.
+      let kinds = formats.sorted { ($1.value, $0.key) < ($0.value, $1.key) }
+      let shown = kinds.prefix(4).map { "\($0.key): \($0.value)" }.joined(separator: ", ")
+      lines.append(
+        "mixed sizes and formats (\(shown)\(kinds.count > 4 ? ", …" : "")): each image is converted to the "
+          + "backbone's channels and cropped or resized to its input")
+    }
     if !skipped.isEmpty {
       let examples = skipped.prefix(3).joined(separator: ", ") + (skipped.count > 3 ? ", …" : "")
       lines.append("skipped \(skipped.count) non-image file\(skipped.count == 1 ? "" : "s"): \(examples)")

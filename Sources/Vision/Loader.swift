@@ -9,6 +9,13 @@ public protocol ImageSource: Sendable {
   func name(of index: Int) -> String
   /// Decodes sample `index`; throws an error naming the file and the reason.
   func loadImage(at index: Int) throws -> Image
+  /// Whether an unreadable image must stop training (the user asked for strict data)
+  /// instead of being skipped. False unless a source says otherwise.
+  var isStrict: Bool { get }
+}
+
+extension ImageSource {
+  public var isStrict: Bool { false }
 }
 
 /// Images held in memory (tests, benchmarks, small datasets).
@@ -34,10 +41,16 @@ public struct LoaderOptions: Sendable {
   public var cacheLimitBytes: Int
   /// Fail on the first unreadable image instead of skipping it.
   public var strict: Bool
+  /// Data-parallel training: this loader prepares slice `shard` of `shards` equal slices
+  /// of every batch of `batchSize` (the global batch): samples shard·b ..< (shard+1)·b of
+  /// it, b = batchSize / shards. The epoch order and each sample's augmentation do not
+  /// depend on the split, so the shards of a batch together are the one-process batch.
+  public var shard: Int
+  public var shards: Int
 
   public init(
     batchSize: Int, shuffle: Bool = true, dropLast: Bool = true, seed: UInt64 = 0,
-    prefetchBatches: Int = 2, cacheLimitBytes: Int = 2 << 30, strict: Bool = false
+    prefetchBatches: Int = 2, cacheLimitBytes: Int = 2 << 30, strict: Bool = false, shard: Int = 0, shards: Int = 1
   ) {
     self.batchSize = batchSize
     self.shuffle = shuffle
@@ -46,7 +59,12 @@ public struct LoaderOptions: Sendable {
     self.prefetchBatches = prefetchBatches
     self.cacheLimitBytes = cacheLimitBytes
     self.strict = strict
+    self.shard = shard
+    self.shards = shards
   }
+
+  /// Samples this loader prepares per batch.
+  public var shardSize: Int { batchSize / shards }
 }
 
 /// Where a loader is in its stream: the epoch and the batch within it. Saving it with a
@@ -93,6 +111,15 @@ public final class DataLoader<Sample: Sendable, Batch: Sendable>: @unchecked Sen
     prepare: @escaping Prepare, collate: @escaping Collate
   ) throws {
     guard options.batchSize > 0 else { throw LoaderError("batch size must be positive, got \(options.batchSize)") }
+    guard options.shards >= 1, (0..<options.shards).contains(options.shard) else {
+      throw LoaderError("shard \(options.shard) of \(options.shards) does not exist")
+    }
+    guard options.batchSize % options.shards == 0 else {
+      throw LoaderError("a batch of \(options.batchSize) cannot be split into \(options.shards) equal shards")
+    }
+    guard options.shards == 1 || options.dropLast else {
+      throw LoaderError("sharded loading needs dropLast (every shard of every batch full)")
+    }
     guard source.count > 0 else { throw LoaderError("the dataset is empty") }
     guard !options.dropLast || source.count >= options.batchSize else {
       throw LoaderError(
@@ -227,8 +254,9 @@ final class LoaderPipeline<Sample: Sendable, Batch: Sendable>: @unchecked Sendab
 
   private func makeBatch(order: [Int], position: LoaderPosition) throws -> Batch {
     let n = order.count
-    let first = position.batch * options.batchSize
-    let size = min(options.batchSize, n - first)
+    // Positions in the epoch order: this shard's slice of the global batch.
+    let first = position.batch * options.batchSize + options.shard * options.shardSize
+    let size = min(options.shardSize, n - first)
     var samples: [Sample] = []
     samples.reserveCapacity(size)
     for slot in 0..<size {

@@ -21,32 +21,72 @@ struct Pretrain: ParsableCommand {
   @OptionGroup var threadOptions: ThreadOptions
 
   func run() throws {
+    // Launched by `mpirun -np N` (N > 1): one process of a data-parallel run.
+    let launch = MPILaunch.current.flatMap { $0.size > 1 ? $0 : nil }
+    guard launch != nil else { return try pretrain(group: SingleProcess()) }
+    let group = try MPIProcessGroup.initialize()
+    do {
+      try pretrain(group: group)
+    } catch {
+      // The other processes would wait for this one forever: end them all. An error that
+      // every process meets (a bad config) is told once, by process 0: the others wait a
+      // moment, so that its abort (a SIGTERM from mpirun, no longer a stop request now)
+      // usually ends them before they repeat it.
+      signal(SIGTERM, SIG_DFL)
+      if !group.isLeader { sleep(2) }
+      note((group.isLeader ? "Error: " : "Error (process \(group.rank)): ") + "\(error)")
+      group.abort(code: 1)
+    }
+    group.finalize()
+  }
+
+  /// The run, on every process of `group`; process 0 checks and writes the run folder and
+  /// prints (the others only read the data).
+  func pretrain(group: any Communicator) throws {
     try threadOptions.apply()
+    let leader = group.isLeader
     let experiment = try ExperimentConfig.load(path: config, overrides: overrides)
     let runDirectory = experiment.runDirectory
     let configPath = PretrainingRun.configPath(in: runDirectory)
-    if !resume && !Checkpoints.list(in: runDirectory).isEmpty {
-      throw ValidationError(
-        "\(runDirectory) already holds a run; add --resume to continue it, or choose another name (--set name=...)")
+    // Everything that can be checked is checked before the run folder is touched.
+    if leader {
+      let hasCheckpoints = !Checkpoints.list(in: runDirectory).isEmpty
+      if !resume && hasCheckpoints {
+        throw RunError(
+          "\(runDirectory) already holds a run; add --resume to continue it, or choose another name (--set name=...)")
+      }
+      if resume && !hasCheckpoints {
+        throw RunError("--resume: no checkpoint in \(runDirectory) (start without --resume)")
+      }
+      if resume, let saved = try? String(contentsOfFile: configPath, encoding: .utf8), saved != experiment.resolvedYAML {
+        throw RunError("\(configPath) differs from the config given; resume with the same config and --set values")
+      }
     }
-    if resume, let saved = try? String(contentsOfFile: configPath, encoding: .utf8), saved != experiment.resolvedYAML {
-      throw ValidationError("\(configPath) differs from the config given; resume with the same config and --set values")
+    let run = try PretrainingRun(experiment: experiment, sourcePath: config, group: group, progress: note)
+    let trainer = run.trainer
+    if leader {
+      let processes =
+        group.size > 1
+        ? " on \(group.size) processes (\(experiment.train.batchSize / group.size) images each per step, "
+          + "\(Parallel.threads) thread(s) each, "
+          + String(format: "%.1f MB of gradients averaged per step)", Double(trainer.gradientBytes) / 1e6) : ""
+      note(
+        "pretraining \(trainer.backbone.config.name) (\(trainer.backbone.parameterCount) parameters) with \(trainer.task.name) on \(run.images.count) images\(processes) → \(runDirectory)"
+      )
     }
-    let run = try PretrainingRun(experiment: experiment, sourcePath: config, progress: note)
-    let backbone = run.trainer.backbone
-    note(
-      "pretraining \(backbone.config.name) (\(backbone.parameterCount) parameters) with \(run.trainer.task.name) on \(run.images.count) images → \(runDirectory)"
-    )
-    let signals = StopOnSignal { run.requestStop() }
+    let signals = StopOnSignal(announce: leader) { run.requestStop() }
     let summary = try run.run(resume: resume)
     withExtendedLifetime(signals) {}
+    guard leader else { return }
     if summary.resumedFromStep == summary.totalSteps {
       print("the run was already complete (\(summary.steps) steps); backbone: \(summary.backbonePath)")
       return
     }
-    if run.trainer.stopRequested && summary.steps < summary.totalSteps {
+    if summary.steps < summary.totalSteps {
       print("stopped at step \(summary.steps) of \(summary.totalSteps); checkpoint saved. Resume with:")
-      print("  pretext pretrain \(config)\(overrides.map { " --set \($0)" }.joined()) --resume")
+      // Any number of processes can resume the run.
+      let launcher = group.size > 1 ? "mpirun -np \(group.size) " : ""
+      print("  \(launcher)pretext pretrain \(config)\(overrides.map { " --set \($0)" }.joined()) --resume")
       return
     }
     print(
@@ -57,9 +97,10 @@ struct Pretrain: ParsableCommand {
 }
 
 /// Turns SIGINT/SIGTERM into a stop request (the first time); a second signal exits.
+/// Under mpirun every process gets the signal; one (`announce`) says so.
 final class StopOnSignal {
   let sources: [DispatchSourceSignal]
-  init(_ stop: @escaping @Sendable () -> Void) {
+  init(announce: Bool = true, _ stop: @escaping @Sendable () -> Void) {
     var sources: [DispatchSourceSignal] = []
     for sig in [SIGINT, SIGTERM] {
       signal(sig, SIG_IGN)
@@ -68,7 +109,9 @@ final class StopOnSignal {
       source.setEventHandler {
         count += 1
         if count > 1 { Foundation.exit(130) }
-        FileHandle.standardError.write(Data("\nstopping after this step (again to quit at once)…\n".utf8))
+        if announce {
+          FileHandle.standardError.write(Data("\nstopping after this step (again to quit at once)…\n".utf8))
+        }
         stop()
       }
       source.resume()
@@ -76,4 +119,11 @@ final class StopOnSignal {
     }
     self.sources = sources
   }
+}
+
+/// A command that cannot go on, with the reason and what to do (printed without the
+/// usage text, unlike `ValidationError`: the command line itself was fine).
+struct RunError: Error, CustomStringConvertible {
+  let description: String
+  init(_ description: String) { self.description = description }
 }

@@ -183,6 +183,12 @@ final class WeightFileTests: XCTestCase {
     let two = SafeTensors(tensors: [("a", Tensor.zeros([2])), ("b", Tensor.zeros([2]))]).encode()
     let overlapped = edit(two, "[8,16]", "[4,12]")
     XCTAssertTrue(error(overlapped).contains("overlap"), error(overlapped))
+    // Values that are not finite (a diverged run saved before the check existed).
+    let nan = SafeTensors(tensors: [("w", try Tensor(shape: [3], [1, .nan, .infinity]))]).encode()
+    XCTAssertTrue(
+      error(nan).hasPrefix(
+        "w.safetensors: tensor w holds non-finite values (1 NaN and 1 infinite value(s), first at flat index 1); "
+          + "the weights are unusable"), error(nan))
   }
 
   func testWeightsOfAnotherArchitectureAreRefusedAndNothingChanges() throws {

@@ -105,7 +105,9 @@ final class ConfigTests: XCTestCase {
       let task = try c.makeTask(backbone: backbone, using: &rng, sourcePath: path)
       let sample = try task.sample(Image(width: 28, height: 28, channels: 1, filledWith: 100), using: &rng)
       XCTAssertFalse(sample.views.isEmpty)
-      XCTAssertTrue(sample.views.allSatisfy { $0.shape == [1, 32, 32] }, "\(name): \(sample.views.map(\.shape))")
+      // Each view has the backbone's input size (MAE's ViT: 32 px; the ResNet: 28 px).
+      let size = backbone.config.imageSize
+      XCTAssertTrue(sample.views.allSatisfy { $0.shape == [1, size, size] }, "\(name): \(sample.views.map(\.shape))")
     }
   }
 }

@@ -40,6 +40,33 @@ final class LossOracleTests: XCTestCase {
     }
   }
 
+  /// Data-parallel NT-Xent: each process takes its own images as anchors against the
+  /// whole gathered batch. With equal slices, the mean of those losses is the
+  /// one-process loss, and so is the gradient of the mean (the gradient the processes'
+  /// gathered backward passes and averaged gradients compute together).
+  func testNTXentOverAnchorSlicesAveragesToTheFullLoss() throws {
+    var rng = RandomGenerator(seed: 3)
+    let (n, d) = (6, 5)
+    let z1 = Tensor.randn([n, d], using: &rng, requiresGrad: true)
+    let z2 = Tensor.randn([n, d], using: &rng, requiresGrad: true)
+    let (full, fullTop1) = try ntXentLoss(z1, z2, temperature: 0.3)
+    try full.backward()
+    let fullGrad = try XCTUnwrap(z1.grad).scalars + (try XCTUnwrap(z2.grad)).scalars
+    z1.zeroGrad()
+    z2.zeroGrad()
+    var mean = 0.0, top1 = 0.0
+    for slice in [0..<2, 2..<4, 4..<6] {
+      let (loss, t) = try ntXentLoss(z1, z2, temperature: 0.3, anchors: slice)
+      try (loss * (1 / 3)).backward()
+      mean += Double(try loss.item()) / 3
+      top1 += t / 3
+    }
+    XCTAssertEqual(mean, Double(try full.item()), accuracy: 1e-6)
+    XCTAssertEqual(top1, fullTop1, accuracy: 1e-12)
+    let sliced = try XCTUnwrap(z1.grad).scalars + (try XCTUnwrap(z2.grad)).scalars
+    for (a, b) in zip(sliced, fullGrad) { XCTAssertEqual(a, b, accuracy: 1e-6) }
+  }
+
   func testNTXentClosedFormAndAccuracy() throws {
     // Two images with orthogonal embeddings and identical views: s(pos) = 1, the other
     // view of the other image has s = 0 (two candidates at 0). ℓ = −log(e^{1/τ}/(e^{1/τ} + 2)).

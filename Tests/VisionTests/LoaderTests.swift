@@ -87,6 +87,30 @@ final class LoaderTests: XCTestCase {
     XCTAssertThrowsError(try loader.next()) { XCTAssertTrue("\($0)".contains("corrupt"), "\($0)") }
   }
 
+  /// Data-parallel loading: the shards of a batch, concatenated in shard order, are the
+  /// one-loader batch, sample for sample and augmentation draw for draw, in every epoch.
+  func testShardsOfABatchTogetherAreTheOneLoaderBatch() throws {
+    let source = FlakySource(count: 26)
+    func loader(shard: Int, shards: Int) throws -> DataLoader<[Float], [[Float]]> {
+      try DataLoader(
+        source: source, options: LoaderOptions(batchSize: 6, seed: 3, shard: shard, shards: shards),
+        prepare: { image, rng in [Float(image.pixels[0]), rng.nextFloat()] }, collate: { $0 })
+    }
+    let whole = try loader(shard: 0, shards: 1)
+    let parts = try (0..<3).map { try loader(shard: $0, shards: 3) }
+    XCTAssertEqual(parts[0].batchesPerEpoch, whole.batchesPerEpoch)
+    for _ in 0..<(2 * whole.batchesPerEpoch + 1) {
+      let (position, batch) = try whole.next()
+      let pieces = try parts.map { try $0.next() }
+      XCTAssertTrue(pieces.allSatisfy { $0.position == position })
+      XCTAssertTrue(pieces.allSatisfy { $0.batch.count == 2 })
+      XCTAssertEqual(pieces.flatMap(\.batch), batch, "batch \(position)")
+    }
+    XCTAssertThrowsError(try loader(shard: 0, shards: 4)) {
+      XCTAssertTrue("\($0)".contains("a batch of 6 cannot be split into 4 equal shards"), "\($0)")
+    }
+  }
+
   func testBadConfigurationIsAClearError() {
     XCTAssertThrowsError(try makeLoader(FlakySource(count: 3), batch: 4)) {
       XCTAssertTrue("\($0)".contains("fewer than one batch"), "\($0)")

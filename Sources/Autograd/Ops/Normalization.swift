@@ -30,9 +30,15 @@ extension Parallel {
 /// are updated in place with `momentum` (running var from the unbiased variance, as
 /// PyTorch). In evaluation the running statistics normalize. `weight`/`bias` ([C]) are
 /// optional (MAE's linear probe uses BatchNorm without affine parameters).
+///
+/// With a `statisticsGroup` (synchronized batch norm), training statistics are those of
+/// the global batch spread over the group's processes — x is this process's slice — and
+/// the backward pass sums Σdy and Σdy·x̂ over the group too, so every process computes
+/// what one process holding the global batch would. Each process's weight and bias
+/// gradients stay local sums (the trainer averages gradients across processes).
 public func batchNorm(
   _ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean: Tensor?, runningVar: Tensor?,
-  training: Bool, momentum: Float = 0.1, eps: Float = 1e-5
+  training: Bool, momentum: Float = 0.1, eps: Float = 1e-5, statisticsGroup: (any Communicator)? = nil
 ) throws -> Tensor {
   guard x.rank >= 2 else {
     throw TensorError("batch_norm", "input \(fmt(x.shape)) must be [N, C, …]")
@@ -47,8 +53,13 @@ public func batchNorm(
         "batch_norm", "\(name) \(fmt(t.shape)) does not match \(c) channels of \(fmt(x.shape))")
     }
   }
+  // Values per channel: this process's, and the whole group's.
   let m = n * s
-  if training && m <= 1 {
+  let group = training ? statisticsGroup : nil
+  var counts = [Double(m)]
+  group?.allReduceSum(&counts, count: 1)
+  let globalM = Int(counts[0])
+  if training && globalM <= 1 {
     throw TensorError(
       "batch_norm", "training needs more than one value per channel, got input \(fmt(x.shape))")
   }
@@ -59,24 +70,40 @@ public func batchNorm(
   let invStd = Tensor(uninitializedShape: [c])
   let px = x.data
   if training {
-    Parallel.forChunks(c) { channels in
-      for ch in channels {
-        // Per-image partial sums in Float, accumulated in Double across the batch.
-        var sum = 0.0
-        for i in 0..<n { sum += Double(vectorSum(px + (i * c + ch) * s, s)) }
-        let mu = sum / Double(m)
-        var sq = 0.0
-        let muF = Float(mu)
-        for i in 0..<n { sq += Double(vectorSumSquaredDeviation(px + (i * c + ch) * s, s, muF)) }
-        let variance = sq / Double(m)
-        mean.data[ch] = muF
-        invStd.data[ch] = Float(1 / (variance + Double(eps)).squareRoot())
-        if let runningMean, let runningVar {
-          runningMean.data[ch] = (1 - momentum) * runningMean.data[ch] + momentum * muF
-          runningVar.data[ch] =
-            (1 - momentum) * runningVar.data[ch] + momentum
-            * Float(variance * Double(m) / Double(m - 1))
+    // Two passes (the mean, then squared deviations around it), each summed over the
+    // group between them: per-image partial sums in Float, accumulated in Double.
+    var sums = [Double](repeating: 0, count: c)
+    sums.withUnsafeMutableBufferPointer { out in
+      Parallel.forChunks(c) { channels in
+        for ch in channels {
+          var sum = 0.0
+          for i in 0..<n { sum += Double(vectorSum(px + (i * c + ch) * s, s)) }
+          out[ch] = sum
         }
+      }
+    }
+    group?.allReduceSum(&sums, count: c)
+    for ch in 0..<c { mean.data[ch] = Float(sums[ch] / Double(globalM)) }
+    var squares = [Double](repeating: 0, count: c)
+    squares.withUnsafeMutableBufferPointer { out in
+      Parallel.forChunks(c) { channels in
+        for ch in channels {
+          var sq = 0.0
+          let muF = mean.data[ch]
+          for i in 0..<n { sq += Double(vectorSumSquaredDeviation(px + (i * c + ch) * s, s, muF)) }
+          out[ch] = sq
+        }
+      }
+    }
+    group?.allReduceSum(&squares, count: c)
+    for ch in 0..<c {
+      let variance = squares[ch] / Double(globalM)
+      invStd.data[ch] = Float(1 / (variance + Double(eps)).squareRoot())
+      if let runningMean, let runningVar {
+        runningMean.data[ch] = (1 - momentum) * runningMean.data[ch] + momentum * mean.data[ch]
+        runningVar.data[ch] =
+          (1 - momentum) * runningVar.data[ch] + momentum
+          * Float(variance * Double(globalM) / Double(globalM - 1))
       }
     }
   } else {
@@ -103,26 +130,47 @@ public func batchNorm(
   if let bias { inputs.append(bias) }
   return out.recording("batch_norm", inputs) { g in
     let pg = g.data
-    // Per channel: Σdy and Σdy·x̂.
+    // Per channel: Σdy and Σdy·x̂ over this process's values ([2C]: Σdy, then Σdy·x̂).
+    var sums = [Double](repeating: 0, count: 2 * c)
+    sums.withUnsafeMutableBufferPointer { out in
+      Parallel.forChunks(c) { channels in
+        for ch in channels {
+          let mu = mean.data[ch]
+          let istd = invStd.data[ch]
+          var a = 0.0
+          var b = 0.0
+          for i in 0..<n {
+            let gp = pg + (i * c + ch) * s
+            let xp = px + (i * c + ch) * s
+            // Σ dy·x̂ = istd·(Σ dy·x − mu·Σ dy)
+            let sg = vectorSum(gp, s)
+            a += Double(sg)
+            b += Double(istd * (vectorDot(gp, xp, s) - mu * sg))
+          }
+          out[ch] = a
+          out[c + ch] = b
+        }
+      }
+    }
+    // The weight and bias gradients: this process's sums.
     let sumDy = Tensor(uninitializedShape: [c])
     let sumDyXhat = Tensor(uninitializedShape: [c])
-    Parallel.forChunks(c) { channels in
-      for ch in channels {
-        let mu = mean.data[ch]
-        let istd = invStd.data[ch]
-        var a = 0.0
-        var b = 0.0
-        for i in 0..<n {
-          let gp = pg + (i * c + ch) * s
-          let xp = px + (i * c + ch) * s
-          // Σ dy·x̂ = istd·(Σ dy·x − mu·Σ dy)
-          let sg = vectorSum(gp, s)
-          a += Double(sg)
-          b += Double(istd * (vectorDot(gp, xp, s) - mu * sg))
-        }
-        sumDy.data[ch] = Float(a)
-        sumDyXhat.data[ch] = Float(b)
+    for ch in 0..<c {
+      sumDy.data[ch] = Float(sums[ch])
+      sumDyXhat.data[ch] = Float(sums[c + ch])
+    }
+    // The input gradient: the sums over every value normalized together.
+    let globalSumDy: Tensor, globalSumDyXhat: Tensor
+    if let group {
+      group.allReduceSum(&sums, count: 2 * c)
+      globalSumDy = Tensor(uninitializedShape: [c])
+      globalSumDyXhat = Tensor(uninitializedShape: [c])
+      for ch in 0..<c {
+        globalSumDy.data[ch] = Float(sums[ch])
+        globalSumDyXhat.data[ch] = Float(sums[c + ch])
       }
+    } else {
+      (globalSumDy, globalSumDyXhat) = (sumDy, sumDyXhat)
     }
     var dx: Tensor? = nil
     if x.requiresGrad {
@@ -139,8 +187,8 @@ public func batchNorm(
           let dp = pd + r * s
           if training {
             // dx = w·istd·(dy − Σdy/M − x̂·Σ(dy·x̂)/M)
-            let k1 = sumDy.data[ch] / Float(m)
-            let k2 = sumDyXhat.data[ch] / Float(m)
+            let k1 = globalSumDy.data[ch] / Float(globalM)
+            let k2 = globalSumDyXhat.data[ch] / Float(globalM)
             let scale = w * istd
             for j in 0..<s {
               let xhat = (xp[j] - mu) * istd
