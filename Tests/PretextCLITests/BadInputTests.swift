@@ -2,7 +2,7 @@ import Foundation
 import XCTest
 
 /// Bad inputs, as a user meets them on the command line: each test gives `pretext` one
-/// kind of bad input and checks the message it prints (docs/bad-inputs.md lists them
+/// kind of bad input and checks the message it prints (the README's "Bad input" section lists them
 /// with these tests), and that nothing is lost or half-written.
 final class BadInputTests: XCTestCase {
   var dir: URL!
