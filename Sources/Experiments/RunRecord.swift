@@ -67,6 +67,12 @@ public struct RunRecord: Sendable {
     if let data = FileManager.default.contents(atPath: file("metrics.jsonl")) {
       let decoder = JSONDecoder()
       for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
+        // A NaN rollback went back to an earlier step: the steps logged after it were
+        // trained again, so the curve keeps only the second attempt.
+        if let rollback = try? decoder.decode(RollbackEvent.self, from: Data(line.utf8)) {
+          loss.removeAll { $0.step > rollback.restoredStep }
+          continue
+        }
         guard let r = try? decoder.decode(StepRecord.self, from: Data(line.utf8)) else { continue }
         loss.append((r.step, r.loss))
         lastRecord = r

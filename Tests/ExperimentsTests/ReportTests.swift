@@ -185,6 +185,23 @@ final class ReportTests: XCTestCase {
     XCTAssertTrue(parser.parse(), "report.html is not well-formed: \(String(describing: parser.parserError))")
   }
 
+  func testLossCurveKeepsOnlyTheStepsTrainedAgainAfterARollback() throws {
+    let run = try makeRun(task: "simclr", linear: 80, knn: 70, pictures: false)
+    // Steps 10..40 logged, then a NaN at 45 rolled back to the checkpoint of step 20:
+    // steps 30 and 40 were trained again, with other losses.
+    var metrics = try String(contentsOfFile: run + "/metrics.jsonl", encoding: .utf8)
+    metrics +=
+      "{\"event\":\"nan_rollback\",\"step\":45,\"restored_step\":20,\"reason\":\"the loss is nan\",\"lr_factor\":0.5,\"rollback\":1,\"retries\":2}\n"
+    for step in [30, 40] {
+      metrics +=
+        "{\"elapsed_seconds\":\(step),\"epoch\":0.1,\"images_per_second\":64,\"loss\":9.\(step),\"lr\":0.001,\"metrics\":{},\"step\":\(step)}\n"
+    }
+    try metrics.write(toFile: run + "/metrics.jsonl", atomically: true, encoding: .utf8)
+    let record = try RunRecord.load(runDirectory: run, probeFiles: [])
+    XCTAssertEqual(record.loss.map(\.step), [10, 20, 30, 40])
+    XCTAssertEqual(record.loss.map(\.loss).suffix(2), [9.3, 9.4])
+  }
+
   func testReportWithoutKNNOrProbesStillRenders() throws {
     let run = try makeRun(task: "relative-location", linear: 66, knn: nil, pictures: false)
     let probed = try RunRecord.load(runDirectory: run, probeFiles: ["probe-all.json"])
