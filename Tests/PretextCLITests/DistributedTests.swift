@@ -69,25 +69,10 @@ final class DistributedTests: XCTestCase {
   /// one kernel thread each.
   func pretext(_ processes: Int, _ args: [String]) throws -> (status: Int32, out: String, err: String) {
     if processes == 1 { return try runPretext(args + ["--threads", "1"]) }
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: mpirun)
-    p.arguments =
-      [
-        "--oversubscribe", "--allow-run-as-root", "--timeout", "300", "-np", "\(processes)",
-        try pretextExecutable().path,
-      ]
-      + args + ["--threads", "1"]
-    let out = Pipe(), err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    try p.run()
-    nonisolated(unsafe) var errData = Data()
-    let reader = Thread { errData = err.fileHandleForReading.readDataToEndOfFile() }
-    reader.start()
-    let o = out.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    while !reader.isFinished { usleep(1000) }
-    return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+    return try runProcess(
+      URL(fileURLWithPath: mpirun),
+      ["--oversubscribe", "--allow-run-as-root", "--timeout", "300", "-np", "\(processes)", try pretextExecutable().path]
+        + args + ["--threads", "1"])
   }
 
   /// The step records of a run's metrics.jsonl: step, loss, metrics.

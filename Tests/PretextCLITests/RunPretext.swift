@@ -15,8 +15,15 @@ func pretextExecutable() throws -> URL {
 /// Runs pretext as a user would; `environment` entries override (or, when nil, remove)
 /// variables of the test's environment.
 func runPretext(_ args: [String], environment: [String: String?] = [:]) throws -> (status: Int32, out: String, err: String) {
+  try runProcess(try pretextExecutable(), args, environment: environment)
+}
+
+/// Runs `executable` with `args` to its end and returns its status and both outputs.
+func runProcess(_ executable: URL, _ args: [String], environment: [String: String?] = [:]) throws -> (
+  status: Int32, out: String, err: String
+) {
   let p = Process()
-  p.executableURL = try pretextExecutable()
+  p.executableURL = executable
   p.arguments = args
   var env = ProcessInfo.processInfo.environment
   for (k, v) in environment { env[k] = v }  // nil removes
