@@ -98,7 +98,9 @@ extension Tensor {
     // added to in place (a pullback may hand the same tensor to several inputs).
     var pending: [ObjectIdentifier: (grad: Tensor, owned: Bool)] = [:]
     pending[ObjectIdentifier(self)] = (seed, false)
-    for t in order.reversed() {
+    // Walk from the output back, dropping each tensor once it is done: with the GradFn
+    // released below, activations are freed as soon as nothing later needs them.
+    while let t = order.popLast() {
       guard let (g, owned) = pending.removeValue(forKey: ObjectIdentifier(t)) else { continue }
       guard let fn = t.gradFn else {
         guard !t.backwardReleased else {

@@ -86,8 +86,9 @@ public final class BasicBlock: Module {
   }
 
   func callAsFunction(_ x: Tensor) throws -> Tensor {
-    let out = try bn2(conv2(bn1(conv1(x)).relu()))
-    return try (out + (downsample?(x) ?? x)).relu()
+    // relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut), each BN with its fused epilogue.
+    let h = try bn1(conv1(x), relu: true)
+    return try bn2(conv2(h), adding: downsample?(x) ?? x, relu: true)
   }
 }
 
@@ -115,10 +116,9 @@ public final class Bottleneck: Module {
   }
 
   func callAsFunction(_ x: Tensor) throws -> Tensor {
-    var out = try bn1(conv1(x)).relu()
-    out = try bn2(conv2(out)).relu()
-    out = try bn3(conv3(out))
-    return try (out + (downsample?(x) ?? x)).relu()
+    var out = try bn1(conv1(x), relu: true)
+    out = try bn2(conv2(out), relu: true)
+    return try bn3(conv3(out), adding: downsample?(x) ?? x, relu: true)
   }
 }
 
@@ -190,7 +190,7 @@ public final class ResNet: Module, Backbone {
     guard images.rank == 4, images.shape[1] == resnetConfig.inChannels else {
       throw BackboneError("\(resnetConfig.name): expected images [B, \(resnetConfig.inChannels), H, W], got \(images.shape)")
     }
-    let x = try bn1(conv1(images)).relu()
+    let x = try bn1(conv1(images), relu: true)
     return resnetConfig.stem == .imagenet ? try x.maxPool2d(kernel: 3, stride: 2, padding: 1) : x
   }
 

@@ -122,10 +122,12 @@ public final class BatchNorm: Module {
     register(buffer: "num_batches_tracked", batchesTracked)
   }
 
-  public func callAsFunction(_ x: Tensor) throws -> Tensor {
+  /// bn(x), or relu(bn(x) + residual) with the fused epilogue (see `batchNorm`).
+  public func callAsFunction(_ x: Tensor, adding residual: Tensor? = nil, relu: Bool = false) throws -> Tensor {
     let y = try batchNorm(
       x, weight: weight, bias: bias, runningMean: runningMean, runningVar: runningVar,
-      training: isTraining, momentum: momentum, eps: eps, statisticsGroup: statisticsGroup)
+      training: isTraining, momentum: momentum, eps: eps, statisticsGroup: statisticsGroup,
+      residual: residual, relu: relu)
     if isTraining { batchesTracked.data[0] += 1 }
     profile(y, macs: 0)
     return y

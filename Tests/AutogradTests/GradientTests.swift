@@ -141,6 +141,15 @@ final class GradientTests: XCTestCase {
     try gc.check("batch norm eval", [r.uniform([2, 3, 2, 2]), r.uniform([3]), r.uniform([3])]) {
       try batchNorm($0[0], weight: $0[1], bias: $0[2], runningMean: rm, runningVar: rv, training: false)
     }
+    try gc.check("batch norm + residual + relu", [r.awayFromZero([4, 3, 2, 2]), r.uniform([3], 0.5, 1.5), r.uniform([3]), r.awayFromZero([4, 3, 2, 2])]) {
+      try batchNorm($0[0], weight: $0[1], bias: $0[2], runningMean: nil, runningVar: nil, training: true, residual: $0[3], relu: true)
+    }
+    try gc.check("batch norm + relu", [r.awayFromZero([4, 3, 2, 2]), r.uniform([3], 0.5, 1.5), r.uniform([3])]) {
+      try batchNorm($0[0], weight: $0[1], bias: $0[2], runningMean: nil, runningVar: nil, training: true, relu: true)
+    }
+    try gc.check("batch norm + residual", [r.uniform([4, 3, 2, 2]), r.uniform([3], 0.5, 1.5), r.uniform([3]), r.uniform([4, 3, 2, 2])]) {
+      try batchNorm($0[0], weight: $0[1], bias: $0[2], runningMean: nil, runningVar: nil, training: true, residual: $0[3])
+    }
     try gc.check("layer norm", [r.uniform([3, 2, 8]), r.uniform([8], 0.5, 1.5), r.uniform([8])]) {
       try layerNorm($0[0], weight: $0[1], bias: $0[2])
     }

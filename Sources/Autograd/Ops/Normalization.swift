@@ -36,9 +36,16 @@ extension Parallel {
 /// the backward pass sums Σdy and Σdy·x̂ over the group too, so every process computes
 /// what one process holding the global batch would. Each process's weight and bias
 /// gradients stay local sums (the trainer averages gradients across processes).
+///
+/// Fused epilogue: with `residual` (same shape as x) the result is bn(x) + residual, and
+/// with `relu` it goes through max(0, ·) — a ResNet block's `relu(bn(conv(x)) + shortcut)`
+/// in one op. Besides saving two passes over memory, this keeps one activation per
+/// conv–BN–ReLU for backward instead of three (the ReLU mask is read from the result,
+/// which the next layer keeps anyway), like PyTorch's in-place ReLU and `+=` shortcut.
 public func batchNorm(
   _ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean: Tensor?, runningVar: Tensor?,
-  training: Bool, momentum: Float = 0.1, eps: Float = 1e-5, statisticsGroup: (any Communicator)? = nil
+  training: Bool, momentum: Float = 0.1, eps: Float = 1e-5, statisticsGroup: (any Communicator)? = nil,
+  residual: Tensor? = nil, relu: Bool = false
 ) throws -> Tensor {
   guard x.rank >= 2 else {
     throw TensorError("batch_norm", "input \(fmt(x.shape)) must be [N, C, …]")
@@ -52,6 +59,10 @@ public func batchNorm(
       throw TensorError(
         "batch_norm", "\(name) \(fmt(t.shape)) does not match \(c) channels of \(fmt(x.shape))")
     }
+  }
+  if let residual, residual.shape != x.shape {
+    throw TensorError(
+      "batch_norm", "residual \(fmt(residual.shape)) does not match the input \(fmt(x.shape))")
   }
   // Values per channel: this process's, and the whole group's.
   let m = n * s
@@ -114,7 +125,8 @@ public func batchNorm(
   }
   let out = Tensor(uninitializedShape: x.shape)
   let po = out.data
-  // y = x·a + b per channel, a = invStd·w, b = bias − mean·a.
+  let pr = residual?.data
+  // y = x·a + b per channel, a = invStd·w, b = bias − mean·a; then + residual, ReLU.
   Parallel.forChunks(n * c, minChunk: Swift.max(1, 8192 / Swift.max(s, 1))) { rows in
     for r in rows {
       let ch = r % c
@@ -122,13 +134,36 @@ public func batchNorm(
       let b = (bias?.data[ch] ?? 0) - mean.data[ch] * a
       let src = px + r * s
       let dst = po + r * s
-      for j in 0..<s { dst[j] = src[j] * a + b }
+      if let pr {
+        let res = pr + r * s
+        for j in 0..<s { dst[j] = src[j] * a + b + res[j] }
+      } else {
+        for j in 0..<s { dst[j] = src[j] * a + b }
+      }
+      if relu {
+        for j in 0..<s { dst[j] = Swift.max(dst[j], 0) }
+      }
     }
   }
   var inputs = [x]
   if let weight { inputs.append(weight) }
   if let bias { inputs.append(bias) }
-  return out.recording("batch_norm", inputs) { g in
+  if let residual { inputs.append(residual) }
+  // The result's storage, not the tensor: the pullback is owned by the result's GradFn.
+  let result = out.storage
+  let name = "batch_norm" + (residual == nil ? "" : "_add") + (relu ? "_relu" : "")
+  return out.recording(name, inputs) { gradOut in
+    // Through the ReLU: the gradient where the result is positive.
+    let g: Tensor
+    if relu {
+      g = Tensor(uninitializedShape: gradOut.shape)
+      let (src, dst, y) = (gradOut.data, g.data, result.pointer)
+      Parallel.forChunks(g.count, minChunk: 1 << 15) { range in
+        for i in range { dst[i] = y[i] > 0 ? src[i] : 0 }
+      }
+    } else {
+      g = gradOut
+    }
     let pg = g.data
     // Per channel: Σdy and Σdy·x̂ over this process's values ([2C]: Σdy, then Σdy·x̂).
     var sums = [Double](repeating: 0, count: 2 * c)
@@ -205,6 +240,7 @@ public func batchNorm(
     var grads: [Tensor?] = [dx]
     if let weight { grads.append(weight.requiresGrad ? sumDyXhat : nil) }
     if let bias { grads.append(bias.requiresGrad ? sumDy : nil) }
+    if let residual { grads.append(residual.requiresGrad ? g : nil) }
     return grads
   }
 }
