@@ -111,3 +111,17 @@ func vectorMax(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
   let ab = a > b ? a : b, cd = c > d ? c : d
   return ab > cd ? ab : cd
 }
+
+/// dst[0..<n] += src[0..<n] (elementwise: no reassociation, so the result is exact-order).
+@inline(__always)
+func vectorAddInPlace(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, _ n: Int) {
+  var i = 0
+  while i + 16 <= n {
+    store16(load16(dst + i) + load16(src + i), dst + i)
+    i += 16
+  }
+  while i < n {
+    dst[i] += src[i]
+    i += 1
+  }
+}

@@ -3,8 +3,10 @@
 /// Shapes: input [N, C, H, W], weight [O, C/groups, kH, kW] (PyTorch's layout), bias [O]
 /// → output [N, O, Hout, Wout], Hout = (H + 2·padH − dilH·(kH−1) − 1)/strideH + 1.
 /// Images are spread over the threads, each with its own column buffer and
-/// single-threaded sgemm (one image's GEMM is a few tens of MFLOP: big enough for good
-/// BLAS efficiency, too small to split further). Weight gradients are accumulated per
+/// single-threaded sgemm. Where an image has few output positions (a late ResNet stage:
+/// 7×7 or 4×4), several images sit side by side in one column matrix, so each GEMM has
+/// at least `ConvGeometry.targetColumns` columns instead of a 16-column sliver that
+/// spends more time packing than multiplying. Weight gradients are accumulated per
 /// thread and summed in a fixed order, so results do not depend on scheduling.
 
 public struct Conv2dOptions: Sendable, Equatable {
@@ -43,6 +45,16 @@ struct ConvGeometry {
   var spatial: Int { oh * ow }
   /// A 1×1 kernel with stride 1 and no padding: the input is its own column matrix.
   var isPointwise: Bool { kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0 }
+
+  /// The fewest GEMM columns worth aiming for (OpenBLAS's SkylakeX kernels pack panels of
+  /// 16–32 columns; below a few hundred the packing dominates).
+  static let targetColumns = 256
+  /// Images per column matrix: enough for `targetColumns` columns, and 1 for pointwise
+  /// convolutions, whose column matrix is the image itself. Depends only on the shape,
+  /// so the arithmetic (and its rounding) is the same whatever the scheduling.
+  var imagesPerGEMM: Int {
+    isPointwise ? 1 : Swift.max(1, Swift.min(n, Self.targetColumns / Swift.max(spatial, 1)))
+  }
 
   init(input: [Int], weight: [Int], options o: Conv2dOptions) throws {
     guard input.count == 4, weight.count == 4 else {
@@ -87,16 +99,25 @@ struct ConvGeometry {
     return (Swift.min(lo, hi), hi)
   }
 
-  /// Fills cols [ckk, oh·ow] from one group of one image (x points at its first channel).
-  func im2col(_ x: UnsafePointer<Float>, _ cols: UnsafeMutablePointer<Float>) {
+  /// Fills cols [ckk, oh·ow] (rows `ld` apart) from one group of one image (x points at
+  /// its first channel).
+  func im2col(_ x: UnsafePointer<Float>, _ cols: UnsafeMutablePointer<Float>, ld: Int) {
     for ci in 0..<cg {
       let plane = x + ci * h * w
       for ki in 0..<kh {
         let (ohLo, ohHi) = Self.validRange(off: ki * dh - ph, stride: sh, size: h, outSize: oh)
         for kj in 0..<kw {
-          let row = cols + ((ci * kh + ki) * kw + kj) * spatial
+          let row = cols + ((ci * kh + ki) * kw + kj) * ld
           let offW = kj * dw - pw
           let (owLo, owHi) = Self.validRange(off: offW, stride: sw, size: w, outSize: ow)
+          if isRowAligned {
+            // Output pixel i reads input pixel i + shift: one copy for all valid rows,
+            // then zeros where the kernel hangs over the border.
+            let shift = (ki * dh - ph) * w + offW
+            shiftedCopy(
+              from: plane, to: row, shift: shift, rows: (ohLo, ohHi), columns: (owLo, owHi))
+            continue
+          }
           for y in 0..<oh {
             let dst = row + y * ow
             if y < ohLo || y >= ohHi || owLo >= owHi {
@@ -117,26 +138,77 @@ struct ConvGeometry {
     }
   }
 
-  /// The column matrix of one group of one image: the input itself for a pointwise
-  /// convolution, else im2col into `scratch`.
+  /// The column matrix [ckk, images·oh·ow] of one group of `images` consecutive images
+  /// starting at `x` (its group's first channel): the input itself for a pointwise
+  /// convolution (one image), else im2col into `scratch`, image j in columns j·oh·ow….
   @inline(__always)
-  func columns(_ x: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) -> UnsafePointer<Float> {
-    if isPointwise { return UnsafePointer(x) }
-    im2col(x, scratch)
+  func columns(_ x: UnsafePointer<Float>, images: Int, scratch: UnsafeMutablePointer<Float>) -> UnsafePointer<Float> {
+    if isPointwise { return x }
+    for j in 0..<images { im2col(x + j * c * h * w, scratch + j * spatial, ld: images * spatial) }
     return UnsafePointer(scratch)
   }
 
-  /// Adds cols [ckk, oh·ow] back into one group of one image's gradient.
-  func col2im(_ cols: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>) {
+  /// Stride 1 with the output as wide as the input (every 3×3 "same" convolution of a
+  /// ResNet stage): output pixel i of a kernel offset reads input pixel i + a constant,
+  /// so im2col and col2im move whole planes instead of one short row at a time.
+  var isRowAligned: Bool { sh == 1 && sw == 1 && ow == w }
+
+  /// im2col of one kernel offset when `isRowAligned`: dst[i] = src[i + shift] inside the
+  /// valid rows × columns, 0 elsewhere.
+  @inline(__always)
+  func shiftedCopy(
+    from src: UnsafePointer<Float>, to dst: UnsafeMutablePointer<Float>, shift: Int,
+    rows: (Int, Int), columns: (Int, Int)
+  ) {
+    let (rowLo, rowHi) = rows
+    let (colLo, colHi) = columns
+    if rowLo >= rowHi || colLo >= colHi {
+      dst.update(repeating: 0, count: spatial)
+      return
+    }
+    let first = rowLo * ow + colLo
+    let end = (rowHi - 1) * ow + colHi
+    if first > 0 { dst.update(repeating: 0, count: first) }
+    (dst + first).update(from: src + first + shift, count: end - first)
+    if end < spatial { (dst + end).update(repeating: 0, count: spatial - end) }
+    // The copy ran across row ends: clear the columns outside the border.
+    if colLo > 0 || colHi < ow {
+      for y in rowLo..<rowHi {
+        let r = dst + y * ow
+        for x in 0..<colLo { r[x] = 0 }
+        for x in colHi..<ow { r[x] = 0 }
+      }
+    }
+  }
+
+  /// Adds cols [ckk, oh·ow] (rows `ld` apart) back into one group of one image's
+  /// gradient. Overwrites the entries of `cols` that fall outside the input.
+  func col2im(_ cols: UnsafeMutablePointer<Float>, _ dx: UnsafeMutablePointer<Float>, ld: Int) {
     for ci in 0..<cg {
       let plane = dx + ci * h * w
       for ki in 0..<kh {
         let (ohLo, ohHi) = Self.validRange(off: ki * dh - ph, stride: sh, size: h, outSize: oh)
         for kj in 0..<kw {
-          let row = cols + ((ci * kh + ki) * kw + kj) * spatial
+          let row = cols + ((ci * kh + ki) * kw + kj) * ld
           let offW = kj * dw - pw
           let (owLo, owHi) = Self.validRange(off: offW, stride: sw, size: w, outSize: ow)
-          if owLo >= owHi { continue }
+          if owLo >= owHi || ohLo >= ohHi { continue }
+          if isRowAligned {
+            // The transpose of `shiftedCopy`: zero what lies outside the border, then one
+            // vector add over the valid span (it stays inside this plane).
+            if owLo > 0 || owHi < ow {
+              for y in ohLo..<ohHi {
+                let r = row + y * ow
+                for x in 0..<owLo { r[x] = 0 }
+                for x in owHi..<ow { r[x] = 0 }
+              }
+            }
+            let first = ohLo * ow + owLo
+            let end = (ohHi - 1) * ow + owHi
+            let shift = (ki * dh - ph) * w + offW
+            vectorAddInPlace(plane + first + shift, row + first, end - first)
+            continue
+          }
           for y in ohLo..<ohHi {
             let src = row + y * ow
             let dst = plane + (y * sh + ki * dh - ph) * w + offW
@@ -166,23 +238,43 @@ public func conv2d(
   let po = out.data
   let imageIn = geo.c * geo.h * geo.w
   let imageOut = geo.o * geo.spatial
-  let colsSize = geo.isPointwise ? 0 : geo.ckk * geo.spatial
+  let groupIn = geo.cg * geo.h * geo.w
+  let groupOut = geo.og * geo.spatial
+  let perGEMM = geo.imagesPerGEMM
+  // Per thread: the column matrix, and for several images per GEMM a staging buffer for
+  // the [og, images·oh·ow] product (or its gradient), which is laid out image-major.
+  let colsSize = geo.isPointwise ? 0 : geo.ckk * geo.spatial * perGEMM
+  let stagedSize = perGEMM > 1 ? groupOut * perGEMM : 0
   Parallel.forChunksWithSerialBLAS(geo.n) { images in
-    withScratch(colsSize) { cols in
-      for i in images {
+    withScratch(colsSize + stagedSize) { scratch in
+      let (cols, staged) = (scratch, scratch + colsSize)
+      for first in stride(from: images.lowerBound, to: images.upperBound, by: perGEMM) {
+        let count = Swift.min(perGEMM, images.upperBound - first)
+        let ld = count * geo.spatial
         for g in 0..<geo.groups {
-          let xg = px + i * imageIn + g * geo.cg * geo.h * geo.w
-          let colsPtr = geo.columns(xg, scratch: cols)
-          let og = po + i * imageOut + g * geo.og * geo.spatial
-          if let bias {
-            for oc in 0..<geo.og {
-              (og + oc * geo.spatial).update(
-                repeating: bias.data[g * geo.og + oc], count: geo.spatial)
+          let colsPtr = geo.columns(px + first * imageIn + g * groupIn, images: count, scratch: cols)
+          let outG = po + first * imageOut + g * groupOut
+          // out_g [og, ld] = W_g [og, ckk] · cols [ckk, ld]
+          BLAS.sgemm(
+            m: geo.og, n: ld, k: geo.ckk, a: pw + g * geo.og * geo.ckk, lda: geo.ckk,
+            b: colsPtr, ldb: ld, c: count == 1 ? outG : staged, ldc: ld)
+          if count > 1 {
+            for j in 0..<count {
+              for oc in 0..<geo.og {
+                (outG + j * imageOut + oc * geo.spatial).update(
+                  from: staged + oc * ld + j * geo.spatial, count: geo.spatial)
+              }
             }
           }
-          BLAS.sgemm(
-            m: geo.og, n: geo.spatial, k: geo.ckk, a: pw + g * geo.og * geo.ckk, lda: geo.ckk,
-            b: colsPtr, ldb: geo.spatial, beta: bias == nil ? 0 : 1, c: og, ldc: geo.spatial)
+          if let bias {
+            for j in 0..<count {
+              for oc in 0..<geo.og {
+                let row = outG + j * imageOut + oc * geo.spatial
+                let value = bias.data[g * geo.og + oc]
+                for k in 0..<geo.spatial { row[k] += value }
+              }
+            }
+          }
         }
       }
     }
@@ -196,34 +288,48 @@ public func conv2d(
     // One weight-gradient accumulator per chunk, summed in order afterwards.
     let dwParts = weight.requiresGrad ? (0..<threads).map { _ in Tensor.zeros(weight.shape) } : []
     let chunkOf = { (lo: Int) in (0..<threads).first { geo.n * ($0 + 1) / threads > lo } ?? 0 }
+    let backwardCols = geo.isPointwise ? 0 : geo.ckk * geo.spatial * perGEMM
     Parallel.forChunksWithSerialBLAS(geo.n) { images in
-      withScratch(geo.ckk * geo.spatial) { cols in
+      withScratch(backwardCols + stagedSize) { scratch in
+        let (cols, staged) = (scratch, scratch + backwardCols)
         let dwAcc = weight.requiresGrad ? dwParts[chunkOf(images.lowerBound)].data : nil
-        for i in images {
+        for first in stride(from: images.lowerBound, to: images.upperBound, by: perGEMM) {
+          let count = Swift.min(perGEMM, images.upperBound - first)
+          let ld = count * geo.spatial
           for gi in 0..<geo.groups {
-            let xg = px + i * imageIn + gi * geo.cg * geo.h * geo.w
-            let gg = pg + i * imageOut + gi * geo.og * geo.spatial
+            let xg = px + first * imageIn + gi * groupIn
             let wg = pw + gi * geo.og * geo.ckk
+            // dOut of these images as [og, ld] (gathered when there are several).
+            var gg = UnsafePointer(pg + first * imageOut + gi * groupOut)
+            if count > 1 {
+              for j in 0..<count {
+                for oc in 0..<geo.og {
+                  (staged + oc * ld + j * geo.spatial).update(
+                    from: gg + j * imageOut + oc * geo.spatial, count: geo.spatial)
+                }
+              }
+              gg = UnsafePointer(staged)
+            }
             if let dwAcc {
-              let colsPtr = geo.columns(xg, scratch: cols)
-              // dW_g += dOut_g [og, spatial] · colsᵀ [spatial, ckk]
+              let colsPtr = geo.columns(xg, images: count, scratch: cols)
+              // dW_g += dOut_g [og, ld] · colsᵀ [ld, ckk]
               BLAS.sgemm(
-                transB: true, m: geo.og, n: geo.ckk, k: geo.spatial, a: gg, lda: geo.spatial,
-                b: colsPtr, ldb: geo.spatial, beta: 1, c: dwAcc + gi * geo.og * geo.ckk,
+                transB: true, m: geo.og, n: geo.ckk, k: ld, a: gg, lda: ld,
+                b: colsPtr, ldb: ld, beta: 1, c: dwAcc + gi * geo.og * geo.ckk,
                 ldc: geo.ckk)
             }
             if let dx {
-              let dxg = dx.data + i * imageIn + gi * geo.cg * geo.h * geo.w
+              let dxg = dx.data + first * imageIn + gi * groupIn
               if geo.isPointwise {
                 BLAS.sgemm(
-                  transA: true, m: geo.ckk, n: geo.spatial, k: geo.og, a: wg, lda: geo.ckk,
-                  b: gg, ldb: geo.spatial, beta: 1, c: dxg, ldc: geo.spatial)
+                  transA: true, m: geo.ckk, n: ld, k: geo.og, a: wg, lda: geo.ckk,
+                  b: gg, ldb: ld, beta: 1, c: dxg, ldc: ld)
               } else {
-                // dCols = W_gᵀ [ckk, og] · dOut_g [og, spatial], then folded back.
+                // dCols = W_gᵀ [ckk, og] · dOut_g [og, ld], then folded back per image.
                 BLAS.sgemm(
-                  transA: true, m: geo.ckk, n: geo.spatial, k: geo.og, a: wg, lda: geo.ckk,
-                  b: gg, ldb: geo.spatial, c: cols, ldc: geo.spatial)
-                geo.col2im(cols, dxg)
+                  transA: true, m: geo.ckk, n: ld, k: geo.og, a: wg, lda: geo.ckk,
+                  b: gg, ldb: ld, c: cols, ldc: ld)
+                for j in 0..<count { geo.col2im(cols + j * geo.spatial, dxg + j * imageIn, ld: ld) }
               }
             }
           }
