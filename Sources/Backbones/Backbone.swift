@@ -28,6 +28,15 @@ public enum BackboneConfig: Codable, Sendable, Equatable {
     }
   }
 
+  /// Whether the backbone takes images of any size (a ResNet: convolutions and a global
+  /// pool) or only `imageSize` (a ViT: one position embedding per patch).
+  public var acceptsAnyImageSize: Bool {
+    switch self {
+    case .vit: return false
+    case .resnet: return true
+    }
+  }
+
   public var name: String {
     switch self {
     case .vit(let c): return c.name

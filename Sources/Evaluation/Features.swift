@@ -22,6 +22,19 @@ public struct LayerFeatures: @unchecked Sendable {
   }
   public var count: Int { values.shape[0] }
   public var dimension: Int { values.shape[1] }
+
+  /// A probe candidate's features: one depth (`layer4`), or several joined by `+`
+  /// (`layer3+layer4`), concatenated along the feature axis in that order. Nil when a
+  /// named depth is not among `depths`.
+  public static func candidate(_ name: String, from depths: [LayerFeatures]) throws -> LayerFeatures? {
+    var parts: [LayerFeatures] = []
+    for part in name.split(separator: "+", omittingEmptySubsequences: false) {
+      guard let layer = depths.first(where: { $0.name == part }) else { return nil }
+      parts.append(layer)
+    }
+    if parts.count == 1 { return parts[0] }
+    return LayerFeatures(name: name, values: try Tensor.concat(parts.map(\.values), axis: 1))
+  }
 }
 
 /// Runs a frozen backbone over preprocessed images.

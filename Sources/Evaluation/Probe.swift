@@ -47,6 +47,10 @@ public struct ProbeOptions: Sendable {
   public var test: String
   public var budget: LabelSubset.Budget = .all
   public var layers: LayerChoice = .all
+  /// With `layers: all`, the deepest 2…N depths also compete as one concatenated feature
+  /// vector (DINO's linear protocol concatenates its last 4 blocks: Caron et al. 2021,
+  /// https://arxiv.org/abs/2104.14294). 1: single depths only.
+  public var concatenatedDepths = 4
   /// The share of the training labels held out to choose the depth.
   public var validationFraction = 0.1
   public var classifier = LinearProbeSettings()
@@ -126,10 +130,13 @@ public struct ProbeReport: Codable, Sendable {
     /// Labels the candidates were trained on and scored on (0 when no choice was made).
     public var trainingImages: Int
     public var validationImages: Int
+    /// The most depths concatenated into one candidate (nil in reports from before
+    /// concatenations competed: single depths only).
+    public var concatenatedDepths: Int?
     public var note: String?
     enum CodingKeys: String, CodingKey {
       case mode, validationFraction = "validation_fraction", trainingImages = "training_images",
-        validationImages = "validation_images", note
+        validationImages = "validation_images", concatenatedDepths = "concatenated_depths", note
     }
   }
   public var version: String
@@ -335,7 +342,10 @@ public enum Probe {
     let depthNames = try backboneDepthNames(loaded.backbone)
     let candidates: [String]
     switch options.layers {
-    case .all: candidates = depthNames
+    case .all:
+      // Single depths, then the deepest 2…N together ("layer3+layer4").
+      let deepest = Swift.min(options.concatenatedDepths, depthNames.count)
+      candidates = depthNames + (deepest >= 2 ? (2...deepest).map { depthNames.suffix($0).joined(separator: "+") } : [])
     case .last: candidates = [depthNames.last!]
     case .named(let name):
       guard depthNames.contains(name) else {
@@ -357,7 +367,8 @@ public enum Probe {
     // Features of every model first, then the classifiers: independent fits run side by
     // side (see `ModelEvaluation`).
     var inputs: [ModelInput] = []
-    let depthCandidates = split == nil ? [candidates.last!] : candidates
+    // Without a split nothing competes: the deepest single depth (or the one asked for).
+    let depthCandidates = split == nil ? [candidates.count > 1 ? depthNames.last! : candidates[0]] : candidates
     let main = try backboneFeatures(loaded.backbone, modelKey: "sha256:\(loaded.sha256)", label: "backbone")
     inputs.append(
       ModelInput(
@@ -411,7 +422,8 @@ public enum Probe {
       preprocessing: preprocessing,
       layerSelection: .init(
         mode: options.layers, validationFraction: options.validationFraction, trainingImages: split?.train.count ?? 0,
-        validationImages: split?.validation.count ?? 0, note: selectionNote),
+        validationImages: split?.validation.count ?? 0,
+        concatenatedDepths: options.layers == .all ? Swift.max(options.concatenatedDepths, 1) : nil, note: selectionNote),
       classifier: options.classifier, knn: options.knnEnabled ? options.knn : nil, seed: options.seed, threads: Parallel.threads, results: results,
       seconds: .init(images: imageSeconds, total: clock.seconds))
     try write(report, to: options.reportPath)
@@ -510,11 +522,20 @@ struct ModelInput {
   let candidates: [String]
   let featureSeconds: Double
   let cached: Bool
+
+  /// The features of a candidate: one depth (`layer4`), or several joined by `+`
+  /// (`layer3+layer4`), concatenated along the feature axis in that order.
+  func features(_ candidate: String, test: Bool) throws -> LayerFeatures {
+    guard let features = try LayerFeatures.candidate(candidate, from: test ? self.test : train) else {
+      throw EvaluationError(model.rawValue, "no features for depth \(candidate)")
+    }
+    return features
+  }
 }
 
 /// The path every model (backbone, random init, raw pixels) goes through:
 /// 1. the depth: a classifier per candidate depth on the training part of the validation
-///    split, scored on the held-out part (best top-1 wins; ties: the deeper one);
+///    split, scored on the held-out part (best top-1 wins; ties: the later candidate, i.e. the deeper or the concatenation);
 /// 2. a classifier on all training labels at that depth, scored on the test set;
 /// 3. kNN on the same features.
 /// The fits of a phase are independent; sgd/lars fits are single-threaded and run side by
@@ -567,10 +588,7 @@ struct ModelEvaluation {
       var jobs: [(model: Int, layer: LayerFeatures)] = []
       for (m, input) in inputs.enumerated() where input.candidates.count > 1 {
         for name in input.candidates {
-          guard let layer = input.train.first(where: { $0.name == name }) else {
-            throw EvaluationError(input.model.rawValue, "no features for depth \(name)")
-          }
-          jobs.append((m, layer))
+          jobs.append((m, try input.features(name, test: false)))
         }
       }
       if !jobs.isEmpty {
@@ -603,10 +621,7 @@ struct ModelEvaluation {
     // 2. The classifier on all labels at the chosen depth.
     var layers: [(train: LayerFeatures, test: LayerFeatures)] = []
     for (m, input) in inputs.enumerated() {
-      guard let train = input.train.first(where: { $0.name == chosen[m] }),
-        let test = input.test.first(where: { $0.name == chosen[m] })
-      else { throw EvaluationError(input.model.rawValue, "no features for depth \(chosen[m])") }
-      layers.append((train, test))
+      layers.append((try input.features(chosen[m], test: false), try input.features(chosen[m], test: true)))
     }
     progress("training \(inputs.count) linear classifier(s) on \(labels.count) labels")
     let fits = try fit(layers.map { ($0.train.values, nil, labels) })

@@ -25,6 +25,7 @@ extension Probe {
       report.labels.budget == options.budgetText,
       report.seed == options.seed,
       report.layerSelection.mode == options.layers,
+      report.layerSelection.concatenatedDepths == (options.layers == .all ? Swift.max(options.concatenatedDepths, 1) : nil),
       report.layerSelection.validationFraction == options.validationFraction,
       report.classifier == options.classifier,
       report.knn == (options.knnEnabled ? options.knn : nil),
@@ -45,7 +46,8 @@ extension Probe {
   /// folder), extracted and cached otherwise.
   ///
   /// - Parameters:
-  ///   - layer: a depth name (`blocks.3`, `layer4`) as in probe.json.
+  ///   - layer: a depth name (`blocks.3`, `layer4`) or concatenation (`layer3+layer4`) as
+  ///     in probe.json.
   ///   - runDirectory: the folder whose `probe-cache` to use (as `ProbeOptions.runDirectory`).
   public static func folderFeatures(
     weights: String, folder path: String, layer: String, runDirectory: String, batchSize: Int = 256,
@@ -69,7 +71,7 @@ extension Probe {
       try cache.store(key, extracted)
       depths = extracted
     }
-    guard let chosen = depths!.first(where: { $0.name == layer }) else {
+    guard let chosen = try LayerFeatures.candidate(layer, from: depths!) else {
       throw EvaluationError(
         layer,
         "\(loaded.backbone.config.name) has no such depth (it has: \(depths!.map(\.name).joined(separator: ", ")))")

@@ -46,14 +46,16 @@ extension ProbeReport {
       lines.append("layer: \(layerSelection.mode)")
     }
     lines.append("")
+    // Concatenated depths ("layer1+layer2+layer3+layer4") widen the layer column.
+    let layerWidth = Swift.max(10, (results.map(\.layer.count).max() ?? 0) + 2)
     let header =
-      pad("model", 13) + pad("layer", 10) + pad("dim", 6, right: true) + pad("linear top-1", 14, right: true)
+      pad("model", 13) + pad("layer", layerWidth) + pad("dim", 6, right: true) + pad("linear top-1", 14, right: true)
       + pad("top-5", 8, right: true) + pad("kNN top-1", 11, right: true) + pad("top-5", 8, right: true) + "   "
       + pad("Δ random init (lin / kNN)", 28) + "Δ raw pixels (lin / kNN)"
     lines.append(header)
     for r in results {
       lines.append(
-        pad(r.model.label, 13) + pad(r.layer, 10) + pad("\(r.featureDimension)", 6, right: true)
+        pad(r.model.label, 13) + pad(r.layer, layerWidth) + pad("\(r.featureDimension)", 6, right: true)
           + pad(pct(r.linear.top1), 14, right: true) + pad(pct(r.linear.top5), 8, right: true)
           + pad(r.knn.map { pct($0.top1) } ?? "—", 11, right: true) + pad(r.knn.map { pct($0.top5) } ?? "—", 8, right: true)
           + "   "

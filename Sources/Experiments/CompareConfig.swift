@@ -197,6 +197,8 @@ public struct CompareConfig: Sendable {
     public var iterations = 500
     /// `all` (chosen on a validation split), `last`, or a depth name.
     public var layers = "all"
+    /// With `layers: all`, the deepest 2…N depths also compete concatenated.
+    public var concatDepths = 4
     public var validationFraction = 0.1
     public var seed: UInt64 = 0
     public var extractionBatchSize = 256
@@ -206,7 +208,7 @@ public struct CompareConfig: Sendable {
     enum CodingKeys: String, CodingKey, CaseIterable {
       case train, test, labelsPerClass = "labels_per_class", labelFractions = "label_fractions", knn, k, temperature
       case baselines, classifier, epochs, batchSize = "batch_size", learningRate = "lr", weightDecay = "weight_decay"
-      case iterations, layers, validationFraction = "validation_fraction", seed
+      case iterations, layers, concatDepths = "concat_depths", validationFraction = "validation_fraction", seed
       case extractionBatchSize = "extraction_batch_size"
     }
 
@@ -229,6 +231,7 @@ public struct CompareConfig: Sendable {
       weightDecay = try c.decodeIfPresent(Double.self, forKey: .weightDecay)
       iterations = try c.value(.iterations, or: d.iterations)
       layers = try c.value(.layers, or: d.layers)
+      concatDepths = try c.value(.concatDepths, or: d.concatDepths)
       validationFraction = try c.value(.validationFraction, or: d.validationFraction)
       seed = try c.value(.seed, or: d.seed)
       extractionBatchSize = try c.value(.extractionBatchSize, or: d.extractionBatchSize)
@@ -250,6 +253,7 @@ public struct CompareConfig: Sendable {
         validationFraction > 0 && validationFraction < 1,
         "validation_fraction must be in (0, 1), got \(validationFraction)")
       try check(extractionBatchSize >= 1, "extraction_batch_size must be at least 1")
+      try check(concatDepths >= 1, "concat_depths must be at least 1 (1: single depths only), got \(concatDepths)")
       try check(iterations >= 1, "iterations must be at least 1")
       try check(epochs.map { $0 >= 1 } ?? true, "epochs must be at least 1")
       try check(batchSize.map { $0 >= 2 } ?? true, "batch_size must be at least 2")
@@ -274,6 +278,7 @@ public struct CompareConfig: Sendable {
       var o = ProbeOptions(weights: weights, train: train, test: test)
       o.budget = budget
       o.layers = LayerChoice(layers)
+      o.concatenatedDepths = concatDepths
       o.validationFraction = validationFraction
       o.classifier = classifierSettings
       o.knn = KNNSettings(k: k, temperature: temperature)

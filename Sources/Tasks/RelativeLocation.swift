@@ -18,6 +18,11 @@ public final class RelativeLocation: PretextTask, @unchecked Sendable {
     public var patchSize: Int = 18
     public var gap: Int = 4
     public var jitter: Int = 2
+    /// The size (pixels, square) patches are resized to before the backbone sees them;
+    /// 0: the backbone's image size. A convolutional backbone also takes patches at their
+    /// own size (`patch_input_size` = `patch_size`): the features then see objects at
+    /// the scale the probe will show them, and each patch costs a fraction of the FLOPs.
+    public var patchInputSize: Int = 0
     public var grayscaleProbability: Float = 0.33
     public var headHidden: Int = 512
     public var mean: [Float] = [0.5]
@@ -25,7 +30,8 @@ public final class RelativeLocation: PretextTask, @unchecked Sendable {
     public init() {}
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-      case resize, patchSize = "patch_size", gap, jitter, grayscaleProbability = "grayscale_p"
+      case resize, patchSize = "patch_size", gap, jitter, patchInputSize = "patch_input_size"
+      case grayscaleProbability = "grayscale_p"
       case headHidden = "head_hidden", mean, std
     }
 
@@ -37,6 +43,7 @@ public final class RelativeLocation: PretextTask, @unchecked Sendable {
       patchSize = try c.value(.patchSize, or: d.patchSize)
       gap = try c.value(.gap, or: d.gap)
       jitter = try c.value(.jitter, or: d.jitter)
+      patchInputSize = try c.value(.patchInputSize, or: d.patchInputSize)
       grayscaleProbability = try c.value(.grayscaleProbability, or: d.grayscaleProbability)
       headHidden = try c.value(.headHidden, or: d.headHidden)
       mean = try c.value(.mean, or: d.mean)
@@ -67,7 +74,14 @@ public final class RelativeLocation: PretextTask, @unchecked Sendable {
     } else {
       resize = nil
     }
-    let size = backbone.config.imageSize
+    guard settings.patchInputSize == 0 || settings.patchInputSize >= 8 else {
+      throw TaskError("relative-location: patch_input_size \(settings.patchInputSize) must be 0 (the backbone's image size) or at least 8 pixels")
+    }
+    let size = settings.patchInputSize > 0 ? settings.patchInputSize : backbone.config.imageSize
+    guard size == backbone.config.imageSize || backbone.config.acceptsAnyImageSize else {
+      throw TaskError(
+        "relative-location: patch_input_size \(size) differs from the backbone's image size \(backbone.config.imageSize), and this backbone (a ViT, with one position embedding per patch of its image) only takes that size; set patch_input_size: 0")
+    }
     patchResize = try Resize(height: size, width: size)
     grayscale = try RandomGrayscale(p: settings.grayscaleProbability)
     input = try InputPreparation(channels: backbone.config.inChannels, mean: settings.mean, std: settings.std)

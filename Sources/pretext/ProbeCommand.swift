@@ -40,6 +40,8 @@ struct Probe: ParsableCommand {
   @Option(help: "Use this fraction of each class's labeled images.") var labelFraction: Double?
   @Option(help: "Depths to probe: all (choose on validation), last, or a name (e.g. blocks.3, layer4).")
   var layers = "all"
+  @Option(help: "With --layers all, the deepest 2…N depths also compete concatenated (1: single depths only).")
+  var concatDepths = 4
   @Option(help: "Linear classifier: sgd | lars (MAE) | lbfgs | ridge.") var classifier = "sgd"
   @Option(help: "sgd/lars: epochs (default: sgd 100, lars 90).") var epochs: Int?
   @Option(help: "sgd/lars: mini-batch size (default: sgd 256, lars 16384).") var batchSize: Int?
@@ -75,6 +77,8 @@ struct Probe: ParsableCommand {
     if let labelsPerClass { options.budget = .perClass(labelsPerClass) }
     if let labelFraction { options.budget = .fraction(labelFraction) }
     options.layers = LayerChoice(layers)
+    guard concatDepths >= 1 else { throw ValidationError("--concat-depths must be at least 1 (1: single depths only); got \(concatDepths)") }
+    options.concatenatedDepths = concatDepths
     options.classifier = LinearProbeSettings(
       method: method, epochs: epochs, batchSize: batchSize, baseLearningRate: learningRate, weightDecay: weightDecay,
       iterations: iterations)

@@ -60,8 +60,10 @@ final class ProbeTests: XCTestCase {
     XCTAssertEqual(report.labels.used, 60)
     XCTAssertEqual(report.labels.perClass, [20, 20, 20])
     XCTAssertEqual(report.test.images, 30)
-    // Depth names of the tiny ViT: blocks.0 and the final norm; both were scored.
-    XCTAssertEqual(report.backbone.layerScores.map(\.layer), ["blocks.0", "norm"])
+    // Depth names of the tiny ViT: blocks.0 and the final norm; both were scored, and
+    // so was their concatenation.
+    XCTAssertEqual(report.backbone.layerScores.map(\.layer), ["blocks.0", "norm", "blocks.0+norm"])
+    XCTAssertEqual(report.layerSelection.concatenatedDepths, 4)
     XCTAssertEqual(report.layerSelection.validationImages, 12)
     // Raw pixels separate the quadrants perfectly.
     let pixels = try XCTUnwrap(report.result(.rawPixels))
@@ -155,6 +157,9 @@ final class ProbeTests: XCTestCase {
     other = o
     other.budget = .perClass(5)
     XCTAssertNil(Probe.reusableReport(other))
+    other = o
+    other.concatenatedDepths = 1
+    XCTAssertNil(Probe.reusableReport(other))
     // kNN off: no kNN numbers anywhere, and the earlier report (with kNN) is not reused.
     other = o
     other.knnEnabled = false
@@ -189,6 +194,34 @@ final class ProbeTests: XCTestCase {
       try Probe.folderFeatures(
         weights: path("run/backbone.safetensors"), folder: path("test"), layer: "blocks.5", runDirectory: path("run"))
     ) { XCTAssertTrue("\($0)".contains("no such depth"), "\($0)") }
+  }
+
+  /// Concatenated depths: scored beside single ones, their features side by side, and
+  /// off with concatenatedDepths = 1.
+  func testConcatenatedDepthsCompeteAndCanBeTurnedOff() throws {
+    var o = options()
+    o.baselines = false
+    let report = try Probe.run(o)
+    XCTAssertEqual(report.backbone.layerScores.map(\.layer), ["blocks.0", "norm", "blocks.0+norm"])
+    let test = try Probe.folderFeatures(
+      weights: path("run/backbone.safetensors"), folder: path("test"), layer: "blocks.0+norm", runDirectory: path("run"))
+    let first = try Probe.folderFeatures(
+      weights: path("run/backbone.safetensors"), folder: path("test"), layer: "blocks.0", runDirectory: path("run"))
+    let second = try Probe.folderFeatures(
+      weights: path("run/backbone.safetensors"), folder: path("test"), layer: "norm", runDirectory: path("run"))
+    XCTAssertEqual(test.values.shape, [30, 64])
+    for row in [0, 29] {
+      XCTAssertEqual(Array(test.values.scalars[row * 64..<row * 64 + 32]), Array(first.values.scalars[row * 32..<row * 32 + 32]))
+      XCTAssertEqual(Array(test.values.scalars[row * 64 + 32..<row * 64 + 64]), Array(second.values.scalars[row * 32..<row * 32 + 32]))
+    }
+    XCTAssertThrowsError(
+      try Probe.folderFeatures(
+        weights: path("run/backbone.safetensors"), folder: path("test"), layer: "blocks.0+blocks.5", runDirectory: path("run"))
+    ) { XCTAssertTrue("\($0)".contains("no such depth"), "\($0)") }
+    o.concatenatedDepths = 1
+    let single = try Probe.run(o)
+    XCTAssertEqual(single.backbone.layerScores.map(\.layer), ["blocks.0", "norm"])
+    XCTAssertEqual(single.layerSelection.concatenatedDepths, 1)
   }
 
   func testLayerOptionsAndNoBaselines() throws {
