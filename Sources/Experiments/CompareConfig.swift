@@ -54,7 +54,7 @@ public struct CompareConfig: Sendable {
   /// Whether a YAML file is a compare file (it has an `experiments` list) rather than an
   /// experiment config.
   public static func isCompareFile(_ path: String) -> Bool {
-    guard let data = FileManager.default.contents(atPath: path),
+    guard let data = readConfigFile(path),
       let node = try? Yams.compose(yaml: String(decoding: data, as: UTF8.self)), let mapping = node.mapping
     else { return false }
     return mapping["experiments"] != nil
@@ -66,7 +66,7 @@ public struct CompareConfig: Sendable {
   public static func load(path: String?, overrides: [String] = []) throws -> CompareConfig {
     var root = Node.Mapping([])
     if let path {
-      guard let data = FileManager.default.contents(atPath: path) else {
+      guard let data = readConfigFile(path) else {
         throw ConfigError("\(path): no such compare file")
       }
       let node: Node?

@@ -5,6 +5,12 @@ import Tasks
 import Training
 import Yams
 
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+
 /// A pretraining experiment: what to train (task, backbone), on what (data), how
 /// (train), and where the run goes. Decoded from YAML; every field has a default.
 ///
@@ -211,7 +217,7 @@ public struct ExperimentConfig: @unchecked Sendable {
   static func loadLayers(path: String, seen: Set<String>) throws -> [Layer] {
     let full = URL(fileURLWithPath: path).standardizedFileURL.path
     guard !seen.contains(full) else { throw ConfigError("\(path): base files form a loop") }
-    guard let data = FileManager.default.contents(atPath: path) else {
+    guard let data = readConfigFile(path) else {
       throw ConfigError("\(path): no such config file")
     }
     let text = String(decoding: data, as: UTF8.self)
@@ -333,3 +339,20 @@ public struct ConfigError: Error, CustomStringConvertible, Sendable {
 }
 
 import Autograd
+
+/// The bytes of a config file, nil when it cannot be read (missing, a directory, not a
+/// regular file, no permission): `FileManager.contents(atPath:)`, except that an empty
+/// file is answered here. On Linux, Foundation reads a file whose size is 0 into a
+/// 4,096-byte buffer (files in /proc report 0 but have contents) and, when nothing was
+/// read, returns an empty `Data` without freeing that buffer
+/// (FoundationEssentials `readBytesFromFile` / `readDataFromFile`, Swift 6.3): every
+/// load of an empty config or base file would leak 4 KB.
+func readConfigFile(_ path: String) -> Data? {
+  let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+  guard fd >= 0 else { return nil }
+  var info = stat()
+  var byte: UInt8 = 0
+  let empty = fstat(fd, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG && read(fd, &byte, 1) == 0
+  close(fd)
+  return empty ? Data() : FileManager.default.contents(atPath: path)
+}

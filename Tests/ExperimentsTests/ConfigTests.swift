@@ -92,6 +92,23 @@ final class ConfigTests: XCTestCase {
     XCTAssertTrue(error { try ExperimentConfig.load(path: ok, overrides: ["=3"]) }.contains("key.path=value"))
   }
 
+  func testEmptyFilesAreConfigsOfDefaults() throws {
+    // Read without Foundation's file reader, which leaks a buffer on empty files (the
+    // config fuzzer's empty input).
+    let empty = try write("empty.yaml", "")
+    let c = try ExperimentConfig.load(path: empty)
+    XCTAssertEqual(c.name, "empty")
+    XCTAssertEqual(c.taskName, "simclr")
+    XCTAssertEqual(c.train.optimizer, "adamw")
+    _ = try write("blank.yaml", "")
+    let child = try write("child.yaml", "base: blank.yaml\ntask: {name: mae}\n")
+    XCTAssertEqual(try ExperimentConfig.load(path: child).taskName, "mae")
+    XCTAssertTrue(error { try ExperimentConfig.load(path: self.dir.path) }.contains("no such config file"))
+    let compare = try CompareConfig.load(path: empty)
+    XCTAssertEqual(compare.name, "empty")
+    XCTAssertFalse(CompareConfig.isCompareFile(empty))
+  }
+
   func testShippedExperimentsLoad() throws {
     let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     for name in ["mae", "simclr", "relative-location"] {
