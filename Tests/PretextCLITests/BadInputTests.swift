@@ -263,6 +263,23 @@ final class BadInputTests: XCTestCase {
       try pretrain([c, "--set", "backbone.preset=resnet18-small"]),
       "Error: \(c):5: mae needs a ViT backbone (it encodes visible patches only), got resnet18-small")
     assertFails(try pretrain([c, "--set", "nokey"]), "Error: --set nokey: expected key.path=value")
+    // Relative location's patches at their own size: a ViT takes its image size only.
+    let patches = dir.appendingPathComponent("patches.yaml").path
+    try """
+    name: tiny
+    output: \(runs)
+    data: {unlabeled: \(data)}
+    backbone: {preset: vit-cpu, image_size: 16, patch_size: 4, in_channels: 1}
+    task: {name: relative-location, resize: 32, patch_size: 8, gap: 2, jitter: 1, patch_input_size: 8}
+    train: {batch_size: 8, steps: 4}
+    """.write(toFile: patches, atomically: true, encoding: .utf8)
+    assertFails(
+      try pretrain([patches]),
+      "relative-location: patch_input_size 8 differs from the backbone's image size 16, and this backbone (a ViT, with one position embedding per patch of its image) only takes that size; set patch_input_size: 0"
+    )
+    assertFails(
+      try pretrain([patches, "--set", "task.patch_input_size=4"]),
+      "relative-location: patch_input_size 4 must be 0 (the backbone's image size) or at least 8 pixels")
   }
 
   // MARK: Checkpoints and weights
