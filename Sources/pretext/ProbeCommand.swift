@@ -29,7 +29,8 @@ struct Probe: ParsableCommand {
       "Linear probe and kNN of a frozen backbone on a labeled folder, beside random-init and raw-pixel baselines.",
     discussion: """
       Features (every depth) of --train and --test are extracted once, without augmentation, and cached in \
-      RUN/probe-cache/. The depth is chosen on a class-balanced 10% validation split of the training labels, then \
+      RUN/probe-cache/. The depth (single, or the deepest 2–4 concatenated) is chosen on a class-balanced 10% \
+      validation split of the training labels, then \
       the classifier is retrained on all of them. Writes RUN/probe.json (RUN: the weights file's folder, or --out).
       """)
 
