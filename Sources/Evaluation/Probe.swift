@@ -51,6 +51,8 @@ public struct ProbeOptions: Sendable {
   /// vector (DINO's linear protocol concatenates its last 4 blocks: Caron et al. 2021,
   /// https://arxiv.org/abs/2104.14294). 1: single depths only.
   public var concatenatedDepths = 4
+  /// What probe.json records of `concatenatedDepths`: nil unless depths compete.
+  var recordedConcatenatedDepths: Int? { layers == .all ? Swift.max(concatenatedDepths, 1) : nil }
   /// The share of the training labels held out to choose the depth.
   public var validationFraction = 0.1
   public var classifier = LinearProbeSettings()
@@ -134,6 +136,11 @@ public struct ProbeReport: Codable, Sendable {
     /// concatenations competed: single depths only).
     public var concatenatedDepths: Int?
     public var note: String?
+    /// The candidates in words, for tables and reports.
+    public var candidatesSummary: String {
+      guard let n = concatenatedDepths, n > 1 else { return "each depth" }
+      return "each depth and the deepest 2–\(n) concatenated"
+    }
     enum CodingKeys: String, CodingKey {
       case mode, validationFraction = "validation_fraction", trainingImages = "training_images",
         validationImages = "validation_images", concatenatedDepths = "concatenated_depths", note
@@ -423,7 +430,7 @@ public enum Probe {
       layerSelection: .init(
         mode: options.layers, validationFraction: options.validationFraction, trainingImages: split?.train.count ?? 0,
         validationImages: split?.validation.count ?? 0,
-        concatenatedDepths: options.layers == .all ? Swift.max(options.concatenatedDepths, 1) : nil, note: selectionNote),
+        concatenatedDepths: options.recordedConcatenatedDepths, note: selectionNote),
       classifier: options.classifier, knn: options.knnEnabled ? options.knn : nil, seed: options.seed, threads: Parallel.threads, results: results,
       seconds: .init(images: imageSeconds, total: clock.seconds))
     try write(report, to: options.reportPath)

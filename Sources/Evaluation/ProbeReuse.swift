@@ -25,7 +25,7 @@ extension Probe {
       report.labels.budget == options.budgetText,
       report.seed == options.seed,
       report.layerSelection.mode == options.layers,
-      report.layerSelection.concatenatedDepths == (options.layers == .all ? Swift.max(options.concatenatedDepths, 1) : nil),
+      report.layerSelection.concatenatedDepths == options.recordedConcatenatedDepths,
       report.layerSelection.validationFraction == options.validationFraction,
       report.classifier == options.classifier,
       report.knn == (options.knnEnabled ? options.knn : nil),

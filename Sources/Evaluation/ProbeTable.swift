@@ -38,7 +38,7 @@ extension ProbeReport {
     lines.append("preprocessing: \(preprocessing.summary) (normalization: \(preprocessing.normalizationSource))")
     if layerSelection.validationImages > 0 {
       lines.append(
-        "layer: \((layerSelection.concatenatedDepths ?? 1) > 1 ? "each depth and the deepest 2–\(layerSelection.concatenatedDepths!) concatenated; " : "")best validation top-1 on \(layerSelection.validationImages) held-out labels (\(Int(layerSelection.validationFraction * 100))%, class-balanced, seed \(seed)), then retrained on all \(labels.used)"
+        "layer: \(layerSelection.candidatesSummary); best validation top-1 on \(layerSelection.validationImages) held-out labels (\(Int(layerSelection.validationFraction * 100))%, class-balanced, seed \(seed)), then retrained on all \(labels.used)"
       )
     } else if let note = layerSelection.note {
       lines.append("layer: \(note)")

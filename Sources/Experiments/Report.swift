@@ -114,7 +114,7 @@ public struct CompareReport: Sendable {
     let knn = p.knn.map { "kNN: k = \($0.k), T = \($0.temperature), cosine similarity, weighted votes" } ?? "kNN: off"
     let depth =
       p.layerSelection.mode == .all
-      ? "the depth (or concatenation of the deepest \((p.layerSelection.concatenatedDepths ?? 1) > 1 ? "2–\(p.layerSelection.concatenatedDepths!)" : "1") depths) chosen on a class-balanced \(Int(p.layerSelection.validationFraction * 100))% validation split of the labels"
+      ? "the features chosen among \(p.layerSelection.candidatesSummary) on a class-balanced \(Int(p.layerSelection.validationFraction * 100))% validation split of the labels"
       : "depth \(p.layerSelection.mode)"
     return
       "Frozen features of \(p.train.path) (\(Self.grouped(p.train.images)) images, \(p.train.classes.count) classes) and \(p.test.path) (\(Self.grouped(p.test.images)) test images), \(p.preprocessing.summary), at \(depth); \(classifier); \(knn); seed \(p.seed)."

@@ -25,7 +25,7 @@ struct DataCheckCommand: ParsableCommand {
   func run() throws {
     try threadOptions.apply()
     let report = try DataCheck.run(path: directory, threads: Parallel.threads)
-    print(json ? try jsonString(report) : report.text)
+    printWhole(json ? try jsonString(report) : report.text)
     if !report.allUsable { throw ExitCode(1) }
   }
 }

@@ -19,7 +19,7 @@ struct Inspect: ParsableCommand {
   func run() throws {
     let config = try BackbonePreset.config(model, imageSize: imageSize, patchSize: patchSize, inChannels: inChannels)
     let report = try InspectReport.make(config: config)
-    print(json ? try jsonString(report) : report.table)
+    printWhole(json ? try jsonString(report) : report.table)
     if saveFeatures != nil && saveWeights == nil { throw ValidationError("--save-features needs --save-weights") }
     if let saveWeights {
       var rng = RandomGenerator(seed: 0)

@@ -45,7 +45,7 @@ struct Doctor: ParsableCommand {
     let report = try SystemReport.collect(version: PretextVersion.string)
     let check = trainingCheck ? try TrainingCheck.run() : nil
     if json {
-      print(try jsonString(DoctorOutput(system: report, trainingCheck: check)))
+      printWhole(try jsonString(DoctorOutput(system: report, trainingCheck: check)))
     } else {
       print(report.text)
       if let check { print(check.text) }
@@ -84,7 +84,7 @@ struct BenchOps: ParsableCommand {
     try threadOptions.apply()
     guard repeats > 0 else { throw ValidationError("--repeats must be positive") }
     let report = try OpBenchmarks.run(repeats: repeats)
-    print(json ? try jsonString(report) : report.table)
+    printWhole(json ? try jsonString(report) : report.table)
   }
 }
 
@@ -112,7 +112,7 @@ struct BenchData: ParsableCommand {
   func run() throws {
     guard seconds > 0, images >= 256 else { throw ValidationError("--seconds must be positive and --images at least 256") }
     let report = try DataBenchmark.run(images: images, seconds: seconds)
-    print(json ? try jsonString(report) : report.text)
+    printWhole(json ? try jsonString(report) : report.text)
   }
 }
 
@@ -132,6 +132,14 @@ struct BenchTrain: ParsableCommand {
     try threadOptions.apply()
     guard steps > 0, (batch ?? 2) >= 2 else { throw ValidationError("--steps must be positive and --batch at least 2") }
     let report = try TrainBenchmarks.run(workload: workload, batch: batch, steps: steps)
-    print(json ? try jsonString(report) : report.text)
+    printWhole(json ? try jsonString(report) : report.text)
   }
+}
+
+/// Prints a report in one write(2) (after what `print` has buffered), so that under
+/// mpirun, which forwards each process's output as it reads it, one process's report is
+/// not cut into pieces between another's lines.
+func printWhole(_ text: String) {
+  fflush(nil)  // every stdio stream, stdout among them
+  FileHandle.standardOutput.write(Data((text + "\n").utf8))
 }

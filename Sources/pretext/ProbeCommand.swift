@@ -94,7 +94,7 @@ struct Probe: ParsableCommand {
     options.version = PretextVersion.string
     options.commandLine = CommandLine.arguments
     let report = try Evaluation.Probe.run(options, progress: note)
-    print(json ? try jsonString(report) : report.table)
+    printWhole(json ? try jsonString(report) : report.table)
     if !json { note("wrote \((options.runDirectory as NSString).appendingPathComponent("probe.json"))") }
   }
 }
@@ -126,7 +126,7 @@ struct Embed: ParsableCommand {
     options.batchSize = batchSize
     let summary = try Embedding.run(options, progress: note)
     if json {
-      print(try jsonString(summary))
+      printWhole(try jsonString(summary))
     } else {
       print(
         String(

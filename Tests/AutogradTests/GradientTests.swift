@@ -111,6 +111,9 @@ final class GradientTests: XCTestCase {
       ("groups 2", [2, 4, 5, 5], [6, 2, 3, 3], Conv2dOptions(padding: 1, groups: 2), true),
       ("1x1", [2, 3, 4, 4], [5, 3, 1, 1], Conv2dOptions(), true),
       ("rect", [1, 2, 5, 6], [2, 2, 2, 3], Conv2dOptions(stride: (1, 2), padding: (0, 1)), false),
+      // Small images: several per GEMM (and an uneven last group on each thread).
+      ("batched 3x3 pad 1", [5, 2, 4, 4], [3, 2, 3, 3], Conv2dOptions(padding: 1), true),
+      ("batched stride 2", [5, 2, 6, 6], [3, 2, 3, 3], Conv2dOptions(stride: 2, padding: 1), false),
     ]
     for (name, xs, ws, opt, hasBias) in cases {
       var inputs = [r.uniform(xs), r.uniform(ws)]

@@ -234,11 +234,27 @@ final class DistributedTests: XCTestCase {
   }
 
   func testDoctorReportsTheLibraryAndTheLaunch() throws {
-    let r = try pretext(2, ["doctor", "--json"])
+    // mpirun forwards both processes' output as it arrives, so their lines can interleave:
+    // --tag-output prefixes each line with its rank ("[1,0]<stdout>:"), and the lines of
+    // each rank form one JSON object.
+    let r = try runProcess(
+      URL(fileURLWithPath: mpirun),
+      ["--oversubscribe", "--allow-run-as-root", "--timeout", "300", "--tag-output", "-np", "2",
+       try pretextExecutable().path, "doctor", "--json", "--threads", "1"])
     XCTAssertEqual(r.status, 0, r.err)
-    // Two JSON objects, one per process.
-    let objects = r.out.components(separatedBy: "\n}").filter { $0.contains("{") }.map { $0 + "\n}" }
-    let reports = try objects.map { try XCTUnwrap(JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]) }
+    var linesByRank: [String: [String]] = [:]
+    for line in r.out.split(separator: "\n", omittingEmptySubsequences: false) {
+      guard let tagEnd = line.range(of: "<stdout>:") else { continue }
+      linesByRank[String(line[..<tagEnd.lowerBound]), default: []].append(String(line[tagEnd.upperBound...]))
+    }
+    // Each rank's report runs from its "{" line to the first unindented "}" line.
+    let reports = try linesByRank.keys.sorted().map { rank -> [String: Any] in
+      let lines = linesByRank[rank]!
+      let object = try XCTUnwrap(lines.firstIndex(of: "{").flatMap { start in
+        lines[start...].firstIndex(of: "}").map { lines[start...$0].joined(separator: "\n") }
+      }, r.out)
+      return try XCTUnwrap(JSONSerialization.jsonObject(with: Data(object.utf8)) as? [String: Any], r.out)
+    }
     XCTAssertEqual(reports.count, 2, r.out)
     XCTAssertEqual(Set(reports.compactMap { $0["mpi_rank"] as? Int }), [0, 1])
     for report in reports {

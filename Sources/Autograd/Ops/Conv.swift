@@ -172,11 +172,39 @@ struct ConvGeometry {
     (dst + first).update(from: src + first + shift, count: end - first)
     if end < spatial { (dst + end).update(repeating: 0, count: spatial - end) }
     // The copy ran across row ends: clear the columns outside the border.
-    if colLo > 0 || colHi < ow {
-      for y in rowLo..<rowHi {
-        let r = dst + y * ow
-        for x in 0..<colLo { r[x] = 0 }
-        for x in colHi..<ow { r[x] = 0 }
+    clearColumns(outside: columns, rows: rows, of: dst)
+  }
+
+  /// Zeroes the columns outside [lo, hi) in rows [rowLo, rowHi) of an [oh, ow] plane.
+  @inline(__always)
+  func clearColumns(outside columns: (Int, Int), rows: (Int, Int), of plane: UnsafeMutablePointer<Float>) {
+    let (lo, hi) = columns
+    if lo == 0 && hi == ow { return }
+    for y in rows.0..<rows.1 {
+      let r = plane + y * ow
+      for x in 0..<lo { r[x] = 0 }
+      for x in hi..<ow { r[x] = 0 }
+    }
+  }
+
+  /// Moves the [og, oh·ow] output blocks of `images` consecutive images between the
+  /// tensor's layout (one image every `imageStride` floats) and one [og, images·oh·ow]
+  /// GEMM operand (image j in columns j·oh·ow…): gathers into `matrix` when `toMatrix`,
+  /// scatters from it otherwise.
+  func moveBlocks(
+    tensor: UnsafeMutablePointer<Float>, imageStride: Int, matrix: UnsafeMutablePointer<Float>, images: Int,
+    toMatrix: Bool
+  ) {
+    let ld = images * spatial
+    for j in 0..<images {
+      for oc in 0..<og {
+        let inTensor = tensor + j * imageStride + oc * spatial
+        let inMatrix = matrix + oc * ld + j * spatial
+        if toMatrix {
+          inMatrix.update(from: inTensor, count: spatial)
+        } else {
+          inTensor.update(from: inMatrix, count: spatial)
+        }
       }
     }
   }
@@ -196,13 +224,7 @@ struct ConvGeometry {
           if isRowAligned {
             // The transpose of `shiftedCopy`: zero what lies outside the border, then one
             // vector add over the valid span (it stays inside this plane).
-            if owLo > 0 || owHi < ow {
-              for y in ohLo..<ohHi {
-                let r = row + y * ow
-                for x in 0..<owLo { r[x] = 0 }
-                for x in owHi..<ow { r[x] = 0 }
-              }
-            }
+            clearColumns(outside: (owLo, owHi), rows: (ohLo, ohHi), of: row)
             let first = ohLo * ow + owLo
             let end = (ohHi - 1) * ow + owHi
             let shift = (ki * dh - ph) * w + offW
@@ -259,12 +281,7 @@ public func conv2d(
             m: geo.og, n: ld, k: geo.ckk, a: pw + g * geo.og * geo.ckk, lda: geo.ckk,
             b: colsPtr, ldb: ld, c: count == 1 ? outG : staged, ldc: ld)
           if count > 1 {
-            for j in 0..<count {
-              for oc in 0..<geo.og {
-                (outG + j * imageOut + oc * geo.spatial).update(
-                  from: staged + oc * ld + j * geo.spatial, count: geo.spatial)
-              }
-            }
+            geo.moveBlocks(tensor: outG, imageStride: imageOut, matrix: staged, images: count, toMatrix: false)
           }
           if let bias {
             for j in 0..<count {
@@ -302,12 +319,9 @@ public func conv2d(
             // dOut of these images as [og, ld] (gathered when there are several).
             var gg = UnsafePointer(pg + first * imageOut + gi * groupOut)
             if count > 1 {
-              for j in 0..<count {
-                for oc in 0..<geo.og {
-                  (staged + oc * ld + j * geo.spatial).update(
-                    from: gg + j * imageOut + oc * geo.spatial, count: geo.spatial)
-                }
-              }
+              geo.moveBlocks(
+                tensor: pg + first * imageOut + gi * groupOut, imageStride: imageOut, matrix: staged, images: count,
+                toMatrix: true)
               gg = UnsafePointer(staged)
             }
             if let dwAcc {

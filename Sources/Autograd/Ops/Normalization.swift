@@ -39,9 +39,10 @@ extension Parallel {
 ///
 /// Fused epilogue: with `residual` (same shape as x) the result is bn(x) + residual, and
 /// with `relu` it goes through max(0, ·) — a ResNet block's `relu(bn(conv(x)) + shortcut)`
-/// in one op. Besides saving two passes over memory, this keeps one activation per
-/// conv–BN–ReLU for backward instead of three (the ReLU mask is read from the result,
-/// which the next layer keeps anyway), like PyTorch's in-place ReLU and `+=` shortcut.
+/// in one op. Besides saving passes over memory, this keeps two tensors alive for backward
+/// (the BN input and the result) where conv–BN–ReLU kept three and conv–BN–add–ReLU four:
+/// the ReLU mask is read from the result, which the next layer keeps anyway — like
+/// PyTorch's in-place ReLU and `+=` shortcut.
 public func batchNorm(
   _ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean: Tensor?, runningVar: Tensor?,
   training: Bool, momentum: Float = 0.1, eps: Float = 1e-5, statisticsGroup: (any Communicator)? = nil,
