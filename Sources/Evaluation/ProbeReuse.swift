@@ -1,6 +1,7 @@
 import Autograd
 import Backbones
 import Foundation
+import NN
 import Vision
 
 // What a later step can take from an earlier probe instead of recomputing it: its
@@ -17,7 +18,7 @@ extension Probe {
   /// Scans both folders (to fingerprint them) and hashes the weights file, which is much
   /// cheaper than the probe.
   public static func reusableReport(_ options: ProbeOptions) -> ProbeReport? {
-    guard let data = FileManager.default.contents(atPath: options.reportPath),
+    guard let data = readWholeFile(options.reportPath),
       let report = try? JSONDecoder().decode(ProbeReport.self, from: data),
       !report.results.isEmpty,
       report.weights.sha256 == (try? SHA256.hex(ofFile: options.weights)),

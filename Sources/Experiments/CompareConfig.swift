@@ -54,7 +54,7 @@ public struct CompareConfig: Sendable {
   /// Whether a YAML file is a compare file (it has an `experiments` list) rather than an
   /// experiment config.
   public static func isCompareFile(_ path: String) -> Bool {
-    guard let data = readConfigFile(path),
+    guard let data = try? readConfigFile(path, kind: "compare"),
       let node = try? Yams.compose(yaml: String(decoding: data, as: UTF8.self)), let mapping = node.mapping
     else { return false }
     return mapping["experiments"] != nil
@@ -66,9 +66,7 @@ public struct CompareConfig: Sendable {
   public static func load(path: String?, overrides: [String] = []) throws -> CompareConfig {
     var root = Node.Mapping([])
     if let path {
-      guard let data = readConfigFile(path) else {
-        throw ConfigError("\(path): no such compare file")
-      }
+      let data = try readConfigFile(path, kind: "compare")
       let node: Node?
       do {
         node = try Yams.compose(yaml: String(decoding: data, as: UTF8.self))

@@ -1,15 +1,10 @@
+import Autograd
 import Backbones
 import Foundation
 import NN
 import Tasks
 import Training
 import Yams
-
-#if canImport(Glibc)
-  import Glibc
-#elseif canImport(Darwin)
-  import Darwin
-#endif
 
 /// A pretraining experiment: what to train (task, backbone), on what (data), how
 /// (train), and where the run goes. Decoded from YAML; every field has a default.
@@ -217,9 +212,7 @@ public struct ExperimentConfig: @unchecked Sendable {
   static func loadLayers(path: String, seen: Set<String>) throws -> [Layer] {
     let full = URL(fileURLWithPath: path).standardizedFileURL.path
     guard !seen.contains(full) else { throw ConfigError("\(path): base files form a loop") }
-    guard let data = readConfigFile(path) else {
-      throw ConfigError("\(path): no such config file")
-    }
+    let data = try readConfigFile(path)
     let text = String(decoding: data, as: UTF8.self)
     let node: Node?
     do {
@@ -338,21 +331,15 @@ public struct ConfigError: Error, CustomStringConvertible, Sendable {
   public init(_ description: String) { self.description = description }
 }
 
-import Autograd
-
-/// The bytes of a config file, nil when it cannot be read (missing, a directory, not a
-/// regular file, no permission): `FileManager.contents(atPath:)`, except that an empty
-/// file is answered here. On Linux, Foundation reads a file whose size is 0 into a
-/// 4,096-byte buffer (files in /proc report 0 but have contents) and, when nothing was
-/// read, returns an empty `Data` without freeing that buffer
-/// (FoundationEssentials `readBytesFromFile` / `readDataFromFile`, Swift 6.3): every
-/// load of an empty config or base file would leak 4 KB.
-func readConfigFile(_ path: String) -> Data? {
-  let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
-  guard fd >= 0 else { return nil }
-  var info = stat()
-  var byte: UInt8 = 0
-  let empty = fstat(fd, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG && read(fd, &byte, 1) == 0
-  close(fd)
-  return empty ? Data() : FileManager.default.contents(atPath: path)
+/// The bytes of a config file (`kind`: "config", "compare" — for the message), or a
+/// `ConfigError` saying why it cannot be read: missing, a directory, not a regular file
+/// (a device or pipe such as /dev/null or /dev/stdin), or no permission.
+func readConfigFile(_ path: String, kind: String = "config") throws -> Data {
+  if let data = readWholeFile(path) { return data }
+  let reason = UnreadableFile(path)
+  switch reason {
+  case .missing: throw ConfigError("\(path): no such \(kind) file")
+  case .directory: throw ConfigError("\(path): is a directory, not a \(kind) file (give a YAML file)")
+  case .notRegular, .unreadable: throw ConfigError("\(path): \(reason); give a YAML \(kind) file")
+  }
 }

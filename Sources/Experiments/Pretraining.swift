@@ -95,7 +95,7 @@ public struct PretrainingRecord: Codable, Sendable, Equatable {
   }
 
   public static func read(from path: String) -> PretrainingRecord? {
-    guard let data = FileManager.default.contents(atPath: path) else { return nil }
+    guard let data = readWholeFile(path) else { return nil }
     return try? JSONDecoder().decode(PretrainingRecord.self, from: data)
   }
 

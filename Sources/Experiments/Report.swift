@@ -412,7 +412,7 @@ public struct CompareReport: Sendable {
 
   /// A task picture as an embedded PNG, shown at a whole multiple of its size.
   func pictureFigure(run: RunRecord, path: String) throws -> String {
-    guard let data = FileManager.default.contents(atPath: path) else {
+    guard let data = readWholeFile(path) else {
       throw ConfigError("\(path): cannot be read")
     }
     let header = try PNG.header(path: path)

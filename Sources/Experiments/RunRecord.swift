@@ -2,6 +2,7 @@ import Autograd
 import Backbones
 import Evaluation
 import Foundation
+import NN
 import Training
 import Vision
 
@@ -64,7 +65,7 @@ public struct RunRecord: Sendable {
 
     var loss: [(step: Int, loss: Double)] = []
     var lastRecord: StepRecord?
-    if let data = FileManager.default.contents(atPath: file("metrics.jsonl")) {
+    if let data = readWholeFile(file("metrics.jsonl")) {
       let decoder = JSONDecoder()
       for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
         // A NaN rollback went back to an earlier step: the steps logged after it were
@@ -83,7 +84,7 @@ public struct RunRecord: Sendable {
 
     var probes: [ProbeReport] = []
     for name in probeFiles {
-      guard let data = FileManager.default.contents(atPath: file(name)) else { continue }
+      guard let data = readWholeFile(file(name)) else { continue }
       do {
         probes.append(try JSONDecoder().decode(ProbeReport.self, from: data))
       } catch {
@@ -93,7 +94,7 @@ public struct RunRecord: Sendable {
     let names = (try? FileManager.default.contentsOfDirectory(atPath: runDirectory)) ?? []
     let pictures = names.filter { $0.hasPrefix("reconstruction-") && $0.hasSuffix(".png") }.sorted().map(file)
     var projectionFile: ProjectionFile?
-    if projection, let data = FileManager.default.contents(atPath: ProjectionFile.path(in: runDirectory)) {
+    if projection, let data = readWholeFile(ProjectionFile.path(in: runDirectory)) {
       projectionFile = try? JSONDecoder().decode(ProjectionFile.self, from: data)
     }
     return RunRecord(

@@ -28,10 +28,7 @@ public struct SafeTensors: Sendable {
   // MARK: Reading
 
   public static func read(path: String) throws -> SafeTensors {
-    guard let data = FileManager.default.contents(atPath: path) else {
-      let exists = FileManager.default.fileExists(atPath: path)
-      throw SafeTensorsError(path, exists ? "cannot be read (permissions?)" : "no such file")
-    }
+    guard let data = readWholeFile(path) else { throw SafeTensorsError(path, "\(UnreadableFile(path))") }
     return try decode([UInt8](data), source: path)
   }
 

@@ -531,7 +531,7 @@ func truncateMetrics(_ url: URL, after step: Int, events: Int) throws {
     let step: Int
     let event: String?
   }
-  guard let data = FileManager.default.contents(atPath: url.path) else { return }
+  guard let data = readWholeFile(url.path) else { return }
   var kept: [Substring] = []
   var eventsKept = 0
   for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {

@@ -73,7 +73,7 @@ enum FuzzTarget: String, CaseIterable {
         exit(2)
       }
       for file in args.dropFirst() {
-        guard let data = FileManager.default.contents(atPath: file) else {
+        guard let data = readWholeFile(file) else {
           print("\(file): cannot read")
           continue
         }

@@ -212,6 +212,30 @@ final class WeightFileTests: XCTestCase {
     }
   }
 
+  func testWholeFileReadsAndWhyNot() throws {
+    let empty = dir.appendingPathComponent("empty").path
+    XCTAssertTrue(FileManager.default.createFile(atPath: empty, contents: Data()))
+    XCTAssertEqual(readWholeFile(empty), Data())
+    // Larger than the first read (st_size + 1) needs no second buffer; a 0-size /proc
+    // file with contents needs several.
+    let bytes = Data((0..<10_000).map { UInt8(truncatingIfNeeded: $0 &* 31) })
+    let full = dir.appendingPathComponent("full").path
+    try bytes.write(to: URL(fileURLWithPath: full))
+    XCTAssertEqual(readWholeFile(full), bytes)
+    let status = try XCTUnwrap(readWholeFile("/proc/self/status"))
+    XCTAssertTrue(String(decoding: status, as: UTF8.self).contains("Pid:"))
+    for (path, reason) in [
+      (dir.path, UnreadableFile.directory), ("/dev/null", .notRegular),
+      (dir.appendingPathComponent("missing").path, .missing), (full + "/x", .missing),
+    ] {
+      XCTAssertNil(readWholeFile(path), path)
+      XCTAssertEqual(UnreadableFile(path), reason, path)
+    }
+    XCTAssertThrowsError(try BackboneWeights.load(path: dir.path)) {
+      XCTAssertTrue("\($0)".contains("is a directory"), "\($0)")
+    }
+  }
+
   func testHalfPrecisionConversion() {
     XCTAssertEqual(Float(halfBits: 0x3C00), 1)
     XCTAssertEqual(Float(halfBits: 0xC000), -2)

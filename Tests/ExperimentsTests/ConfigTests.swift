@@ -103,7 +103,9 @@ final class ConfigTests: XCTestCase {
     _ = try write("blank.yaml", "")
     let child = try write("child.yaml", "base: blank.yaml\ntask: {name: mae}\n")
     XCTAssertEqual(try ExperimentConfig.load(path: child).taskName, "mae")
-    XCTAssertTrue(error { try ExperimentConfig.load(path: self.dir.path) }.contains("no such config file"))
+    XCTAssertTrue(error { try ExperimentConfig.load(path: self.dir.path) }.contains("is a directory, not a config file"))
+    XCTAssertTrue(error { try ExperimentConfig.load(path: "/dev/null") }.contains("/dev/null: not a regular file"))
+    XCTAssertTrue(error { try CompareConfig.load(path: self.dir.path) }.contains("is a directory, not a compare file"))
     let compare = try CompareConfig.load(path: empty)
     XCTAssertEqual(compare.name, "empty")
     XCTAssertFalse(CompareConfig.isCompareFile(empty))
@@ -122,8 +124,9 @@ final class ConfigTests: XCTestCase {
       let task = try c.makeTask(backbone: backbone, using: &rng, sourcePath: path)
       let sample = try task.sample(Image(width: 28, height: 28, channels: 1, filledWith: 100), using: &rng)
       XCTAssertFalse(sample.views.isEmpty)
-      // Each view has the backbone's input size (MAE's ViT: 32 px; the ResNet: 28 px).
-      let size = backbone.config.imageSize
+      // Each view has the backbone's input size (MAE's ViT: 32 px; SimCLR's ResNet:
+      // 28 px), or the patch input size (relative location: 10-px patches).
+      let size = name == "relative-location" ? try XCTUnwrap(c.taskNode["patch_input_size"]?.int) : backbone.config.imageSize
       XCTAssertTrue(sample.views.allSatisfy { $0.shape == [1, size, size] }, "\(name): \(sample.views.map(\.shape))")
     }
   }
