@@ -60,7 +60,7 @@ let package = Package(
       ]),
     // Fuzz entry points (a replay tool in normal builds): Tests/Fuzz/run-swift-fuzzers.sh.
     .executableTarget(
-      name: "pretext-fuzz", dependencies: ["NN", "Vision", "Experiments"], swiftSettings: engineSwiftFlags),
+      name: "pretext-fuzz", dependencies: ["Autograd", "NN", "Vision", "Experiments"], swiftSettings: engineSwiftFlags),
     .testTarget(
       name: "AutogradTests", dependencies: ["Autograd"],
       resources: [.copy("Fixtures")], swiftSettings: engineSwiftFlags),

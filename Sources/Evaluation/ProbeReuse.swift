@@ -1,7 +1,6 @@
 import Autograd
 import Backbones
 import Foundation
-import NN
 import Vision
 
 // What a later step can take from an earlier probe instead of recomputing it: its

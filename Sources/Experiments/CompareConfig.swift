@@ -54,7 +54,7 @@ public struct CompareConfig: Sendable {
   /// Whether a YAML file is a compare file (it has an `experiments` list) rather than an
   /// experiment config.
   public static func isCompareFile(_ path: String) -> Bool {
-    guard let data = try? readConfigFile(path, kind: "compare"),
+    guard let data = try? readConfigFile(path),
       let node = try? Yams.compose(yaml: String(decoding: data, as: UTF8.self)), let mapping = node.mapping
     else { return false }
     return mapping["experiments"] != nil

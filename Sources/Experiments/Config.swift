@@ -335,11 +335,13 @@ public struct ConfigError: Error, CustomStringConvertible, Sendable {
 /// `ConfigError` saying why it cannot be read: missing, a directory, not a regular file
 /// (a device or pipe such as /dev/null or /dev/stdin), or no permission.
 func readConfigFile(_ path: String, kind: String = "config") throws -> Data {
-  if let data = readWholeFile(path) { return data }
-  let reason = UnreadableFile(path)
-  switch reason {
-  case .missing: throw ConfigError("\(path): no such \(kind) file")
-  case .directory: throw ConfigError("\(path): is a directory, not a \(kind) file (give a YAML file)")
-  case .notRegular, .unreadable: throw ConfigError("\(path): \(reason); give a YAML \(kind) file")
+  do {
+    return Data(try readFileBytes(path))
+  } catch let error where error.isMissing {
+    throw ConfigError("\(path): no such \(kind) file")
+  } catch .directory {
+    throw ConfigError("\(path): is a directory, not a \(kind) file (give a YAML file)")
+  } catch {
+    throw ConfigError("\(path): \(error); give a YAML \(kind) file")
   }
 }

@@ -1,3 +1,4 @@
+import Autograd
 import Evaluation
 import Foundation
 import NN
@@ -412,15 +413,18 @@ public struct CompareReport: Sendable {
 
   /// A task picture as an embedded PNG, shown at a whole multiple of its size.
   func pictureFigure(run: RunRecord, path: String) throws -> String {
-    guard let data = readWholeFile(path) else {
-      throw ConfigError("\(path): cannot be read")
+    let data: [UInt8]
+    do {
+      data = try readFileBytes(path)
+    } catch {
+      throw ConfigError("\(path): \(error)")
     }
-    let header = try PNG.header(path: path)
+    let header = try PNG.header(of: data, path: path)
     let scale = max(1, min(4, 360 / max(1, header.width)))
     let step = (path as NSString).lastPathComponent.filter(\.isNumber).drop { $0 == "0" }
     return """
       <figure><img class="grid" alt="\(SVG.escape("\(run.name) reconstructions"))" width="\(header.width * scale)" \
-      height="\(header.height * scale)" src="data:image/png;base64,\(data.base64EncodedString())"/>\
+      height="\(header.height * scale)" src="data:image/png;base64,\(Data(data).base64EncodedString())"/>\
       <figcaption>\(SVG.escape(run.name)), step \(step.isEmpty ? "0" : String(step))</figcaption></figure>
 
       """

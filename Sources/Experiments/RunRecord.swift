@@ -2,7 +2,6 @@ import Autograd
 import Backbones
 import Evaluation
 import Foundation
-import NN
 import Training
 import Vision
 

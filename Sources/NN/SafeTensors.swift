@@ -28,8 +28,13 @@ public struct SafeTensors: Sendable {
   // MARK: Reading
 
   public static func read(path: String) throws -> SafeTensors {
-    guard let data = readWholeFile(path) else { throw SafeTensorsError(path, "\(UnreadableFile(path))") }
-    return try decode([UInt8](data), source: path)
+    let bytes: [UInt8]
+    do {
+      bytes = try readFileBytes(path)
+    } catch {
+      throw SafeTensorsError(path, error.isMissing ? "no such file" : error.description)
+    }
+    return try decode(bytes, source: path)
   }
 
   /// The `__metadata__` of a file, reading only its header (a checkpoint's run state

@@ -1,3 +1,4 @@
+import Autograd
 import CPNG
 import Foundation
 
@@ -308,37 +309,13 @@ extension PNG {
     PNGError(kind: .io, path: path, reason: "\(what): \(String(cString: strerror(code)))")
   }
 
-  /// The whole file, or its first `limit` bytes.
+  /// The whole file, or its first `limit` bytes (devices and pipes accepted).
   static func readFile(_ path: String, limit: Int = .max) throws -> [UInt8] {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { throw ioError(path, "cannot open", errno: errno) }
-    defer { close(fd) }
-    var info = stat()
-    guard fstat(fd, &info) == 0 else { throw ioError(path, "cannot stat", errno: errno) }
-    guard (info.st_mode & S_IFMT) != S_IFDIR else {
-      throw PNGError(kind: .io, path: path, reason: "is a directory")
+    do {
+      return try readFileBytes(path, limit: limit, regularOnly: false)
+    } catch {
+      throw PNGError(kind: .io, path: path, reason: error.description)
     }
-    // The size is a hint: the loop copes with files that change while being read.
-    var bytes = [UInt8](repeating: 0, count: min(Int(info.st_size), limit))
-    var filled = 0
-    while true {
-      if filled == bytes.count {
-        guard filled < limit else { break }
-        // Grown since fstat (or not a regular file): make room and keep reading.
-        bytes.append(contentsOf: repeatElement(0, count: min(max(filled, 65536), limit - filled)))
-      }
-      let n = bytes.withUnsafeMutableBytes {
-        posixRead(fd, $0.baseAddress! + filled, $0.count - filled)
-      }
-      if n < 0 {
-        if errno == EINTR { continue }
-        throw ioError(path, "cannot read", errno: errno)
-      }
-      if n == 0 { break }
-      filled += n
-    }
-    bytes.removeSubrange(filled...)
-    return bytes
   }
 
   static func writeAtomically(_ bytes: [UInt8], to path: String) throws {
@@ -389,12 +366,7 @@ extension PNG {
   }
 }
 
-// read(2)/write(2) under names that the static `PNG.read`/`PNG.write` do not shadow.
-@inline(__always)
-private func posixRead(_ fd: Int32, _ buffer: UnsafeMutableRawPointer, _ count: Int) -> Int {
-  read(fd, buffer, count)
-}
-
+// write(2) under a name that the static `PNG.write` does not shadow.
 @inline(__always)
 private func posixWrite(_ fd: Int32, _ buffer: UnsafeRawPointer, _ count: Int) -> Int {
   write(fd, buffer, count)

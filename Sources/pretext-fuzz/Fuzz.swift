@@ -1,3 +1,4 @@
+import Autograd
 import Experiments
 import Foundation
 import NN
@@ -73,11 +74,11 @@ enum FuzzTarget: String, CaseIterable {
         exit(2)
       }
       for file in args.dropFirst() {
-        guard let data = readWholeFile(file) else {
+        guard let bytes = try? readFileBytes(file) else {
           print("\(file): cannot read")
           continue
         }
-        target.run([UInt8](data))
+        target.run(bytes)
         print("\(file): ok")
       }
     }

@@ -216,21 +216,28 @@ final class WeightFileTests: XCTestCase {
     let empty = dir.appendingPathComponent("empty").path
     XCTAssertTrue(FileManager.default.createFile(atPath: empty, contents: Data()))
     XCTAssertEqual(readWholeFile(empty), Data())
-    // Larger than the first read (st_size + 1) needs no second buffer; a 0-size /proc
-    // file with contents needs several.
+    // A regular file is read in one buffer of its size; a /proc file reports size 0 but
+    // has contents, so the buffer must grow.
     let bytes = Data((0..<10_000).map { UInt8(truncatingIfNeeded: $0 &* 31) })
     let full = dir.appendingPathComponent("full").path
     try bytes.write(to: URL(fileURLWithPath: full))
     XCTAssertEqual(readWholeFile(full), bytes)
+    XCTAssertEqual(try readFileBytes(full, limit: 33), Array(bytes.prefix(33)))
     let status = try XCTUnwrap(readWholeFile("/proc/self/status"))
     XCTAssertTrue(String(decoding: status, as: UTF8.self).contains("Pid:"))
-    for (path, reason) in [
-      (dir.path, UnreadableFile.directory), ("/dev/null", .notRegular),
-      (dir.appendingPathComponent("missing").path, .missing), (full + "/x", .missing),
-    ] {
+    func reason(_ path: String) -> FileReadError? {
       XCTAssertNil(readWholeFile(path), path)
-      XCTAssertEqual(UnreadableFile(path), reason, path)
+      do {
+        _ = try readFileBytes(path)
+        return nil
+      } catch {
+        return error
+      }
     }
+    XCTAssertEqual(reason(dir.path), .directory)
+    XCTAssertEqual(reason("/dev/null"), .notRegular)
+    XCTAssertEqual(reason(dir.appendingPathComponent("missing").path)?.isMissing, true)
+    XCTAssertEqual(reason(full + "/x")?.isMissing, true)
     XCTAssertThrowsError(try BackboneWeights.load(path: dir.path)) {
       XCTAssertTrue("\($0)".contains("is a directory"), "\($0)")
     }
