@@ -38,3 +38,21 @@ public func firstNonFinite(_ named: [(String, Tensor)]) -> (name: String, report
   }
   return nil
 }
+
+extension Int {
+  /// `value` rounded toward zero and clamped to Int's range; NaN gives 0. For numbers that
+  /// come from measurement or from a user (speeds, budgets, durations), where `Int(_:)`
+  /// would trap on a value out of range.
+  @inlinable
+  public init(saturating value: Double) {
+    if value.isNaN {
+      self = 0
+    } else if value >= 0x1p63 {
+      self = .max
+    } else if value <= -0x1p63 {
+      self = .min
+    } else {
+      self = Int(value)
+    }
+  }
+}

@@ -221,7 +221,7 @@ public enum LinearProbe {
     let lr = CosineSchedule.scaledLearningRate(
       base: s.baseLearningRate, batchSize: s.method == .lars ? s.batchSize : batch)
     let schedule = CosineSchedule(
-      peak: lr, minimum: 0, warmupSteps: Int(Double(total) * s.warmupFraction), totalSteps: total)
+      peak: lr, minimum: 0, warmupSteps: (Double(total) * s.warmupFraction).rounded(.down), totalSteps: total)
 
     let (bnMomentum, bnEps): (Float, Float) = (0.1, 1e-6)
     var runningMean = [Float](repeating: 0, count: f)

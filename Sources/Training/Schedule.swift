@@ -5,10 +5,11 @@ import Foundation
 public struct CosineSchedule: Sendable, Equatable, Codable {
   public var peak: Double
   public var minimum: Double
-  public var warmupSteps: Int
+  /// Fractional for a plan that is an estimate (a minutes budget, TrainingPlan.swift).
+  public var warmupSteps: Double
   public var totalSteps: Int
 
-  public init(peak: Double, minimum: Double = 0, warmupSteps: Int, totalSteps: Int) {
+  public init(peak: Double, minimum: Double = 0, warmupSteps: Double, totalSteps: Int) {
     self.peak = peak
     self.minimum = minimum
     self.warmupSteps = warmupSteps
@@ -22,9 +23,10 @@ public struct CosineSchedule: Sendable, Equatable, Codable {
 
   /// The rate for step `step` (0-based).
   public func rate(at step: Int) -> Double {
-    if step < warmupSteps { return peak * Double(step + 1) / Double(warmupSteps) }
-    let span = max(1, totalSteps - warmupSteps)
-    let progress = min(1, Double(step - warmupSteps) / Double(span))
+    let step = Double(step)
+    if step < warmupSteps { return peak * min(1, (step + 1) / warmupSteps) }
+    let span = max(1, Double(totalSteps) - warmupSteps)
+    let progress = min(1, (step - warmupSteps) / span)
     return minimum + (peak - minimum) * 0.5 * (1 + cos(Double.pi * progress))
   }
 }

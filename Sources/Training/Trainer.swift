@@ -147,11 +147,12 @@ public final class Trainer: @unchecked Sendable {
 
   var stepsPerEpoch: Int { max(1, source.count / settings.batchSize) }
 
-  /// Steps of the budget (for a minutes budget: an estimate fixed after measuring speed).
-  func plannedSteps() -> Int {
-    if settings.steps > 0 { return settings.steps }
-    return max(1, Int((settings.epochs * Double(stepsPerEpoch)).rounded()))
-  }
+  /// The budget as steps and the schedule over them (TrainingPlan.swift).
+  public var plan: TrainingPlan { TrainingPlan(settings: settings, stepsPerEpoch: stepsPerEpoch) }
+
+  /// The clock of the budget and of the speed figures, in seconds (monotonic by default;
+  /// tests set a simulated one). Read once per step.
+  public var clock: @Sendable () -> Double = monotonicSeconds
 
   public var backbonePath: String { (runDirectory as NSString).appendingPathComponent("backbone.safetensors") }
   /// The averaged backbone (with `ema_decay`), beside `backbone.safetensors`.
@@ -189,53 +190,48 @@ public final class Trainer: @unchecked Sendable {
   /// process calls this; process 0 reads and writes the files.
   public func run(resume: Bool) throws -> TrainingSummary {
     if group.isLeader { try prepareRunFolder() }
-    var state = CheckpointState(step: 0, totalSteps: plannedSteps(), position: LoaderPosition(), elapsedSeconds: 0)
+    let plan = self.plan
+    var state = CheckpointState(step: 0, totalSteps: plan.initialTotal, position: LoaderPosition(), elapsedSeconds: 0)
     if resume && group.isLeader {
       let (loaded, path) = try loadNewestUsableCheckpoint()
       state = loaded
-      report("resuming from \(path) at step \(state.step) of \(state.totalSteps)")
+      report("resuming from \(path) at step \(state.step) of \(plan.describeTotal(state.totalSteps))")
     }
     state = try synchronizeStart(state)
     let resumedFrom: Int? = resume ? state.step : nil
-    if settings.minutes > 0 && resumedFrom == nil { state.totalSteps = Int.max }  // set after measuring
+    if settings.steps > 0 && settings.minutes > 0 {
+      report("budget: train.steps \(settings.steps) (train.minutes \(settings.minutes) is not used: steps come first)")
+    }
+    if plan.isTimed, let seconds = plan.seconds, state.elapsedSeconds >= seconds {
+      state.totalSteps = state.step  // the time was spent before the resume
+    }
     var loader = try makeLoader(startingAt: state.position)
     defer { loader.stop() }
     model.train()
-    let lr = CosineSchedule.scaledLearningRate(base: settings.baseLearningRate, batchSize: settings.batchSize)
     let log = try MetricsLog(
       directory: runDirectory, enabled: group.isLeader, resumedFrom: resumedFrom, events: state.rollbacks)
     // The state to roll back to after a non-finite loss or gradient: a copy of the last
     // checkpoint, kept in memory (only when rollbacks are enabled).
     var lastGood = settings.nanRetries > 0 ? Snapshot(tensors: stateTensors(), state: state) : nil
-    let start = Date()
+    let start = clock()
     let elapsedBefore = state.elapsedSeconds
+    // Forward and backward passes run by this process (rolled-back ones included): the
+    // denominator of its mean step time.
+    var passes = 0
+    var now = start
     var imagesSinceLog = 0
-    var lastLog = Date()
+    var lastLog = start
     var lastLoss = Double.nan
     var imagesTotal = 0
     var lastBatch: TaskBatch? = nil
     // A stop (Ctrl-C, SIGTERM) requested on any process stops them all before a step.
     while state.step < state.totalSteps && !group.any(stopRequested) {
       let (position, batch) = try loader.next()
-      let stepsThisProcess = state.step - (resumedFrom ?? 0)
-      if settings.minutes > 0 && stepsThisProcess >= 10 {
-        // Stretch the schedule over the budget at the speed measured so far, re-planned
-        // at every step: the speed changes (warm-up, other processes) and the budget is
-        // wall-clock time. The cosine horizon moves a little each time and the run ends
-        // on time, with the learning rate annealed. Process 0's plan is the plan of every
-        // process, so that all run the same steps.
-        let elapsed = Date().timeIntervalSince(start)
-        let perStep = elapsed / Double(stepsThisProcess)
-        let remaining = settings.minutes * 60 - elapsedBefore - elapsed
-        state.totalSteps = group.broadcast(state.step + max(1, Int(remaining / perStep)), root: 0)
-      }
-      // Until a minutes budget has been converted into steps, plan with the epochs.
-      let horizon = state.totalSteps == Int.max ? plannedSteps() : state.totalSteps
-      let schedule = CosineSchedule(
-        peak: lr, minimum: settings.minimumLearningRate, warmupSteps: Int(settings.warmupFraction * Double(horizon)),
-        totalSteps: horizon)
-      let rate = schedule.rate(at: state.step) * state.learningRateFactor
       let (loss, metrics, fault) = try lossAndGradients(batch)
+      passes += 1
+      now = clock()
+      let elapsed = elapsedBefore + (now - start)
+      let secondsPerStep = (now - start) / Double(passes)
       if let fault {
         guard let snapshot = lastGood, state.rollbacks < settings.nanRetries else {
           let retries = settings.nanRetries > 0 ? " after \(state.rollbacks) rollback(s)" : ""
@@ -246,7 +242,8 @@ public final class Trainer: @unchecked Sendable {
         // Back to the last checkpoint, with a lower learning rate from there on; the
         // rollback count and the factor are not rolled back (they are saved with the
         // next checkpoint, so a resumed run continues with them). Every process sees
-        // the same (averaged) loss and gradients, so all roll back together.
+        // the same (averaged) loss and gradients, so all roll back together. A minutes
+        // budget keeps counting the time of the abandoned steps.
         let failedStep = state.step
         try restore(snapshot)
         state.step = snapshot.state.step
@@ -266,6 +263,13 @@ public final class Trainer: @unchecked Sendable {
             + "\(state.learningRateFactor) (rollback \(state.rollbacks) of \(settings.nanRetries))")
         continue
       }
+      // The plan once this step is done. Process 0's plan is every process's, so that
+      // all take the same steps.
+      if plan.isTimed {
+        state.totalSteps = group.broadcast(
+          plan.totalSteps(step: state.step + 1, elapsedSeconds: elapsed, secondsPerStep: secondsPerStep), root: 0)
+      }
+      let rate = plan.schedule(totalSteps: state.totalSteps).rate(at: state.step) * state.learningRateFactor
       if settings.clipGradientNorm > 0 { clipGradientNorm(parameters, maxNorm: settings.clipGradientNorm) }
       optimizer.step(lr: Float(rate))
       average?.update()
@@ -277,17 +281,18 @@ public final class Trainer: @unchecked Sendable {
       // Images of the global batch (every process's slice).
       imagesSinceLog += batch.imageCount * group.size
       imagesTotal += batch.imageCount * group.size
-      let elapsed = elapsedBefore + Date().timeIntervalSince(start)
       if state.step % settings.logEvery == 0 || state.step == state.totalSteps {
-        let speed = Double(imagesSinceLog) / max(1e-9, Date().timeIntervalSince(lastLog))
+        let speed = Double(imagesSinceLog) / max(1e-9, now - lastLog)
         let record = StepRecord(
           step: state.step, epoch: Double(state.step) / Double(stepsPerEpoch), loss: loss,
           metrics: Dictionary(metrics.map { ($0.name, $0.value) }, uniquingKeysWith: { a, _ in a }),
           learningRate: rate, imagesPerSecond: speed, elapsedSeconds: elapsed)
         try log.append(record)
-        report(progressLine(record, total: state.totalSteps))
+        let left = plan.secondsLeft(
+          step: state.step, totalSteps: state.totalSteps, elapsedSeconds: elapsed, secondsPerStep: secondsPerStep)
+        report(progressLine(record, total: plan.describeTotal(state.totalSteps), secondsLeft: left))
         imagesSinceLog = 0
-        lastLog = Date()
+        lastLog = now
       }
       if state.step % settings.checkpointEvery == 0 && state.step < state.totalSteps {
         state.elapsedSeconds = elapsed
@@ -298,15 +303,14 @@ public final class Trainer: @unchecked Sendable {
         _ = try task.writeArtifacts(batch, backbone: backbone, directory: runDirectory, step: state.step)
       }
     }
-    state.elapsedSeconds = elapsedBefore + Date().timeIntervalSince(start)
+    state.elapsedSeconds = elapsedBefore + (now - start)
     try saveCheckpoint(state)
     if let lastBatch, group.isLeader {
       _ = try task.writeArtifacts(lastBatch, backbone: backbone, directory: runDirectory, step: state.step)
     }
-    let seconds = Date().timeIntervalSince(start)
     return TrainingSummary(
       steps: state.step, totalSteps: state.totalSteps, finalLoss: lastLoss, seconds: state.elapsedSeconds,
-      imagesPerSecond: Double(imagesTotal) / max(seconds, 1e-9), backbonePath: backbonePath,
+      imagesPerSecond: Double(imagesTotal) / max(now - start, 1e-9), backbonePath: backbonePath,
       resumedFromStep: resumedFrom, skippedImages: loader.skipped.count)
   }
 
@@ -492,13 +496,14 @@ public final class Trainer: @unchecked Sendable {
         + "start the run again without --resume")
   }
 
-  func progressLine(_ r: StepRecord, total: Int) -> String {
+  /// `step 6/120 | epoch 0.11 | loss 4.2900 | … | lr 1.87e-05 | 628 img/s | ETA 12s`;
+  /// `total` is `TrainingPlan.describeTotal`'s (`~120` for a minutes budget).
+  func progressLine(_ r: StepRecord, total: String, secondsLeft: Double) -> String {
     let metrics = r.metrics.keys.sorted().map { String(format: "%@ %.3f", $0, r.metrics[$0]!) }.joined(separator: " | ")
-    let remaining = Double(total - r.step) * r.elapsedSeconds / Double(max(r.step, 1))
     return String(
-      format: "step %d/%d | epoch %.2f | loss %.4f%@ | lr %.2e | %.0f img/s | ETA %@",
+      format: "step %d/%@ | epoch %.2f | loss %.4f%@ | lr %.2e | %.0f img/s | ETA %@",
       r.step, total, r.epoch, r.loss, metrics.isEmpty ? "" : " | " + metrics, r.learningRate, r.imagesPerSecond,
-      formatDuration(remaining))
+      formatDuration(secondsLeft))
   }
 }
 
@@ -517,9 +522,10 @@ func makeFolders(_ path: String) throws {
   }
 }
 
+/// `12s`, `3m5s`, `2h7m`; `?` for a non-number or a negative value.
 func formatDuration(_ s: Double) -> String {
   guard s.isFinite, s >= 0 else { return "?" }
-  let t = Int(s)
+  let t = Int(saturating: s)
   return t >= 3600 ? "\(t / 3600)h\(t % 3600 / 60)m" : t >= 60 ? "\(t / 60)m\(t % 60)s" : "\(t)s"
 }
 

@@ -5,9 +5,10 @@ import Tasks
 /// default; a config section may set any subset.
 public struct TrainerSettings: Codable, Sendable, Equatable {
   public var batchSize = 256
-  /// The budget: exactly one of epochs, steps or minutes is used (steps, then minutes,
-  /// then epochs). With minutes, the schedule is stretched to the step count the
-  /// measured speed allows.
+  /// The budget: one of steps, minutes or epochs is used, in that order of precedence
+  /// (steps when positive, else minutes when positive, else epochs; a run that sets both
+  /// steps and minutes says so). With minutes, the schedule is stretched to the step
+  /// count the measured speed allows (TrainingPlan.swift).
   public var epochs: Double = 1
   public var steps: Int = 0
   public var minutes: Double = 0
@@ -90,7 +91,10 @@ public struct TrainerSettings: Codable, Sendable, Equatable {
     try check(.steps, epochs > 0 || steps > 0 || minutes > 0, "one of epochs, steps or minutes must be positive")
     try check(.steps, steps >= 0, "steps cannot be negative, got \(steps)")
     try check(.minutes, minutes >= 0, "minutes cannot be negative, got \(minutes)")
+    // Upper bounds far beyond any run, so that planning arithmetic stays in range.
+    try check(.minutes, minutes <= 1e7, "minutes must be at most 10000000 (19 years), got \(minutes)")
     try check(.epochs, epochs >= 0, "epochs cannot be negative, got \(epochs)")
+    try check(.epochs, epochs <= 1e9, "epochs must be at most 1000000000, got \(epochs)")
     try check(
       .optimizer, ["adamw", "sgd", "lars"].contains(optimizer), "optimizer must be adamw, sgd or lars, got \"\(optimizer)\"")
     try check(.baseLearningRate, baseLearningRate > 0, "base_lr must be positive, got \(baseLearningRate)")

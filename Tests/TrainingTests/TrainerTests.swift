@@ -130,26 +130,100 @@ final class TrainerTests: XCTestCase {
     XCTAssertLessThanOrEqual(Checkpoints.list(in: split.path).count, 2)
   }
 
-  func testMinutesBudgetStretchesTheSchedule() throws {
-    var s = settings(steps: 0)
-    s.minutes = 0.03  // about 2 s
-    s.epochs = 0
+  /// A trainer whose clock is simulated: every read advances it by `tick` seconds (the
+  /// trainer reads it once before the first step and once per step), so a step takes
+  /// exactly `tick` whatever the machine.
+  func timedTrainer(_ run: URL, minutes: Double, tick: Double, steps: Int = 0) throws -> Trainer {
+    var s = settings(steps: steps)
+    s.minutes = minutes
+    s.epochs = 0.5  // a budget that must not be used
+    s.checkpointEvery = 7
     let backbone = try tinyViT()
     var rng = RandomGenerator(seed: 2)
     let task = try TaskRegistry.make(
       "simclr", settings: JSONDecoderBox.decoder(for: #"{"projection_hidden": 32, "projection_output": 16}"#),
       backbone: backbone, using: &rng)
-    let trainer = try Trainer(task: task, backbone: backbone, source: Self.dataset(), settings: s, runDirectory: dir.path)
+    let trainer = try Trainer(task: task, backbone: backbone, source: Self.dataset(), settings: s, runDirectory: run.path)
+    let clock = SimulatedClock(tick: tick)
+    trainer.clock = { clock.read() }
     trainer.onProgress = { _ in }
-    let start = Date()
+    return trainer
+  }
+
+  func records(_ run: URL) throws -> [[String: Any]] {
+    try String(contentsOf: run.appendingPathComponent("metrics.jsonl"), encoding: .utf8).split(separator: "\n").map {
+      try XCTUnwrap(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
+    }
+  }
+
+  /// 0.0625 minutes at 1/16 s a step: exactly 60 steps, planned from the first one (the
+  /// warmup, 10% of 60 steps, rises from step 1), ending on the budget.
+  func testMinutesBudgetIsPlannedFromTheFirstStep() throws {
+    let run = dir.appendingPathComponent("timed")
+    let trainer = try timedTrainer(run, minutes: 0.0625, tick: 1.0 / 16)
+    var lines: [String] = []
+    trainer.onProgress = { lines.append($0) }
     let summary = try trainer.run(resume: false)
-    XCTAssertGreaterThan(summary.steps, 10)
-    XCTAssertEqual(summary.steps, summary.totalSteps)
-    XCTAssertLessThan(Date().timeIntervalSince(start), 6)
-    // The learning rate warmed up and decayed over the stretched schedule.
-    let lrs = try String(contentsOf: dir.appendingPathComponent("metrics.jsonl"), encoding: .utf8).split(separator: "\n")
-      .map { try XCTUnwrap((try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?["lr"] as? Double) }
-    XCTAssertLessThan(lrs.last!, lrs.max()! * 0.05)
+    XCTAssertEqual(summary.steps, 60)
+    XCTAssertEqual(summary.totalSteps, 60)
+    XCTAssertEqual(summary.seconds, 3.75)
+    let rates = try records(run).map { try XCTUnwrap($0["lr"] as? Double) }
+    XCTAssertEqual(rates.count, 60)
+    let peak = 2e-3 * 16 / 256
+    XCTAssertEqual(rates[0], peak / 6, accuracy: peak * 1e-9)
+    for k in 1..<6 { XCTAssertGreaterThan(rates[k], rates[k - 1], "step \(k + 1) warms up") }
+    for k in 7..<60 { XCTAssertLessThan(rates[k], rates[k - 1], "step \(k + 1) decays") }
+    XCTAssertLessThan(rates[59], peak * 0.01)
+    // Every progress line holds the real (estimated) total and the time left of the budget.
+    XCTAssertEqual(lines.count, 60, "\(lines.prefix(3))")
+    XCTAssertTrue(lines[0].hasPrefix("step 1/~60 | epoch 0.25 |"), lines[0])
+    XCTAssertTrue(lines[0].hasSuffix("| ETA 3s"), lines[0])
+    XCTAssertTrue(lines[59].hasPrefix("step 60/~60 |") && lines[59].hasSuffix("| ETA 0s"), lines[59])
+  }
+
+  /// A minutes run stopped at step 20 and resumed on a new clock plans the time that is
+  /// left: it ends at step 60, with the rates and losses of the uninterrupted run.
+  func testResumedMinutesBudgetUsesTheTimeLeft() throws {
+    let full = dir.appendingPathComponent("full"), split = dir.appendingPathComponent("split")
+    _ = try timedTrainer(full, minutes: 0.0625, tick: 1.0 / 16).run(resume: false)
+    let first = try timedTrainer(split, minutes: 0.0625, tick: 1.0 / 16)
+    first.onProgress = { [unowned first] line in if line.hasPrefix("step 20/") { first.stopRequested = true } }
+    XCTAssertEqual(try first.run(resume: false).steps, 20)
+    let second = try timedTrainer(split, minutes: 0.0625, tick: 1.0 / 16)
+    let summary = try second.run(resume: true)
+    XCTAssertEqual(summary.resumedFromStep, 20)
+    XCTAssertEqual(summary.steps, 60)
+    XCTAssertEqual(summary.seconds, 3.75)
+    let a = try records(full), b = try records(split)
+    XCTAssertEqual(a.map { $0["lr"] as? Double }, b.map { $0["lr"] as? Double })
+    XCTAssertEqual(a.map { $0["loss"] as? Double }, b.map { $0["loss"] as? Double })
+  }
+
+  /// Steps come before minutes (TrainerSettings): a run with both takes the steps, and
+  /// says the minutes are not used.
+  func testStepsWinOverMinutes() throws {
+    let run = dir.appendingPathComponent("both")
+    let trainer = try timedTrainer(run, minutes: 0.0625, tick: 1.0 / 16, steps: 5)
+    var lines: [String] = []
+    trainer.onProgress = { lines.append($0) }
+    let summary = try trainer.run(resume: false)
+    XCTAssertEqual(summary.steps, 5)
+    XCTAssertEqual(summary.totalSteps, 5)
+    XCTAssertTrue(lines.contains { $0.contains("train.minutes 0.0625 is not used") }, "\(lines)")
+    XCTAssertTrue(lines.contains { $0.hasPrefix("step 5/5 |") }, "\(lines)")
+  }
+
+  /// A budget shorter than one step still takes one step, and ends.
+  func testMinutesBudgetShorterThanAStep() throws {
+    let run = dir.appendingPathComponent("short")
+    let trainer = try timedTrainer(run, minutes: 0.001, tick: 10)
+    var lines: [String] = []
+    trainer.onProgress = { lines.append($0) }
+    let summary = try trainer.run(resume: false)
+    XCTAssertEqual(summary.steps, 1)
+    let steps = lines.filter { $0.hasPrefix("step ") }
+    XCTAssertEqual(steps.count, 1, "\(lines)")
+    XCTAssertTrue(steps[0].hasPrefix("step 1/~1 |") && steps[0].hasSuffix("| ETA 0s"), steps[0])
   }
 
   func testBadSettingsAndUnwritableFolderFailBeforeTraining() throws {
@@ -168,6 +242,20 @@ final class TrainerTests: XCTestCase {
     XCTAssertThrowsError(try TaskRegistry.make("simclr", settings: misspelt, backbone: backbone, using: &rng)) {
       XCTAssertTrue("\($0)".contains("temprature"), "\($0)")
     }
+  }
+}
+
+/// A clock for tests: each read returns the previous value plus `tick`, starting at 1000.
+final class SimulatedClock: @unchecked Sendable {
+  let tick: Double
+  private var now = 1000.0
+  private let lock = NSLock()
+  init(tick: Double) { self.tick = tick }
+  func read() -> Double {
+    lock.lock()
+    defer { lock.unlock() }
+    now += tick
+    return now
   }
 }
 
