@@ -77,6 +77,6 @@ let package = Package(
     .testTarget(
       name: "EvaluationTests", dependencies: ["Evaluation", "Backbones", "NN", "Autograd", "Vision"],
       swiftSettings: engineSwiftFlags),
-    .testTarget(name: "PretextCLITests", dependencies: ["pretext", "Diagnostics"]),
+    .testTarget(name: "PretextCLITests", dependencies: ["pretext", "Diagnostics", "Vision"]),
   ]
 )

@@ -23,7 +23,7 @@ public struct DataBenchmarkReport: Codable, Sendable {
 
   public var text: String {
     String(
-      format: "SimCLR pipeline on 32×32 PNGs (decode + 2 views, batch %d): %.0f views/s using %.2f cores (%.1f s)",
+      format: "SimCLR pipeline on 32×32 PNGs (decode + 2 views, batch %ld): %.0f views/s using %.2f cores (%.1f s)",
       batchSize, viewsPerSecond, coresUsed, seconds)
   }
 }
@@ -37,7 +37,7 @@ public enum DataBenchmark {
     for i in 0..<images {
       var image = Image(width: 32, height: 32, channels: 3)
       for k in 0..<image.pixels.count { image.pixels[k] = UInt8(truncatingIfNeeded: rng.next()) }
-      try PNG.write(image, to: dir.appendingPathComponent(String(format: "%05d.png", i)).path)
+      try PNG.write(image, to: dir.appendingPathComponent(String(format: "%05ld.png", i)).path)
     }
     let folder = try ImageFolder(path: dir.path)
     let backbone = try BackbonePreset.config("vit-cpu", imageSize: 32, patchSize: 4, inChannels: 3).make(using: &rng)

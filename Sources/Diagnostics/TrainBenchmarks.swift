@@ -45,7 +45,7 @@ public struct TrainBenchmarkReport: Codable, Sendable {
   public var text: String {
     String(
       format: """
-        workload %@: batch %d (%d images/step), %d threads, %d timed steps
+        workload %@: batch %ld (%ld images/step), %ld threads, %ld timed steps
           median step %.3f s, %.1f images/s, peak RSS %.0f MB
           %.1f GFLOP/step → %.1f GFLOP/s = %.0f%% of sgemm (%.1f GFLOP/s)
         """, workload, batch, imagesPerStep, threads, steps, medianStepSeconds, imagesPerSecond, peakResidentMB, stepGFLOP,

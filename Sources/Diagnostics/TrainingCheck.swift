@@ -23,7 +23,7 @@ public struct TrainingCheckReport: Codable, Sendable {
 
   public var text: String {
     String(
-      format: "training check: loss %.3f → %.3f in %d steps, held-out accuracy %.1f%% (%.1f s): %@",
+      format: "training check: loss %.3f → %.3f in %ld steps, held-out accuracy %.1f%% (%.1f s): %@",
       initialLoss, finalLoss, steps, heldOutAccuracy * 100, seconds, passed ? "OK" : "FAILED")
   }
 }

@@ -332,7 +332,7 @@ public enum Probe {
           if done == x.shape[0] || done % (options.extractionBatchSize * 40) == 0 {
             progress(
               String(
-                format: "  %@ %@: %d/%d images (%.0f images/s)", label, what, done, x.shape[0],
+                format: "  %@ %@: %ld/%ld images (%.0f images/s)", label, what, done, x.shape[0],
                 Double(done) / max(start.seconds, 1e-9)))
           }
         }

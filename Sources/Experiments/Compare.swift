@@ -217,7 +217,7 @@ public final class CompareRun: @unchecked Sendable {
     )
     let summary = try run.run(resume: resume)
     if summary.steps < summary.totalSteps { return .stopped(atStep: summary.steps, of: summary.totalSteps) }
-    progress(String(format: "  done: %d steps, %.0f s of training in all", summary.steps, summary.seconds))
+    progress(String(format: "  done: %ld steps, %.0f s of training in all", summary.steps, summary.seconds))
     return resume ? .resumed(fromStep: step, steps: summary.steps) : .trained(steps: summary.steps)
   }
 
@@ -235,7 +235,7 @@ public final class CompareRun: @unchecked Sendable {
       Array(try encoder.encode(projection)) + [10], to: ProjectionFile.path(in: plan.runDirectory))
     progress(
       String(
-        format: "projected %d test images at %@ (PCA: %.1f%% + %.1f%% of the variance)", projection.images, layer,
+        format: "projected %ld test images at %@ (PCA: %.1f%% + %.1f%% of the variance)", projection.images, layer,
         100 * projection.explainedVariance[0], 100 * projection.explainedVariance[1]))
   }
 }

@@ -80,9 +80,9 @@ public struct CompareReport: Sendable {
   static func duration(_ s: Double?) -> String {
     guard let s, s.isFinite else { return "—" }
     if s < 60 { return String(format: "%.1f s", s) }
-    let t = Int(s.rounded())
+    let t = Int(saturating: s.rounded())
     return t >= 3600
-      ? String(format: "%dh %02dm", t / 3600, t % 3600 / 60) : String(format: "%dm %02ds", t / 60, t % 60)
+      ? String(format: "%ldh %02ldm", t / 3600, t % 3600 / 60) : String(format: "%ldm %02lds", t / 60, t % 60)
   }
 
   static func grouped(_ n: Int) -> String {

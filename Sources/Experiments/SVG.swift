@@ -58,7 +58,8 @@ public enum SVG {
   /// A tick label with as many decimals as the tick spacing needs.
   static func tickLabel(_ v: Double, step: Double) -> String {
     let decimals = step >= 1 ? 0 : min(6, Int(-floor(log10(step))))
-    return decimals == 0 ? String(Int(v.rounded())) : String(format: "%.\(decimals)f", v)
+    if decimals == 0 && abs(v) < 0x1p52 { return String(Int(v.rounded())) }
+    return String(format: "%.\(decimals)f", v)
   }
 
   /// Extends [lo, hi] to nice tick values (and makes it non-empty).

@@ -210,7 +210,7 @@ public final class MaskedAutoencoder: PretextTask, @unchecked Sendable {
         }
       }
     }
-    let path = (directory as NSString).appendingPathComponent(String(format: "reconstruction-%07d.png", step))
+    let path = (directory as NSString).appendingPathComponent(String(format: "reconstruction-%07ld.png", step))
     try PNG.write(grid, to: path)
     return [path]
   }

@@ -46,7 +46,7 @@ public enum Checkpoints {
   static let stateKey = "pretext.checkpoint"
 
   public static func path(step: Int, in directory: String) -> String {
-    (directory as NSString).appendingPathComponent(String(format: "checkpoint-%08d.safetensors", step))
+    (directory as NSString).appendingPathComponent(String(format: "checkpoint-%08ld.safetensors", step))
   }
 
   /// Checkpoint files in the folder, oldest first.

@@ -501,7 +501,7 @@ public final class Trainer: @unchecked Sendable {
   func progressLine(_ r: StepRecord, total: String, secondsLeft: Double) -> String {
     let metrics = r.metrics.keys.sorted().map { String(format: "%@ %.3f", $0, r.metrics[$0]!) }.joined(separator: " | ")
     return String(
-      format: "step %d/%@ | epoch %.2f | loss %.4f%@ | lr %.2e | %.0f img/s | ETA %@",
+      format: "step %ld/%@ | epoch %.2f | loss %.4f%@ | lr %.2e | %.0f img/s | ETA %@",
       r.step, total, r.epoch, r.loss, metrics.isEmpty ? "" : " | " + metrics, r.learningRate, r.imagesPerSecond,
       formatDuration(secondsLeft))
   }

@@ -91,7 +91,7 @@ struct Pretrain: ParsableCommand {
     }
     print(
       String(
-        format: "done: %d steps in %.0f s (%.0f images/s), final loss %.4f; backbone: %@", summary.steps, summary.seconds,
+        format: "done: %ld steps in %.0f s (%.0f images/s), final loss %.4f; backbone: %@", summary.steps, summary.seconds,
         summary.imagesPerSecond, summary.finalLoss, summary.backbonePath))
   }
 }

@@ -130,7 +130,7 @@ struct Embed: ParsableCommand {
     } else {
       print(
         String(
-          format: "wrote %@ (features [%d, %d] at %@) and %@ in %.1f s", summary.features, summary.images,
+          format: "wrote %@ (features [%ld, %ld] at %@) and %@ in %.1f s", summary.features, summary.images,
           summary.dimension,
           summary.layer, summary.csv, summary.seconds))
     }

@@ -231,5 +231,11 @@ final class ReportTests: XCTestCase {
       title: "t", series: [.init(name: "loss", points: [(1, 2)], color: "#000")], xLabel: "step", yLabel: "loss")
     XCTAssertTrue(XMLParser(data: Data(chart.utf8)).parse())
     XCTAssertTrue(chart.contains("<circle"), "a single point is drawn as a dot")
+    // A diverging loss (values far beyond Int's range) still gives a chart with its ticks.
+    let huge = SVG.lineChart(
+      title: "t", series: [.init(name: "loss", points: [(1, 1e30), (2, 3e30)], color: "#000")], xLabel: "step",
+      yLabel: "loss")
+    XCTAssertTrue(XMLParser(data: Data(huge.utf8)).parse())
+    XCTAssertNotNil(huge.range(of: ">[0-9]{31}<", options: .regularExpression), "a tick label near 2e30")
   }
 }
