@@ -15,10 +15,13 @@ public struct StepRecord: Codable, Sendable {
   public var learningRate: Double
   public var imagesPerSecond: Double
   public var elapsedSeconds: Double
+  /// The global L2 norm of the step's gradient (averaged over the processes, before
+  /// clipping); absent from logs written before it was recorded.
+  public var gradientNorm: Double?
 
   enum CodingKeys: String, CodingKey {
     case step, epoch, loss, metrics, learningRate = "lr", imagesPerSecond = "images_per_second"
-    case elapsedSeconds = "elapsed_seconds"
+    case elapsedSeconds = "elapsed_seconds", gradientNorm = "grad_norm"
   }
 }
 
@@ -270,6 +273,7 @@ public final class Trainer: @unchecked Sendable {
           plan.totalSteps(step: state.step + 1, elapsedSeconds: elapsed, secondsPerStep: secondsPerStep), root: 0)
       }
       let rate = plan.schedule(totalSteps: state.totalSteps).rate(at: state.step) * state.learningRateFactor
+      let norm = gradientNorm(parameters)
       if settings.clipGradientNorm > 0 { clipGradientNorm(parameters, maxNorm: settings.clipGradientNorm) }
       optimizer.step(lr: Float(rate))
       average?.update()
@@ -286,7 +290,7 @@ public final class Trainer: @unchecked Sendable {
         let record = StepRecord(
           step: state.step, epoch: Double(state.step) / Double(stepsPerEpoch), loss: loss,
           metrics: Dictionary(metrics.map { ($0.name, $0.value) }, uniquingKeysWith: { a, _ in a }),
-          learningRate: rate, imagesPerSecond: speed, elapsedSeconds: elapsed)
+          learningRate: rate, imagesPerSecond: speed, elapsedSeconds: elapsed, gradientNorm: norm)
         try log.append(record)
         let left = plan.secondsLeft(
           step: state.step, totalSteps: state.totalSteps, elapsedSeconds: elapsed, secondsPerStep: secondsPerStep)
