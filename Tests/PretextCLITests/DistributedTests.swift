@@ -250,8 +250,13 @@ final class DistributedTests: XCTestCase {
     try p.run()
     // Once training runs, Ctrl-C: mpirun passes the signal on as SIGTERM to every process.
     let metrics = dir.appendingPathComponent("runs/stopped/metrics.jsonl").path
-    let deadline = Date().addingTimeInterval(60)
-    while Date() < deadline && ((try? Data(contentsOf: URL(fileURLWithPath: metrics)))?.count ?? 0) < 500 {
+    let deadline = Date().addingTimeInterval(120)
+    while ((try? Data(contentsOf: URL(fileURLWithPath: metrics)))?.count ?? 0) < 500 {
+      guard Date() < deadline, p.isRunning else {
+        if p.isRunning { p.terminate() }
+        p.waitUntilExit()
+        return XCTFail("training did not start within 120 s (exit status \(p.terminationStatus) if it ended)")
+      }
       usleep(50_000)
     }
     kill(p.processIdentifier, SIGINT)
@@ -262,7 +267,7 @@ final class DistributedTests: XCTestCase {
     // The checkpoint of the step it stopped at.
     let step = try XCTUnwrap(
       Int(printed.components(separatedBy: "stopped at step ").last?.prefix { $0.isNumber } ?? ""))
-    let checkpoint = dir.appendingPathComponent(String(format: "runs/stopped/checkpoint-%08d.safetensors", step)).path
+    let checkpoint = dir.appendingPathComponent(String(format: "runs/stopped/checkpoint-%08ld.safetensors", step)).path
     XCTAssertTrue(FileManager.default.fileExists(atPath: checkpoint), checkpoint)
   }
 

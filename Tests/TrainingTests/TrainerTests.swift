@@ -1,6 +1,7 @@
 import Autograd
 import Backbones
 import Foundation
+import NN
 import Tasks
 import Training
 import Vision
@@ -73,10 +74,30 @@ final class TrainerTests: XCTestCase {
     let trainer = try Trainer(
       task: task, backbone: backbone, source: Self.dataset(ramp: ramp), settings: settings, runDirectory: run.path)
     trainer.onProgress = { _ in }
+    let initial = backbone.namedParameters().map { (name: $0.name, tensor: $0.tensor.copy()) }
     let summary = try trainer.run(resume: false)
     XCTAssertEqual(summary.steps, settings.steps)
     XCTAssertTrue(FileManager.default.fileExists(atPath: summary.backbonePath))
+    assertBackboneTrained(backbone, from: initial, taskName)
     return try losses(run)
+  }
+
+  /// The task trains the backbone, not only its heads (whose loss alone can fall on frozen
+  /// random features): every backbone tensor moved from its initial value and has a
+  /// gradient of positive norm at the last step.
+  func assertBackboneTrained(
+    _ backbone: any Backbone, from initial: [(name: String, tensor: Tensor)], _ label: String,
+    file: StaticString = #filePath, line: UInt = #line
+  ) {
+    let now = Dictionary(uniqueKeysWithValues: backbone.namedParameters().map { ($0.name, $0.tensor) })
+    XCTAssertFalse(initial.isEmpty, file: file, line: line)
+    for (name, before) in initial {
+      guard let after = now[name] else { return XCTFail("\(label): \(name) is gone", file: file, line: line) }
+      let moved = (0..<before.count).contains { before.data[$0] != after.data[$0] }
+      XCTAssertTrue(moved, "\(label): \(name) did not change", file: file, line: line)
+      let norm = after.grad.map { g in (0..<g.count).reduce(Float(0)) { $0 + g.data[$1] * g.data[$1] } } ?? 0
+      XCTAssertGreaterThan(norm, 0, "\(label): \(name) has no gradient", file: file, line: line)
+    }
   }
 
   func assertFalls(_ l: [Double], by factor: Double, _ label: String) {
