@@ -33,7 +33,9 @@ apt:
 build: deps
 	$(SWIFT) build -c release
 
+# The tests read the real Fashion-MNIST headers too, so they install it as the demo does.
 test: deps
+	@$(MAKE) --no-print-directory apt PACKAGES="$(DEMO_PACKAGES)"
 	$(SWIFT) build -c release --build-tests
 	$(SWIFT) test -c release --skip-build --disable-swift-testing
 

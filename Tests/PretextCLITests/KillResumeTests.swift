@@ -4,6 +4,11 @@ import XCTest
 /// The kill test, short form: a small pretraining run is killed with SIGKILL at random
 /// moments and resumed each time; its final weights must equal, bit for bit, those of an
 /// uninterrupted run with the same seed.
+///
+/// The moments are drawn from a seeded generator and tied to the run's progress, not to
+/// the clock: a kill waits for metrics line N to appear (N a few steps ahead), then for a
+/// drawn fraction of a step, so that kills land mid-step and mid-checkpoint on a machine
+/// of any speed. The seed is in every failure message; PRETEXT_KILL_SEED replays one.
 final class KillResumeTests: XCTestCase {
   var dir: URL!
   override func setUpWithError() throws {
@@ -38,46 +43,73 @@ final class KillResumeTests: XCTestCase {
     XCTAssertEqual(straight.status, 0, straight.err)
 
     let killedConfig = try config("killed")
-    var rng = SystemRandomNumberGenerator()
+    let seed =
+      ProcessInfo.processInfo.environment["PRETEXT_KILL_SEED"].flatMap { UInt64($0) } ?? UInt64.random(in: 0...9999)
+    var rng = SeededGenerator(seed: seed)
+    let run = dir.appendingPathComponent("runs/killed")
+    func lines() -> Int {
+      ((try? String(contentsOf: run.appendingPathComponent("metrics.jsonl"), encoding: .utf8)) ?? "")
+        .filter { $0 == "\n" }.count
+    }
     var kills = 0, finished = false
-    for attempt in 0..<40 where !finished {
+    for attempt in 0..<12 where !finished {
       let p = Process()
       p.executableURL = try pretextExecutable()
-      let started = FileManager.default.fileExists(
-        atPath: dir.appendingPathComponent("runs/killed/config.yaml").path)
-      let hasCheckpoint =
-        ((try? FileManager.default.contentsOfDirectory(atPath: dir.appendingPathComponent("runs/killed").path)) ?? [])
+      let hasCheckpoint = ((try? FileManager.default.contentsOfDirectory(atPath: run.path)) ?? [])
         .contains { $0.hasPrefix("checkpoint-") }
-      p.arguments = ["pretrain", killedConfig, "--threads", "2"] + (started && hasCheckpoint ? ["--resume"] : [])
+      p.arguments = ["pretrain", killedConfig, "--threads", "2"] + (hasCheckpoint ? ["--resume"] : [])
       p.standardOutput = FileHandle.nullDevice
       p.standardError = FileHandle.nullDevice
       try p.run()
-      // Kill at a random moment (the first attempts early, so some land mid-step or
-      // mid-checkpoint), or let it finish after enough kills.
-      let delay = kills >= 4 ? 30.0 : Double.random(in: 0.15...0.9, using: &rng)
-      let deadline = Date().addingTimeInterval(delay)
-      while p.isRunning && Date() < deadline { usleep(5_000) }
+      // Four kills, each once line N is written (N up to 6 lines ahead; 0 ahead kills at
+      // the start, before or while the resume loads), then a drawn fraction of a 50-ms
+      // wait; after them the run is left to finish.
+      let target = lines() + Int(rng.next() % 7)
+      let pause = Double(rng.next() % 1000) / 1000 * 0.05
+      let deadline = Date().addingTimeInterval(120)
+      while p.isRunning && (kills >= 4 || lines() < target) {
+        guard Date() < deadline else {
+          p.terminate()
+          p.waitUntilExit()
+          return XCTFail("seed \(seed), attempt \(attempt): no progress within 120 s (\(lines()) lines)")
+        }
+        usleep(2_000)
+      }
+      if p.isRunning { usleep(UInt32(pause * 1e6)) }
       if p.isRunning {
         kill(p.processIdentifier, SIGKILL)
         p.waitUntilExit()
         kills += 1
       } else {
         p.waitUntilExit()
-        XCTAssertEqual(p.terminationStatus, 0, "attempt \(attempt) failed")
+        XCTAssertEqual(p.terminationStatus, 0, "seed \(seed), attempt \(attempt) failed")
         finished = p.terminationStatus == 0
       }
     }
-    XCTAssertTrue(finished, "the killed run never completed")
-    XCTAssertGreaterThan(kills, 0, "no kill landed before the run finished")
+    XCTAssertTrue(finished, "seed \(seed): the killed run never completed")
+    XCTAssertGreaterThan(kills, 0, "seed \(seed): no kill landed before the run finished")
     let a = try Data(contentsOf: dir.appendingPathComponent("runs/straight/backbone.safetensors"))
     let b = try Data(contentsOf: dir.appendingPathComponent("runs/killed/backbone.safetensors"))
-    XCTAssertEqual(a, b, "final weights differ after \(kills) kills")
+    XCTAssertEqual(a, b, "seed \(seed): final weights differ after \(kills) kills")
     // The metrics hold each step once.
-    let lines = try String(contentsOf: dir.appendingPathComponent("runs/killed/metrics.jsonl"), encoding: .utf8)
+    let records = try String(contentsOf: run.appendingPathComponent("metrics.jsonl"), encoding: .utf8)
       .split(separator: "\n")
-    XCTAssertEqual(lines.count, 40)
+    XCTAssertEqual(records.count, 40, "seed \(seed)")
     let leftovers = try FileManager.default.contentsOfDirectory(atPath: dir.appendingPathComponent("runs/killed").path)
       .filter { $0.contains(".tmp-") }
     XCTAssertLessThanOrEqual(leftovers.count, 1, "temporary files pile up: \(leftovers)")
+  }
+}
+
+/// SplitMix64 (Vigna): a small seeded generator for the test's own draws.
+struct SeededGenerator {
+  var state: UInt64
+  init(seed: UInt64) { state = seed }
+  mutating func next() -> UInt64 {
+    state &+= 0x9E37_79B9_7F4A_7C15
+    var z = state
+    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+    return z ^ (z >> 31)
   }
 }

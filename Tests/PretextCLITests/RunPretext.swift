@@ -9,7 +9,15 @@ func pretextExecutable() throws -> URL {
     if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
     dir = dir.deletingLastPathComponent()
   }
-  throw XCTSkip("pretext executable not found near \(Bundle.main.bundleURL.path); build it first")
+  // A missing executable is a broken build, not a reason to skip the CLI tests.
+  throw MissingExecutable(near: Bundle.main.bundleURL.path)
+}
+
+struct MissingExecutable: Error, CustomStringConvertible {
+  let near: String
+  var description: String {
+    "the pretext executable is not in the build folder near \(near): the build is broken (make test builds it)"
+  }
 }
 
 /// Runs pretext as a user would; `environment` entries override (or, when nil, remove)
