@@ -15,6 +15,9 @@ let package = Package(
   platforms: [.macOS(.v13)],
   products: [
     .executable(name: "pretext", targets: ["pretext"]),
+    // For tests only: a simulated small or read-only disk, loaded with LD_PRELOAD
+    // (Tests/DiskFaults/disk_faults.c).
+    .library(name: "PretextDiskFaults", type: .dynamic, targets: ["DiskFaults"]),
     .library(name: "Autograd", targets: ["Autograd"]),
     .library(name: "Vision", targets: ["Vision"]),
   ],
@@ -58,6 +61,7 @@ let package = Package(
         "Autograd", "Vision", "Diagnostics", "NN", "Backbones", "Tasks", "Training", "Experiments", "Evaluation",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
+    .target(name: "DiskFaults", path: "Tests/DiskFaults", linkerSettings: [.linkedLibrary("dl")]),
     // Fuzz entry points (a replay tool in normal builds): Tests/Fuzz/run-swift-fuzzers.sh.
     .executableTarget(
       name: "pretext-fuzz", dependencies: ["Autograd", "NN", "Vision", "Experiments"], swiftSettings: engineSwiftFlags),

@@ -6,7 +6,6 @@ import XCTest
 /// with these tests), and that nothing is lost or half-written.
 final class BadInputTests: XCTestCase {
   var dir: URL!
-  var mounts: [String] = []
   var data: String { dir.appendingPathComponent("fm/unlabeled").path }
   var runs: String { dir.appendingPathComponent("runs").path }
 
@@ -24,7 +23,6 @@ final class BadInputTests: XCTestCase {
   }
 
   override func tearDownWithError() throws {
-    for m in mounts.reversed() { _ = try? shell("/bin/umount", [m]) }
     try? FileManager.default.removeItem(at: dir)
   }
 
@@ -47,8 +45,10 @@ final class BadInputTests: XCTestCase {
     return path
   }
 
-  func pretrain(_ args: [String]) throws -> (status: Int32, out: String, err: String) {
-    try runPretext(["pretrain"] + args + ["--threads", "1"])
+  func pretrain(_ args: [String], environment: [String: String?] = [:]) throws -> (
+    status: Int32, out: String, err: String
+  ) {
+    try runPretext(["pretrain"] + args + ["--threads", "1"], environment: environment)
   }
 
   /// Asserts a failed run whose standard error holds `expected`.
@@ -61,29 +61,27 @@ final class BadInputTests: XCTestCase {
     XCTAssertFalse(r.err.contains("Usage:"), "no usage text for a bad input:\n\(r.err)", file: file, line: line)
   }
 
-  @discardableResult
-  func shell(_ tool: String, _ args: [String]) throws -> Int32 {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: tool)
-    p.arguments = args
-    p.standardOutput = FileHandle.nullDevice
-    p.standardError = FileHandle.nullDevice
-    try p.run()
-    p.waitUntilExit()
-    return p.terminationStatus
-  }
-
-  /// A fresh tmpfs of `megabytes` (for full and read-only disks); skips the test where
-  /// it cannot be mounted (not root, or no permission in a container).
-  func mountSmallDisk(megabytes: Int) throws -> String {
-    let point = dir.appendingPathComponent("disk-\(mounts.count)").path
-    try FileManager.default.createDirectory(atPath: point, withIntermediateDirectories: true)
-    guard getuid() == 0, try shell("/bin/mount", ["-t", "tmpfs", "-o", "size=\(megabytes)m", "tmpfs", point]) == 0
-    else {
-      throw XCTSkip("a small disk needs `mount -t tmpfs` (root); Trainer.checkFreeSpace is tested in RollbackTests")
+  /// A folder that `pretext` sees as a disk of its own of `megabytes` (MB of 10^6 bytes),
+  /// read-only if asked: the environment that loads Tests/DiskFaults/disk_faults.c
+  /// into the process (no mount, so it runs without privileges on any machine).
+  func smallDisk(megabytes: Double, readOnly: Bool = false, folder: String? = nil) throws -> (
+    path: String, environment: [String: String?]
+  ) {
+    let path = folder ?? dir.appendingPathComponent("disk-\(UUID().uuidString.prefix(8))").path
+    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    let library = try pretextExecutable().deletingLastPathComponent().appendingPathComponent("libPretextDiskFaults.so")
+    guard FileManager.default.fileExists(atPath: library.path) else {
+      throw MissingExecutable(near: library.path)
     }
-    mounts.append(point)
-    return point
+    // The shim compares resolved paths: the temporary folder may sit behind a symlink.
+    let resolved = URL(fileURLWithPath: path).resolvingSymlinksInPath().path
+    return (
+      path,
+      [
+        "LD_PRELOAD": library.path, "PRETEXT_FAULT_DISK": resolved,
+        "PRETEXT_FAULT_DISK_BYTES": String(Int(megabytes * 1e6)), "PRETEXT_FAULT_DISK_READONLY": readOnly ? "1" : "0",
+      ]
+    )
   }
 
   // MARK: Data folders
@@ -164,27 +162,27 @@ final class BadInputTests: XCTestCase {
       try pretrain([try config(), "--set", "output=\(file)"]),
       "Error: cannot create the run folder \(file): a file has that name")
     // A read-only disk: the folder exists but cannot be written (root ignores permissions,
-    // so the test uses a read-only mount).
-    let disk = try mountSmallDisk(megabytes: 1)
+    // so the test uses a simulated read-only disk).
+    let (disk, readOnly) = try smallDisk(megabytes: 100, readOnly: true)
     try FileManager.default.createDirectory(atPath: disk + "/tiny", withIntermediateDirectories: true)
-    XCTAssertEqual(try shell("/bin/mount", ["-o", "remount,ro", disk]), 0)
     assertFails(
-      try pretrain([try config(), "--set", "output=\(disk)"]),
+      try pretrain([try config(), "--set", "output=\(disk)"], environment: readOnly),
       "Error: cannot write to the run folder \(disk)/tiny: Read-only file system")
+    XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: disk + "/tiny"), [], "nothing is written")
   }
 
   func testFullDiskIsRefusedBeforeTrainingAndMidRunKeepsTheCheckpoints() throws {
-    let tiny = try mountSmallDisk(megabytes: 2)
+    let (tiny, tinyDisk) = try smallDisk(megabytes: 2.1)
     assertFails(
-      try pretrain([try config(), "--set", "output=\(tiny)"]),
+      try pretrain([try config(), "--set", "output=\(tiny)"], environment: tinyDisk),
       "Error: the run folder \(tiny)/tiny has 2.1 MB free, less than the 43.2 MB a checkpoint needs; "
         + "free some space or set `output` to another disk")
     XCTAssertFalse(FileManager.default.fileExists(atPath: tiny + "/tiny/config.yaml"))
 
     // Room for one checkpoint (32 MB) and the backbone (11 MB), not for the second
     // checkpoint: a warning at the start, a clear stop at step 4, step 2 kept.
-    let small = try mountSmallDisk(megabytes: 60)
-    let r = try pretrain([try config(), "--set", "output=\(small)"])
+    let (small, smallEnvironment) = try smallDisk(megabytes: 62.9)
+    let r = try pretrain([try config(), "--set", "output=\(small)"], environment: smallEnvironment)
     XCTAssertTrue(
       r.err.contains(
         "warning: the run folder \(small)/tiny has 62.9 MB free, and this run's checkpoints may need up to"), r.err)
@@ -197,8 +195,8 @@ final class BadInputTests: XCTestCase {
     XCTAssertTrue(files.contains("checkpoint-00000002.safetensors"), "\(files)")
     XCTAssertFalse(files.contains { $0.contains(".tmp-") }, "no temporary file is left: \(files)")
     // Once there is room, the run resumes from step 2 and finishes.
-    XCTAssertEqual(try shell("/bin/mount", ["-o", "remount,size=200m", small]), 0)
-    let resumed = try pretrain([try config(), "--set", "output=\(small)", "--resume"])
+    let (_, larger) = try smallDisk(megabytes: 200, folder: small)
+    let resumed = try pretrain([try config(), "--set", "output=\(small)", "--resume"], environment: larger)
     XCTAssertEqual(resumed.status, 0, resumed.err)
     XCTAssertTrue(
       resumed.err.contains("resuming from \(small)/tiny/checkpoint-00000002.safetensors at step 2 of 4"), resumed.err)
