@@ -66,6 +66,61 @@ final class ProbeCLITests: XCTestCase {
     XCTAssertTrue(FileManager.default.fileExists(atPath: out + "/probe.json"))
   }
 
+  /// Every option of `pretext probe`, table-driven: each is recorded in probe.json and
+  /// changes the result it governs against a run with the defaults. (On these 40 images
+  /// the kNN temperature changes no vote: its effect is checked against the weighted-vote
+  /// formula in ClassifierTests.)
+  func testEveryProbeOptionIsRecordedAndActs() throws {
+    let out = dir.appendingPathComponent("options").path
+    func probe(_ extra: [String]) throws -> [String: Any] {
+      let r = try runPretext(
+        ["probe", "--weights", weights, "--train", train, "--test", test, "--no-baselines", "--out", out, "--json"]
+          + ["--threads", "1"] + extra)
+      XCTAssertEqual(r.status, 0, "\(extra): \(r.err)")
+      return try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any], "\(extra)")
+    }
+    /// The value at a dotted path ("results.0.linear.top1"), as JSON text.
+    func value(_ report: [String: Any], _ path: String) -> String {
+      var node: Any? = report
+      for key in path.split(separator: ".") {
+        if let i = Int(key), let array = node as? [Any] {
+          node = i < array.count ? array[i] : nil
+        } else {
+          node = (node as? [String: Any])?[String(key)]
+        }
+      }
+      guard let node, let json = try? JSONSerialization.data(withJSONObject: node, options: [.fragmentsAllowed, .sortedKeys])
+      else { return "absent" }
+      return String(decoding: json, as: UTF8.self)
+    }
+    let defaults = try probe([])
+    let cases: [(args: [String], recorded: String, expected: String, changes: String?)] = [
+      (["--classifier", "lars"], "classifier.method", "\"lars\"", "results.0.linear_final_loss"),
+      (["--classifier", "ridge"], "classifier.method", "\"ridge\"", "results.0.linear_final_loss"),
+      // 40 labels make 1 step an epoch: the default 100 epochs are raised to 1000 steps.
+      (["--epochs", "2000"], "classifier.epochs", "2000", "results.0.linear_steps"),
+      (["--lr", "0.01"], "classifier.base_lr", "0.01", "results.0.linear_final_loss"),
+      (["--weight-decay", "0.1"], "classifier.weight_decay", "0.1", "results.0.linear_final_loss"),
+      (["--k", "1"], "knn.k", "1", "results.0.knn.top1"),
+      (["--temperature", "5"], "knn.temperature", "5", nil),
+      (["--validation-fraction", "0.5"], "layer_selection.validation_fraction", "0.5", "layer_selection.validation_images"),
+      (["--seed", "3"], "seed", "3", "results.0.linear_final_loss"),
+      (["--concat-depths", "1"], "layer_selection.concatenated_depths", "1", "results.0.layer_scores"),
+      (["--layers", "last"], "layer_selection.mode", "\"last\"", "results.0.layer"),
+      (["--no-cache"], "results.0.seconds.features_cached", "false", nil),
+    ]
+    for c in cases {
+      let report = try probe(c.args)
+      XCTAssertEqual(value(report, c.recorded), c.expected, "\(c.args) is recorded as \(c.recorded)")
+      XCTAssertEqual(Array((report["command_line"] as? [String] ?? []).suffix(c.args.count)), c.args)
+      if let changed = c.changes {
+        XCTAssertNotEqual(value(report, changed), value(defaults, changed), "\(c.args) changes \(changed)")
+      }
+    }
+    // The run with the defaults read its features from the cache after the first run.
+    XCTAssertEqual(value(try probe([]), "results.0.seconds.features_cached"), "true")
+  }
+
   func testProbeErrorsAreClear() throws {
     let missing = try runPretext(["probe", "--weights", weights + ".missing", "--train", train, "--test", test])
     XCTAssertNotEqual(missing.status, 0)
