@@ -15,6 +15,7 @@ public struct TrainerSettings: Codable, Sendable, Equatable {
   public var optimizer = "adamw"
   /// Learning rate for a batch of 256; scaled linearly with the batch size.
   public var baseLearningRate: Double = 1.5e-4
+  /// Where the cosine ends, for a batch of 256 too (scaled like base_lr).
   public var minimumLearningRate: Double = 0
   /// Warmup as a fraction of the total steps.
   public var warmupFraction: Double = 0.05

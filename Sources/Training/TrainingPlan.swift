@@ -22,7 +22,7 @@ public struct TrainingPlan: Sendable, Equatable {
   }
 
   public let budget: Budget
-  /// The peak rate, after the linear scaling rule.
+  /// The peak and the final rate, after the linear scaling rule.
   public let peakLearningRate: Double
   public let minimumLearningRate: Double
   public let warmupFraction: Double
@@ -40,8 +40,11 @@ public struct TrainingPlan: Sendable, Equatable {
       let steps = (settings.epochs * Double(max(1, stepsPerEpoch))).rounded()
       budget = .steps(min(Self.maximumSteps, max(1, Int(saturating: steps))))
     }
+    // Both rates are given for a batch of 256 and scaled alike, so that the floor stays
+    // below the peak (TrainerSettings checks min_lr ≤ base_lr) at any batch size.
     peakLearningRate = CosineSchedule.scaledLearningRate(base: settings.baseLearningRate, batchSize: settings.batchSize)
-    minimumLearningRate = settings.minimumLearningRate
+    minimumLearningRate = CosineSchedule.scaledLearningRate(
+      base: settings.minimumLearningRate, batchSize: settings.batchSize)
     warmupFraction = settings.warmupFraction
   }
 
