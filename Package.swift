@@ -81,6 +81,6 @@ let package = Package(
     .testTarget(
       name: "EvaluationTests", dependencies: ["Evaluation", "Backbones", "NN", "Autograd", "Vision"],
       swiftSettings: engineSwiftFlags),
-    .testTarget(name: "PretextCLITests", dependencies: ["pretext", "Diagnostics", "Vision"]),
+    .testTarget(name: "PretextCLITests", dependencies: ["pretext", "Diagnostics", "Vision", "NN"]),
   ]
 )

@@ -1,4 +1,5 @@
 import Foundation
+import NN
 import XCTest
 
 /// `pretext probe` and `pretext embed` as a user runs them, on folders made by
@@ -162,5 +163,54 @@ final class ProbeCLITests: XCTestCase {
     let n = bytes.prefix(8).enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
     let header = try XCTUnwrap(JSONSerialization.jsonObject(with: bytes.subdata(in: 8..<(8 + n))) as? [String: Any])
     XCTAssertEqual((header["features"] as? [String: Any])?["shape"] as? [Int], [20, 192])
+  }
+  /// `embed --batch-size` gives the same rows as the default batch (within float32
+  /// rounding: a GEMM over another number of rows may sum in another order), `--json`
+  /// prints the summary, and row i of the features is the image on CSV line i: embedding
+  /// that image alone gives the same row.
+  func testEmbedRowsFollowTheCSVAtAnyBatchSize() throws {
+    let out = dir.appendingPathComponent("rows")
+    let whole = try runPretext(["embed", "--weights", weights, test, "--out", out.appendingPathComponent("a.safetensors").path])
+    XCTAssertEqual(whole.status, 0, whole.err)
+    let batched = try runPretext([
+      "embed", "--weights", weights, test, "--out", out.appendingPathComponent("b.safetensors").path, "--batch-size", "3",
+      "--json",
+    ])
+    XCTAssertEqual(batched.status, 0, batched.err)
+    let summary = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(batched.out.utf8)) as? [String: Any])
+    XCTAssertEqual(summary["images"] as? Int, 20)
+    XCTAssertEqual(summary["dimension"] as? Int, 192)
+    XCTAssertEqual(summary["csv"] as? String, out.appendingPathComponent("b.csv").path)
+    func features(_ name: String) throws -> [[Float]] {
+      let t = try XCTUnwrap(try SafeTensors.read(path: out.appendingPathComponent(name).path)["features"])
+      let rows = t.shape[0], width = t.shape[1], values = t.scalars
+      return (0..<rows).map { Array(values[($0 * width)..<(($0 + 1) * width)]) }
+    }
+    func assertClose(_ a: [Float], _ b: [Float], _ label: String) {
+      let scale = a.map { abs($0) }.max() ?? 0
+      // float32 rounding differs by ~1e-6 of the scale through a 6-block ViT; another
+      // image's row differs by the scale itself. 1e-4 sits far from both.
+      let tolerance = 1e-4 * max(scale, 1)
+      XCTAssertEqual(a.count, b.count, label)
+      XCTAssertLessThanOrEqual(zip(a, b).map { abs($0 - $1) }.max() ?? .infinity, tolerance, label)
+    }
+    let a = try features("a.safetensors"), b = try features("b.safetensors")
+    XCTAssertEqual(a.count, 20)
+    for i in 0..<20 { assertClose(a[i], b[i], "row \(i), batch 3 against 256") }
+    // The CSV: a header, then one line per row, paths relative to the folder, each once.
+    let lines = try String(contentsOf: out.appendingPathComponent("a.csv"), encoding: .utf8).split(separator: "\n")
+    XCTAssertEqual(lines.first, "index,path")
+    let rows = lines.dropFirst().map { $0.split(separator: ",", maxSplits: 1).map(String.init) }
+    XCTAssertEqual(rows.map { $0[0] }, (0..<20).map(String.init))
+    XCTAssertEqual(Set(rows.map { $0[1] }).count, 20)
+    for row in rows { XCTAssertTrue(FileManager.default.fileExists(atPath: test + "/" + row[1]), row[1]) }
+    // Row 7 alone.
+    let single = dir.appendingPathComponent("single")
+    let picked = URL(fileURLWithPath: test + "/" + rows[7][1])
+    try FileManager.default.createDirectory(at: single, withIntermediateDirectories: true)
+    try FileManager.default.copyItem(at: picked, to: single.appendingPathComponent(picked.lastPathComponent))
+    let alone = try runPretext(["embed", "--weights", weights, single.path, "--out", out.appendingPathComponent("c.safetensors").path])
+    XCTAssertEqual(alone.status, 0, alone.err)
+    assertClose(try features("c.safetensors")[0], a[7], "row 7 embedded alone")
   }
 }
