@@ -56,6 +56,53 @@ final class CLITests: XCTestCase {
   }
 }
 
+/// `pretext bench` and `doctor --training-check` as a user runs them, with short
+/// settings: each prints its JSON with positive, self-consistent figures (speeds are
+/// checked by benchmarks, not here).
+final class BenchCLITests: XCTestCase {
+  func json(_ args: [String]) throws -> [String: Any] {
+    let r = try runPretext(args)
+    XCTAssertEqual(r.status, 0, "\(args): \(r.err)")
+    return try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any], "\(args): \(r.out)")
+  }
+
+  func testBenchOpsDataAndTrain() throws {
+    let ops = try json(["bench", "ops", "--json", "--repeats", "1", "--threads", "1"])
+    let rows = try XCTUnwrap(ops["rows"] as? [[String: Any]])
+    XCTAssertFalse(rows.isEmpty)
+    for row in rows {
+      let name = row["name"] as? String ?? "?"
+      let seconds = try XCTUnwrap(row["seconds"] as? Double, name)
+      XCTAssertGreaterThan(seconds, 0, name)
+      XCTAssertGreaterThan(try XCTUnwrap(row["gflops"] as? Double ?? row["gb_per_second"] as? Double, name), 0, name)
+    }
+    let data = try json(["bench", "data", "--json", "--seconds", "0.3", "--images", "256"])
+    XCTAssertEqual(data["images"] as? Int, 256)
+    XCTAssertGreaterThan(try XCTUnwrap(data["views_per_second"] as? Double), 0)
+    let train = try json([
+      "bench", "train", "--workload", "simclr-resnet18", "--batch", "4", "--steps", "1", "--json", "--threads", "1",
+    ])
+    XCTAssertEqual(train["workload"] as? String, "simclr-resnet18")
+    XCTAssertEqual(train["images_per_step"] as? Int, 8, "two views of each of the 4 images")
+    let step = try XCTUnwrap(train["median_step_seconds"] as? Double)
+    // Images through the backbone (views) per second.
+    XCTAssertEqual(try XCTUnwrap(train["images_per_second"] as? Double), 8 / step, accuracy: 1e-6 * 8 / step)
+    XCTAssertGreaterThan(try XCTUnwrap(train["peak_resident_mb"] as? Double), 10)
+    let bad = try runPretext(["bench", "train", "--workload", "jigsaw"])
+    XCTAssertNotEqual(bad.status, 0)
+    XCTAssertTrue(bad.err.contains("jigsaw"), bad.err)
+  }
+
+  /// The check passes here; too few steps fail it, which `doctor` turns into exit 1.
+  func testDoctorTrainingCheck() throws {
+    let report = try json(["doctor", "--training-check", "--json", "--threads", "1"])
+    let check = try XCTUnwrap(report["training_check"] as? [String: Any])
+    XCTAssertEqual(check["passed"] as? Bool, true, "\(check)")
+    XCTAssertLessThan(try XCTUnwrap(check["final_loss"] as? Double), try XCTUnwrap(check["initial_loss"] as? Double))
+    XCTAssertFalse(try TrainingCheck.run(steps: 1).passed, "one step cannot pass the check")
+  }
+}
+
 /// Test tier 4 for the engine: a small network's loss falls and it generalizes.
 final class TrainingCheckTests: XCTestCase {
   func testSmallNetworkLearns() throws {
