@@ -87,6 +87,7 @@ final class CompareCLITests: XCTestCase {
     let html = try String(contentsOf: runs.appendingPathComponent("report.html"), encoding: .utf8)
     XCTAssertTrue(html.contains("data:image/png;base64,"))
     XCTAssertEqual(html.components(separatedBy: "<svg ").count - 1, 2 + 2 + 2)
+    try assertReportTablesMatch(html: html, csv: csv)
 
     // Again: nothing is trained or probed, the files are untouched, the report is rewritten.
     let watched = ["backbone.safetensors", "metrics.jsonl", "probe-all.json", "probe-2-per-class.json"].map {
@@ -121,6 +122,63 @@ final class CompareCLITests: XCTestCase {
     XCTAssertEqual(changed.status, 0, changed.err)
     XCTAssertEqual(try runFolders().count, 4)
     XCTAssertEqual(try modified(watched[0]), before[0])
+  }
+
+  /// The HTML report's tables show the values of results.csv: its results table one row
+  /// per backbone row of the CSV (matched by experiment and label budget), its baselines
+  /// table one row per label budget and baseline.
+  func assertReportTablesMatch(html: String, csv: String, file: StaticString = #filePath, line: UInt = #line) throws {
+    let lines = csv.split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+    let header = try XCTUnwrap(lines.first)
+    func column(_ name: String) throws -> Int { try XCTUnwrap(header.firstIndex(of: name), name) }
+    let records = lines.dropFirst()
+    let (model, linear1, linear5, knn1, budget, used, steps, layer) = (
+      try column("model"), try column("linear_top1"), try column("linear_top5"), try column("knn_top1"),
+      try column("label_budget"), try column("labels_used"), try column("pretrain_steps"), try column("layer")
+    )
+    let (gainRandomLinear, gainRandomKNN, gainPixelsLinear, gainPixelsKNN) = (
+      try column("gain_linear_over_random_init"), try column("gain_knn_over_random_init"),
+      try column("gain_linear_over_raw_pixels"), try column("gain_knn_over_raw_pixels")
+    )
+    // Tables: rows of cells, tags stripped.
+    let tables = html.components(separatedBy: "<table>").dropFirst().map { chunk -> [[String]] in
+      let table = chunk.components(separatedBy: "</table>")[0]
+      return table.components(separatedBy: "<tr>").dropFirst().map { row in
+        row.components(separatedBy: "</td>").dropLast().map { cell in
+          String(cell[(cell.range(of: ">", options: .backwards).map { $0.upperBound } ?? cell.startIndex)...])
+        }
+      }.filter { !$0.isEmpty }
+    }
+    XCTAssertGreaterThanOrEqual(tables.count, 2, file: file, line: line)
+    let backbones = records.filter { $0[model] == "backbone" }
+    XCTAssertEqual(tables[0].count, backbones.count, "one results row per backbone row", file: file, line: line)
+    let experiment = try column("experiment")
+    for row in tables[0] {
+      let record = try XCTUnwrap(
+        backbones.first { row[0] == $0[experiment] && row[6] == "\($0[budget]) (\($0[used]) labels)" },
+        "the CSV row of \(row[0]) at \(row[6])", file: file, line: line)
+      XCTAssertEqual(
+        Array(row[7...11]),
+        [
+          record[linear1], record[linear5], record[knn1], "\(record[gainRandomLinear]) / \(record[gainRandomKNN])",
+          "\(record[gainPixelsLinear]) / \(record[gainPixelsKNN])",
+        ], file: file, line: line)
+      XCTAssertEqual(row[6], "\(record[budget]) (\(record[used]) labels)", file: file, line: line)
+      XCTAssertTrue(row[4].hasSuffix("(\(record[steps]) steps)"), row[4], file: file, line: line)
+    }
+    let baselines = records.filter { $0[model] != "backbone" }
+    // One baseline row per label budget and baseline model (the experiments share them).
+    var seen = Set<String>()
+    let distinct = baselines.filter { seen.insert("\($0[budget]) \($0[model]) \($0[layer])").inserted }
+    XCTAssertEqual(tables[1].count, distinct.count, file: file, line: line)
+    for row in tables[1] {
+      let record = try XCTUnwrap(
+        distinct.first {
+          row[0] == "\($0[budget]) (\($0[used]) labels)"
+            && row[1] == ($0[model] == "random-init" ? "random init" : "raw pixels")
+        }, "the CSV row of \(row[1]) at \(row[0])", file: file, line: line)
+      XCTAssertEqual(Array(row[2...5]), [record[layer], record[linear1], record[linear5], record[knn1]], file: file, line: line)
+    }
   }
 
   func testErrorsAreClear() throws {
