@@ -124,6 +124,57 @@ final class CompareCLITests: XCTestCase {
     XCTAssertEqual(try modified(watched[0]), before[0])
   }
 
+  /// Every `probe:` key of a compare file makes the earlier probe reports stale: the
+  /// compare run with it changed probes again (no "reusing the probe") and records the new
+  /// value; the same command once more reuses them. `report.projection: false` leaves the
+  /// PCA out.
+  func testEveryProbeKeyMakesEarlierReportsStale() throws {
+    // One label budget and the closed-form classifier keep the 15 compare runs short.
+    let budget = ["--set", "compare.probe.labels_per_class=[2]", "--set", "compare.probe.classifier=ridge"]
+    let first = try compare(budget)
+    XCTAssertEqual(first.status, 0, first.err)
+    let cases: [(set: String, recorded: (_ report: [String: Any]) -> Any?, expected: String)] = [
+      ("k=3", { ($0["knn"] as? [String: Any])?["k"] }, "3"),
+      ("temperature=0.5", { ($0["knn"] as? [String: Any])?["temperature"] }, "0.5"),
+      ("classifier=lbfgs", { ($0["classifier"] as? [String: Any])?["method"] }, "lbfgs"),
+      ("epochs=7", { ($0["classifier"] as? [String: Any])?["epochs"] }, "7"),
+      ("batch_size=4", { ($0["classifier"] as? [String: Any])?["batch_size"] }, "4"),
+      ("lr=0.02", { ($0["classifier"] as? [String: Any])?["base_lr"] }, "0.02"),
+      ("weight_decay=0.3", { ($0["classifier"] as? [String: Any])?["weight_decay"] }, "0.3"),
+      ("iterations=17", { ($0["classifier"] as? [String: Any])?["iterations"] }, "17"),
+      ("layers=last", { ($0["layer_selection"] as? [String: Any])?["mode"] }, "last"),
+      ("concat_depths=1", { ($0["layer_selection"] as? [String: Any])?["concatenated_depths"] }, "1"),
+      ("validation_fraction=0.25", { ($0["layer_selection"] as? [String: Any])?["validation_fraction"] }, "0.25"),
+      ("seed=5", { $0["seed"] }, "5"),
+      ("knn=false", { $0["knn"] ?? "absent" }, "absent"),
+      ("baselines=false", { ($0["results"] as? [Any])?.count }, "1"),
+    ]
+    for c in cases {
+      let r = try compare(budget + ["--set", "compare.probe.\(c.set)"])
+      XCTAssertEqual(r.status, 0, "\(c.set): \(r.err)")
+      XCTAssertFalse(r.err.contains("reusing the probe"), "\(c.set) makes the reports stale:\n\(r.err)")
+      for folder in try runFolders() {
+        let file = runs.appendingPathComponent("\(folder)/probe-2-per-class.json")
+        let report = try XCTUnwrap(
+          try JSONSerialization.jsonObject(with: Data(contentsOf: file)) as? [String: Any], file.path)
+        XCTAssertEqual(c.recorded(report).map { "\($0)" }, c.expected, "\(c.set) in \(folder)")
+      }
+    }
+    let again = try compare(budget + ["--set", "compare.probe.baselines=false"])
+    XCTAssertEqual(again.err.components(separatedBy: "reusing the probe").count - 1, 2, again.err)
+    // No projection: no projection.json written, no scatter in the report.
+    for folder in try runFolders() {
+      try? FileManager.default.removeItem(at: runs.appendingPathComponent("\(folder)/projection.json"))
+    }
+    let plain = try compare(budget + ["--set", "compare.report.projection=false"])
+    XCTAssertEqual(plain.status, 0, plain.err)
+    for folder in try runFolders() {
+      XCTAssertFalse(FileManager.default.fileExists(atPath: runs.appendingPathComponent("\(folder)/projection.json").path))
+    }
+    let html = try String(contentsOf: runs.appendingPathComponent("report.html"), encoding: .utf8)
+    XCTAssertFalse(html.contains("PCA"), "no projection section")
+  }
+
   /// The HTML report's tables show the values of results.csv: its results table one row
   /// per backbone row of the CSV (matched by experiment and label budget), its baselines
   /// table one row per label budget and baseline.
