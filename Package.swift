@@ -70,7 +70,7 @@ let package = Package(
       resources: [.copy("Fixtures")], swiftSettings: engineSwiftFlags),
     .testTarget(
       name: "ExperimentsTests", dependencies: ["Experiments", "Evaluation", "Backbones", "Tasks", "Vision", "Autograd"]),
-    .testTarget(name: "TasksTests", dependencies: ["Tasks", "Backbones", "Autograd", "Vision"], swiftSettings: engineSwiftFlags),
+    .testTarget(name: "TasksTests", dependencies: ["Tasks", "Backbones", "NN", "Autograd", "Vision"], swiftSettings: engineSwiftFlags),
     .testTarget(
       name: "TrainingTests", dependencies: ["Training", "Tasks", "Backbones", "Vision", "NN", "Autograd"],
       swiftSettings: engineSwiftFlags),

@@ -1,6 +1,9 @@
 import Autograd
+import Backbones
 import Foundation
+import NN
 import Tasks
+import Vision
 import XCTest
 
 /// Test tier 3: each task loss against a naive version written from the paper.
@@ -108,5 +111,122 @@ final class LossOracleTests: XCTestCase {
     // Patch 1 (top-right), pixel (row 2, col 3) of the patch, channel 1 → image (1, 2, 7).
     XCTAssertEqual(p[1, 1, (2 * 4 + 3) * 3 + 1], images[1, 1, 2, 7])
     XCTAssertEqual(try unpatchify(p, patchSize: 4, channels: 3).scalars, images.scalars)
+  }
+  // MARK: Relative location (Doersch et al. 2015)
+
+  /// The paper's task, from the outside: the first view is the centre cell of a 3×3 grid,
+  /// the second one of its 8 neighbours, and the label is that neighbour's place in reading
+  /// order with the centre left out (0 1 2 / 3 · 4 / 5 6 7). The image is exactly the grid
+  /// (no resize, no jitter, no grayscale), and each cell holds its own gray level, so a
+  /// view's pixels tell which cell it was cut from.
+  func testRelativeLocationViewsAndLabelsFollowThePaper() throws {
+    let (patch, gap) = (8, 4)
+    let stride = patch + gap, size = 3 * patch + 2 * gap
+    var rng = RandomGenerator(seed: 1)
+    let backbone = try VisionTransformer(
+      ViTConfig(name: "vit-test", imageSize: patch, patchSize: 4, inChannels: 1, width: 16, depth: 1, heads: 2),
+      using: &rng)
+    let task = try TaskRegistry.make(
+      "relative-location",
+      settings: JSONDecoderBox.decoder(
+        for: #"{"resize": 0, "patch_size": 8, "gap": 4, "jitter": 0, "grayscale_p": 0, "head_hidden": 8}"#),
+      backbone: backbone, using: &rng)
+    var image = Image(width: size, height: size, channels: 1)
+    for y in 0..<size {
+      for x in 0..<size where y % stride < patch && x % stride < patch {
+        image[x, y] = UInt8(20 * ((y / stride) * 3 + x / stride) + 10)
+      }
+    }
+    /// The cell a view shows: its gray level (mean 0.5, std 0.5 undone), which must be
+    /// the same at every pixel.
+    func cell(_ view: FloatImage) -> Int? {
+      let levels = Set(view.pixels.map { Int(((Double($0) * 0.5 + 0.5) * 255).rounded()) })
+      guard levels.count == 1, let level = levels.first, (level - 10) % 20 == 0 else { return nil }
+      return (level - 10) / 20
+    }
+    var seen = Set<Int>()
+    for _ in 0..<200 {
+      let sample = try task.sample(image, using: &rng)
+      XCTAssertEqual(sample.views.count, 2)
+      XCTAssertEqual(cell(sample.views[0]), 4, "the first view is the centre")
+      let neighbour = try XCTUnwrap(cell(sample.views[1]), "the second view is one cell")
+      XCTAssertNotEqual(neighbour, 4)
+      XCTAssertEqual(sample.labels, [neighbour < 4 ? neighbour : neighbour - 1])
+      seen.insert(sample.labels[0])
+    }
+    XCTAssertEqual(seen, Set(0..<8), "every neighbour is drawn")
+  }
+
+  /// The loss: cross-entropy over the 8 places of the head's logits on the concatenated
+  /// [centre, neighbour] features, fc → BatchNorm → ReLU → fc, written out in Double from
+  /// the parameters (both networks in evaluation mode, so that every sample is computed
+  /// alone: BatchNorm uses its running statistics).
+  func testRelativeLocationLossIsTheCrossEntropyOfThePairHead() throws {
+    var rng = RandomGenerator(seed: 2)
+    let backbone = try VisionTransformer(
+      ViTConfig(name: "vit-test", imageSize: 8, patchSize: 4, inChannels: 1, width: 16, depth: 1, heads: 2),
+      using: &rng)
+    let task = try TaskRegistry.make(
+      "relative-location",
+      settings: JSONDecoderBox.decoder(
+        for: #"{"resize": 40, "patch_size": 8, "gap": 4, "jitter": 2, "head_hidden": 6}"#),
+      backbone: backbone, using: &rng)
+    // Running statistics away from 0 and 1, so that the oracle's BatchNorm is not a no-op.
+    let buffers = Dictionary(uniqueKeysWithValues: task.heads.namedBuffers().map { ($0.name, $0.tensor) })
+    for i in 0..<6 {
+      buffers["bn.running_mean"]!.data[i] = Float(i) * 0.1 - 0.2
+      buffers["bn.running_var"]!.data[i] = 0.5 + Float(i) * 0.3
+    }
+    backbone.eval()
+    task.heads.eval()
+    let images = (0..<5).map { k in
+      var im = Image(width: 40, height: 40, channels: 1)
+      for i in 0..<im.pixels.count { im.pixels[i] = UInt8((i * (7 + k) + k * 31) % 256) }
+      return im
+    }
+    let samples = try images.map { try task.sample($0, using: &rng) }
+    let batch = try TaskBatch.collate(samples)
+    let loss = try Double(task.loss(batch, backbone: backbone).loss.item())
+
+    let p = Dictionary(uniqueKeysWithValues: task.heads.namedParameters().map { ($0.name, $0.tensor.scalars.map(Double.init)) })
+    let (w1, b1, gamma, beta, w2, b2) = (p["fc1.weight"]!, p["fc1.bias"]!, p["bn.weight"]!, p["bn.bias"]!, p["fc2.weight"]!, p["fc2.bias"]!)
+    let mean = buffers["bn.running_mean"]!.scalars.map(Double.init), variance = buffers["bn.running_var"]!.scalars.map(Double.init)
+    var total = 0.0
+    for sample in samples {
+      func features(_ view: FloatImage) throws -> [Double] {
+        let x = try Tensor(shape: [1, view.channels, view.height, view.width], view.pixels)
+        return try backbone.features(x).scalars.map(Double.init)
+      }
+      let pair = try features(sample.views[0]) + features(sample.views[1])
+      let f = pair.count
+      var hidden = [Double](repeating: 0, count: 6)
+      for j in 0..<6 {
+        var h = b1[j]
+        for i in 0..<f { h += w1[j * f + i] * pair[i] }
+        let normalized: Double = (h - mean[j]) / (variance[j] + 1e-5).squareRoot()
+        hidden[j] = max(0, normalized * gamma[j] + beta[j])
+      }
+      var logits = [Double](repeating: 0, count: 8)
+      for c in 0..<8 {
+        var z = b2[c]
+        for j in 0..<6 { z += w2[c * 6 + j] * hidden[j] }
+        logits[c] = z
+      }
+      let top = logits.max()!
+      let logSum = top + log(logits.map { exp($0 - top) }.reduce(0, +))
+      total += logSum - logits[sample.labels[0]]
+    }
+    XCTAssertEqual(loss, total / Double(samples.count), accuracy: 1e-5 * max(1, loss))
+  }
+}
+
+/// A `Decoder` positioned on a JSON object: task settings as a config section gives them.
+enum JSONDecoderBox {
+  struct Capture: Decodable {
+    let decoder: Decoder
+    init(from decoder: Decoder) throws { self.decoder = decoder }
+  }
+  static func decoder(for json: String) throws -> Decoder {
+    try JSONDecoder().decode(Capture.self, from: Data(json.utf8)).decoder
   }
 }
