@@ -87,12 +87,12 @@ final class ImageFolderTests: XCTestCase {
     XCTAssertTrue(folder.rejected.allSatisfy { !$0.reason.isEmpty })
     XCTAssertEqual(folder.count, 3)
     XCTAssertEqual(folder.path(at: 2), root + "/sub/deep/deeper/c.png")
-    XCTAssertEqual(try folder.image(at: 0, options: PNGDecodeOptions()), a)
+    XCTAssertEqual(try folder.image(at: 0, options: ImageDecodeOptions()), a)
     XCTAssertEqual(try folder.loadImage(at: 2), c)
     XCTAssertEqual(folder.name(of: 0), root + "/a.png")
-    let rgb = try folder.image(at: 1, options: PNGDecodeOptions(channels: .rgb))
+    let rgb = try folder.image(at: 1, options: ImageDecodeOptions(channels: .rgb))
     XCTAssertEqual(rgb.shape, [2, 5, 3])
-    let gray = try folder.image(at: 1, options: PNGDecodeOptions(channels: .gray))
+    let gray = try folder.image(at: 1, options: ImageDecodeOptions(channels: .gray))
     XCTAssertEqual(gray.channels, 1)
     let summary = folder.summary
     XCTAssertTrue(summary.hasPrefix("\(root): 3 images\n"), summary)
@@ -135,7 +135,7 @@ final class ImageFolderTests: XCTestCase {
     XCTAssertThrowsError(try ImageFolder(path: missing)) { error in
       XCTAssertEqual((error as? DatasetError)?.kind, .notFound)
       XCTAssertTrue("\(error)".hasPrefix(missing + ": "), "\(error)")
-      XCTAssertTrue("\(error)".contains("expected a folder of PNG images"), "\(error)")
+      XCTAssertTrue("\(error)".contains("expected a folder of PNG or JPEG images"), "\(error)")
     }
     XCTAssertThrowsError(try ImageFolder(path: root)) { error in
       XCTAssertEqual((error as? DatasetError)?.kind, .empty)
@@ -147,7 +147,7 @@ final class ImageFolderTests: XCTestCase {
     XCTAssertThrowsError(try ImageFolder(path: root)) { error in
       XCTAssertEqual((error as? DatasetError)?.kind, .empty)
       XCTAssertTrue("\(error)".contains("readme.txt"), "names what it found: \(error)")
-      XCTAssertTrue("\(error)".contains("1 unusable PNG file"), "\(error)")
+      XCTAssertTrue("\(error)".contains("1 unusable image file"), "\(error)")
     }
     XCTAssertThrowsError(try ImageFolder(path: root + "/readme.txt")) { error in
       XCTAssertEqual((error as? DatasetError)?.kind, .wrongType)
@@ -182,7 +182,7 @@ final class ImageFolderTests: XCTestCase {
     XCTAssertEqual(folder.files, ["a.png", "b.png", "c.png"])
     // ...and decoding names the file and the reason.
     for index in [1, 2] {
-      XCTAssertThrowsError(try folder.image(at: index, options: PNGDecodeOptions())) { error in
+      XCTAssertThrowsError(try folder.image(at: index, options: ImageDecodeOptions())) { error in
         let e = error as? DatasetError
         XCTAssertEqual(e?.kind, .unreadable)
         XCTAssertEqual(e?.path, folder.path(at: index))
@@ -190,7 +190,7 @@ final class ImageFolderTests: XCTestCase {
         XCTAssertTrue("\(error)".contains("pretext data check"), "says what to do: \(error)")
       }
     }
-    XCTAssertNoThrow(try folder.image(at: 0, options: PNGDecodeOptions()))
+    XCTAssertNoThrow(try folder.image(at: 0, options: ImageDecodeOptions()))
   }
 
   func testHeaderCheckCanBeTurnedOff() throws {
@@ -222,7 +222,7 @@ final class ImageFolderTests: XCTestCase {
     XCTAssertEqual(set.classCounts, [1, 2, 1])
     XCTAssertEqual(set.skipped, ["cat/info.txt", "loose.png"])
     XCTAssertEqual(set.rejected.map(\.path), ["dog/bad.png"])
-    XCTAssertEqual(try set.image(at: 3, options: PNGDecodeOptions()), DataFixtures.image(seed: 1))
+    XCTAssertEqual(try set.image(at: 3, options: ImageDecodeOptions()), DataFixtures.image(seed: 1))
     XCTAssertEqual(set.label(at: 3), 2)
   }
 
@@ -257,7 +257,7 @@ final class ImageFolderTests: XCTestCase {
     XCTAssertEqual(set.classes, ["0", "2", "10"])  // numeric order, not "0", "10", "2"
     XCTAssertEqual(set.files, ["e.png", "img/a.png", "img/b,c.png", "img/d.png"])
     XCTAssertEqual(set.labels, [0, 1, 1, 2])
-    XCTAssertEqual(try set.image(at: 2, options: PNGDecodeOptions()), DataFixtures.image(seed: 2))
+    XCTAssertEqual(try set.image(at: 2, options: ImageDecodeOptions()), DataFixtures.image(seed: 2))
 
     // Without a header, and with names: byte-wise order.
     try DataFixtures.text(root, "named.csv", "img/a.png,dog\nimg/d.png,Cat\ne.png,cat\n")
@@ -296,7 +296,7 @@ final class ImageFolderTests: XCTestCase {
     e = error("a.png,x\nb.png,y\na.png,z\n")
     XCTAssertTrue(e.contains("line 3") && e.contains("line 1"), e)
     e = error("a.png,x\nnotes.txt,y\n")
-    XCTAssertTrue(e.contains("line 2") && e.contains("not a .png"), e)
+    XCTAssertTrue(e.contains("line 2") && e.contains("not named like an image (.jpeg, .jpg or .png)"), e)
     e = error("a.png,x\n\"b.png,y\n")
     XCTAssertTrue(e.contains("line 2") && e.contains("quoted"), e)
     e = error("path,label\n")
