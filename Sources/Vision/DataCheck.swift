@@ -128,7 +128,7 @@ public enum DataCheck {
     let outcomes: [Outcome] = concurrentMap(scan.images.count, threads: threads) { i in
       let file = FolderScan.join(root, scan.images[i])
       do {
-        let bytes = try PNG.readFile(file)
+        let bytes = try ImageFile.readFile(file)
         let header = try ImageFile.header(of: bytes, path: file)
         let image = try ImageFile.decode(bytes, options: options, path: file)
         return .usable(

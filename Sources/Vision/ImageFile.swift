@@ -90,7 +90,7 @@ public enum ImageFile {
   /// The header of the file at `path`, reading only its start (33 bytes for a PNG, the
   /// markers up to the first scan for a JPEG).
   public static func header(path: String) throws -> ImageHeader {
-    switch try format(of: PNG.readFile(path, limit: signatureBytes), path: path) {
+    switch try format(of: readFile(path, limit: signatureBytes), path: path) {
     case .png: return ImageHeader(try PNG.header(path: path))
     case .jpeg: return ImageHeader(try JPEG.header(path: path))
     }
@@ -111,10 +111,16 @@ public enum ImageFile {
   /// header, before the whole file is read.
   /// - Throws: `PNGError` or `JPEGError` (both `ImageFileError`).
   public static func read(path: String, options: ImageDecodeOptions = ImageDecodeOptions()) throws -> Image {
-    switch try format(of: PNG.readFile(path, limit: signatureBytes), path: path) {
+    switch try format(of: readFile(path, limit: signatureBytes), path: path) {
     case .png: return try PNG.read(path: path, options: options)
     case .jpeg: return try JPEG.read(path: path, options: options)
     }
+  }
+
+  /// The whole file, or its first `limit` bytes; a failure is an `.io` error of the
+  /// format the name claims (PNG for names that claim none).
+  static func readFile(_ path: String, limit: Int = .max) throws -> [UInt8] {
+    ImageFormat.named(path) == .jpeg ? try JPEG.readFile(path, limit: limit) : try PNG.readFile(path, limit: limit)
   }
 
   /// Enough of a file's start to tell the formats apart.

@@ -121,15 +121,20 @@ public enum JPEG {
     try data.withUnsafeBytes { try readHeader($0, path: path).header }
   }
 
-  /// Reads the header of the file at `path` from its first 64 KiB, or from the whole
-  /// file when the markers before the scan are longer (large EXIF or ICC segments).
+  /// Reads the header of the file at `path` from its first 4 KiB, or 64 KiB (an EXIF
+  /// segment with a thumbnail), or the whole file, whichever first reaches the scan: the
+  /// markers before it are usually a few hundred bytes, and a folder scan reads every
+  /// file's header.
   public static func header(path: String) throws -> JPEGHeader {
-    let prefix = try readFile(path, limit: headerPrefixBytes)
-    do {
-      return try header(of: prefix, path: path)
-    } catch let error as JPEGError where error.kind == .truncated && prefix.count == headerPrefixBytes {
-      return try header(of: readFile(path), path: path)
+    for limit in headerPrefixes {
+      let prefix = try readFile(path, limit: limit)
+      do {
+        return try header(of: prefix, path: path)
+      } catch let error as JPEGError where error.kind == .truncated && prefix.count == limit {
+        continue  // the file goes on: read more of it
+      }
     }
+    return try header(of: readFile(path), path: path)
   }
 
   /// The DCT reduction (1, 2, 4 or 8) to decode a `width`×`height` file at: the largest
@@ -164,8 +169,8 @@ public enum JPEG {
 // MARK: - Implementation
 
 extension JPEG {
-  /// Enough for the markers of nearly every file (an EXIF segment is at most 64 KiB).
-  static let headerPrefixBytes = 64 * 1024
+  /// The prefixes `header(path:)` tries before reading the whole file.
+  static let headerPrefixes = [4 * 1024, 64 * 1024]
 
   static func readHeader(_ raw: UnsafeRawBufferPointer, path: String?) throws
     -> (header: JPEGHeader, c: cjpeg_header)
