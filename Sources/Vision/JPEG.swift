@@ -18,7 +18,7 @@ public struct JPEGError: Error, CustomStringConvertible, LocalizedError, Sendabl
     case corrupt
     /// width * height exceeds `ImageDecodeOptions.maxPixels`; nothing was allocated.
     case tooLarge
-    /// A valid JPEG this build of libjpeg cannot decode (12-bit samples, arithmetic coding).
+    /// A valid JPEG this build of libjpeg cannot decode (12-bit samples, lossless).
     case unsupported
     /// The call itself was wrong (an option out of range).
     case invalidArgument

@@ -93,7 +93,7 @@ final class JPEGTests: XCTestCase {
 
   // MARK: - Every kind of file against djpeg
 
-  func testEachSubsamplingGrayAndProgressiveMatchDjpegExactly() throws {
+  func testEachSubsamplingGrayProgressiveAndArithmeticMatchDjpegExactly() throws {
     let cases: [(file: String, reference: String, format: String)] = [
       ("pattern-gray.jpg", "pattern-gray.pgm", "JPEG gray"),
       ("pattern-444.jpg", "pattern-444.ppm", "JPEG 4:4:4"),
@@ -101,6 +101,7 @@ final class JPEGTests: XCTestCase {
       ("pattern-420.jpg", "pattern-420.ppm", "JPEG 4:2:0"),
       ("pattern-progressive.jpg", "pattern-progressive.ppm", "JPEG 4:2:0 progressive"),
       ("pattern-progressive-gray.jpg", "pattern-progressive-gray.pgm", "JPEG gray progressive"),
+      ("pattern-arithmetic.jpg", "pattern-arithmetic.ppm", "JPEG 4:2:0"),
     ]
     var decoded: [Image] = []
     for (file, reference, format) in cases {
@@ -116,10 +117,12 @@ final class JPEGTests: XCTestCase {
     }
     // The colour files really differ (each subsampling decodes to its own pixels), so the
     // exact matches above are not three looks at one decode. A progressive file holds the
-    // same coefficients as its baseline twin, split into scans: the same pixels.
+    // same coefficients as its baseline twin, split into scans, and an arithmetic-coded
+    // file the same coefficients, coded otherwise: the same pixels.
     XCTAssertEqual(Set(decoded[1...3].map(\.pixels)).count, 3)
     XCTAssertEqual(decoded[4], decoded[3])
     XCTAssertEqual(decoded[5], decoded[0])
+    XCTAssertEqual(decoded[6], decoded[3])
   }
 
   func testChannelConversions() throws {

@@ -4,7 +4,8 @@
 # and a C compiler. Made with libjpeg-turbo 2.1.5 (Debian 12).
 #
 #   pattern-*.jpg       37×29 (odd sides: partial MCUs) colour pattern, one file per kind:
-#                       gray, 4:4:4, 4:2:2, 4:2:0, progressive 4:2:0, progressive gray;
+#                       gray, 4:4:4, 4:2:2, 4:2:0, progressive 4:2:0, progressive gray,
+#                       arithmetic-coded 4:2:0;
 #                       pattern-*.ppm / .pgm are djpeg's decodes of each (the reference)
 #   smooth.jpg          64×48 colour gradient, 4:2:0; smooth-1-N.ppm: djpeg -scale 1/N
 #   smooth-gray.jpg     the same in gray (for the 1/8 = block-mean check); .pgm: djpeg
@@ -35,8 +36,9 @@ cjpeg -quality 90 -sample 2x1 "$work/pattern.ppm" >pattern-422.jpg
 cjpeg -quality 90 -sample 2x2 "$work/pattern.ppm" >pattern-420.jpg
 cjpeg -quality 90 -sample 2x2 -progressive "$work/pattern.ppm" >pattern-progressive.jpg
 cjpeg -quality 90 -grayscale -progressive "$work/pattern.ppm" >pattern-progressive-gray.jpg
+cjpeg -quality 90 -sample 2x2 -arithmetic "$work/pattern.ppm" >pattern-arithmetic.jpg
 for kind in gray progressive-gray; do djpeg -pnm pattern-$kind.jpg >pattern-$kind.pgm; done
-for kind in 444 422 420 progressive; do djpeg -pnm pattern-$kind.jpg >pattern-$kind.ppm; done
+for kind in 444 422 420 progressive arithmetic; do djpeg -pnm pattern-$kind.jpg >pattern-$kind.ppm; done
 
 ppm 64 48 '40 + x * 2 + y' '200 - x - y' '60 + y * 2' >"$work/smooth.ppm"
 cjpeg -quality 90 -sample 2x2 "$work/smooth.ppm" >smooth.jpg
