@@ -535,7 +535,8 @@ struct FolderScan {
     let what = found.isEmpty ? "it is empty" : "found only " + found.joined(separator: " and ")
     return DatasetError(
       kind: .empty, path: root,
-      reason: "no usable \(ImageFormat.names) images (\(what)); expected \(ImageFormat.extensionNames) files in it or its subfolders")
+      reason: "no usable \(ImageFormat.names) images (\(what)); expected \(ImageFormat.extensionNames) files in it "
+        + "or its subfolders")
   }
 
   static func summary(

@@ -95,11 +95,13 @@ final class BadInputTests: XCTestCase {
     try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
     assertFails(
       try pretrain([config, "--set", "data.unlabeled=\(empty)"]),
-      "Error: \(empty): no usable PNG or JPEG images (it is empty); expected .jpeg, .jpg or .png files in it or its subfolders")
+      "Error: \(empty): no usable PNG or JPEG images (it is empty); expected .jpeg, .jpg or .png files in it or its "
+        + "subfolders")
     try Data("x".utf8).write(to: URL(fileURLWithPath: empty + "/notes.txt"))
     assertFails(
       try pretrain([config, "--set", "data.unlabeled=\(empty)"]),
-      "Error: \(empty): no usable PNG or JPEG images (found only 1 other file (notes.txt)); expected .jpeg, .jpg or .png files")
+      "Error: \(empty): no usable PNG or JPEG images (found only 1 other file (notes.txt)); expected .jpeg, .jpg or "
+        + ".png files")
     assertFails(
       try pretrain([config, "--set", "data.unlabeled=\(config)"]),
       "Error: \(config): is a file, not a folder; expected a folder of PNG or JPEG images")
@@ -145,7 +147,8 @@ final class BadInputTests: XCTestCase {
     // 15 files and the cut one: two batches of 8 per epoch, so every run reads each file.
     let names =
       ["gray", "444", "422", "420", "progressive", "progressive-gray"].map { "pattern-\($0).jpg" }
-      + [1, 5, 6, 8].map { "orient-\($0).jpg" } + ["cmyk.jpg", "ycck.jpg", "odd-1x1.jpg", "odd-1x300.jpg", "photo-640x480.jpg"]
+      + [1, 5, 6, 8].map { "orient-\($0).jpg" }
+      + ["cmyk.jpg", "ycck.jpg", "odd-1x1.jpg", "odd-1x300.jpg", "photo-640x480.jpg"]
     for name in names {
       try FileManager.default.copyItem(atPath: fixtures.path + "/" + name, toPath: folder + "/sub/" + name.uppercased())
     }
@@ -394,7 +397,8 @@ final class BadInputTests: XCTestCase {
     }
     assertFails(
       try probe(train: data, test: test),
-      "Error: \(data): no class folders found; expected one subfolder per class, each holding that class's PNG or JPEG images")
+      "Error: \(data): no class folders found; expected one subfolder per class, each holding that class's PNG or "
+        + "JPEG images")
     let extra = dir.appendingPathComponent("extra").path
     try FileManager.default.copyItem(atPath: test, toPath: extra)
     try FileManager.default.createDirectory(atPath: extra + "/Extra", withIntermediateDirectories: true)

@@ -412,7 +412,9 @@ final class MixedFormatFolderTests: XCTestCase {
     let report = try DataCheck.run(path: root)
     XCTAssertEqual(report.usable, 1)
     let reasons = Dictionary(uniqueKeysWithValues: report.rejected.map { ($0.path, $0.reason) })
-    XCTAssertEqual(reasons.keys.sorted(), ["bomb.jpg", "corrupt.jpg", "data-cut.jpg", "empty.jpg", "header-cut.jpg", "text.jpg", "zero.jpg"])
+    XCTAssertEqual(
+      reasons.keys.sorted(),
+      ["bomb.jpg", "corrupt.jpg", "data-cut.jpg", "empty.jpg", "header-cut.jpg", "text.jpg", "zero.jpg"])
     XCTAssertEqual(reasons["empty.jpg"], "empty file (0 bytes)")
     XCTAssertTrue(reasons["text.jpg"]!.hasPrefix("not a PNG or JPEG file"), reasons["text.jpg"]!)
     XCTAssertTrue(reasons["header-cut.jpg"]!.hasPrefix("truncated"), reasons["header-cut.jpg"]!)

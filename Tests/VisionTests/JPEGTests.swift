@@ -36,7 +36,8 @@ enum JPEGFixtures {
     precondition(fields[3] == "255", "\(name): maxval \(fields[3])")
     let width = Int(fields[1])!
     let height = Int(fields[2])!
-    return Image(width: width, height: height, channels: channels, pixels: Array(bytes[i..<i + width * height * channels]))
+    return Image(
+      width: width, height: height, channels: channels, pixels: Array(bytes[i..<i + width * height * channels]))
   }
 
   /// The offset of the first marker `code` (FF code) in a JPEG's header segments.
@@ -160,7 +161,9 @@ final class JPEGTests: XCTestCase {
     let upright = try JPEGFixtures.pnm("orient-upright.ppm")
     // The four quadrants are told apart (red, green / blue, white), so a wrong transform
     // moves at least two of them and cannot pass.
-    let centres = [(8, 4), (24, 4), (8, 12), (24, 12)].map { upright[$0.0, $0.1, 0] / 64 * 16 + upright[$0.0, $0.1, 1] / 64 * 4 + upright[$0.0, $0.1, 2] / 64 }
+    let centres = [(8, 4), (24, 4), (8, 12), (24, 12)].map {
+      upright[$0.0, $0.1, 0] / 64 * 16 + upright[$0.0, $0.1, 1] / 64 * 4 + upright[$0.0, $0.1, 2] / 64
+    }
     XCTAssertEqual(Set(centres).count, 4)
     for k in 1...8 {
       let bytes = try JPEGFixtures.bytes("orient-\(k).jpg")
@@ -225,7 +228,9 @@ final class JPEGTests: XCTestCase {
       XCTAssertEqual(
         gray.pixels,
         (0..<16 * 8).map { p in
-          UInt8(Suite.luma(Int(reference.pixels[3 * p]), Int(reference.pixels[3 * p + 1]), Int(reference.pixels[3 * p + 2])))
+          UInt8(
+            Suite.luma(Int(reference.pixels[3 * p]), Int(reference.pixels[3 * p + 1]), Int(reference.pixels[3 * p + 2]))
+          )
         })
     }
   }
@@ -262,7 +267,8 @@ final class JPEGTests: XCTestCase {
   func testScaleIsTheLargestReductionKeepingTheShorterSide() {
     let cases: [(Int?, Int)] = [(nil, 1), (48, 1), (47, 1), (25, 1), (24, 2), (13, 2), (12, 4), (7, 4), (6, 8), (1, 8)]
     for (minimum, expected) in cases {
-      XCTAssertEqual(JPEG.scaleDenominator(width: 64, height: 48, minimumShorterSide: minimum), expected, "\(minimum ?? 0)")
+      XCTAssertEqual(
+        JPEG.scaleDenominator(width: 64, height: 48, minimumShorterSide: minimum), expected, "\(minimum ?? 0)")
     }
     // Sides round up: 29/8 → 4 still keeps a shorter side of 4.
     XCTAssertEqual(JPEG.scaleDenominator(width: 37, height: 29, minimumShorterSide: 4), 8)
@@ -287,11 +293,13 @@ final class JPEGTests: XCTestCase {
     // Gray at 1/8: the reduced IDCT of a block is its DC term, which is the block's mean
     // before rounding; the full decode's mean differs from it only by the per-pixel
     // rounding (no sample of this gradient is clamped): at most 1.
-    let gray = try JPEG.decode(try JPEGFixtures.bytes("smooth-gray.jpg"), options: ImageDecodeOptions(minimumShorterSide: 6))
+    let gray = try JPEG.decode(
+      try JPEGFixtures.bytes("smooth-gray.jpg"), options: ImageDecodeOptions(minimumShorterSide: 6))
     XCTAssertEqual(gray.shape, [6, 8, 1])
     XCTAssertLessThanOrEqual(maxDifference(gray, boxDownscale(try JPEGFixtures.pnm("smooth-gray.pgm"), 8)), 1)
     // Orientation is applied after scaling; PNG ignores the hint (no reduced decode).
-    let rotated = try JPEG.decode(try JPEGFixtures.bytes("orient-6.jpg"), options: ImageDecodeOptions(minimumShorterSide: 4))
+    let rotated = try JPEG.decode(
+      try JPEGFixtures.bytes("orient-6.jpg"), options: ImageDecodeOptions(minimumShorterSide: 4))
     XCTAssertEqual(rotated.shape, [4, 8, 3])
     let png = try PNG.encode(Image(width: 64, height: 48, channels: 1, filledWith: 9))
     XCTAssertEqual(try ImageFile.decode(png, options: ImageDecodeOptions(minimumShorterSide: 6)).shape, [48, 64, 1])
@@ -334,7 +342,9 @@ final class JPEGTests: XCTestCase {
     assertError(.notJPEG, containing: "empty file") { try JPEG.decode([UInt8]()) }
     assertError(.notJPEG, containing: "not a JPEG file") { try JPEG.decode(Array("just text".utf8)) }
     assertError(.notJPEG, containing: "not a JPEG file") { try JPEG.decode([0xFF, 0xD8]) }
-    assertError(.notJPEG, containing: "not a JPEG file") { try JPEG.decode(try PNG.encode(Image(width: 2, height: 2, channels: 1))) }
+    assertError(.notJPEG, containing: "not a JPEG file") {
+      try JPEG.decode(try PNG.encode(Image(width: 2, height: 2, channels: 1)))
+    }
   }
 
   func testZeroWidthOrHeightInTheFrameHeaderIsRefused() throws {
