@@ -81,7 +81,9 @@ final class DataCheckTests: XCTestCase {
     let report = try DataCheck.run(path: root)
     let data = try JSONEncoder().encode(report)
     let object = try XCTUnwrap(JSONSerialization.jsonObject(with: data) as? [String: Any])
-    let keys = ["root", "image_files", "usable", "shapes", "rejected", "skipped_count", "skipped_examples", "all_usable"]
+    let keys = [
+      "root", "image_files", "usable", "shapes", "rejected", "skipped_count", "skipped_examples", "all_usable",
+    ]
     for key in keys {
       XCTAssertNotNil(object[key], key)
     }
