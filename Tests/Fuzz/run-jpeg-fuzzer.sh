@@ -13,5 +13,7 @@ clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 mkdir -p "$work/corpus"
 cp Tests/Fuzz/corpus/jpeg/*.jpg "$work/corpus/"
 cd "$work"
-./jpeg_fuzzer -max_total_time="$seconds" -max_len=65536 -rss_limit_mb=2048 -timeout=10 corpus 2>&1 | tail -n 20
-echo "work folder (corpus, any crash-* files): $work"
+./jpeg_fuzzer -max_total_time="$seconds" -max_len=65536 -rss_limit_mb=2048 -timeout=10 corpus 2>&1 |
+  tee fuzz.log | tail -n 5
+grep -E '^#[0-9]+[[:space:]]+(INITED|DONE)' fuzz.log || true  # executions, coverage, corpus
+echo "work folder (corpus, fuzz.log, any crash-* files): $work"
