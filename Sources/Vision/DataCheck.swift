@@ -2,10 +2,9 @@ import Autograd
 import Foundation
 
 // `pretext data check`: decode every image (PNG or JPEG) under a folder, not just its
-// header, and report
-// what a training run would meet — how many images are usable, their sizes and formats,
-// and each unusable file with the reason. Decoding runs on all cores; the report is in
-// path order whatever the timing.
+// header, and report what a training run would meet — how many images are usable, their
+// sizes and formats, and each unusable file with the reason. Decoding runs on all cores;
+// the report is in path order whatever the timing.
 
 /// The result of checking an image folder. Encodes to JSON with snake_case keys.
 public struct DataCheckReport: Sendable, Codable, Hashable {
