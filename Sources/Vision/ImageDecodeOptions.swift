@@ -49,8 +49,9 @@ public struct ImageDecodeOptions: Sendable, Hashable {
   /// decompressed. Must be positive.
   public var maxPixels: Int
   /// The size the caller will use the image at, when it is much smaller than the files:
-  /// a JPEG is then decoded at the largest DCT reduction (1/2, 1/4 or 1/8 per side, far
-  /// cheaper than a full decode) whose shorter side is still at least this many pixels.
+  /// a JPEG is then decoded at the largest DCT reduction (1/2, 1/4 or 1/8 per side; it
+  /// skips most of the inverse DCT, upsampling and colour conversion) whose shorter side
+  /// is still at least this many pixels.
   /// nil: full size. PNG has no reduced decode and always comes out at full size, so
   /// callers resize afterwards either way.
   public var minimumShorterSide: Int?
