@@ -97,8 +97,8 @@ int32_t cjpeg_output_shape(const cjpeg_header *header, const cjpeg_decode_option
 /// CMYK and YCCK files are converted to RGB: with an Adobe marker the stored values are
 /// inverted (Photoshop's convention, the usual case), R = C*K/255, otherwise
 /// R = (255-C)(255-K)/255 (likewise G from M, B from Y), rounded.
-/// Baseline, extended and progressive files, any subsampling; DCT method: accurate
-/// integer (libjpeg's default, as djpeg), fancy upsampling on.
+/// Baseline, extended, progressive and arithmetic-coded files, any subsampling; DCT
+/// method: accurate integer (libjpeg's default, as djpeg), fancy upsampling on.
 /// Corrupt data: a warning from libjpeg while pixels are being decoded (bad Huffman code,
 /// data ending early, a marker inside the scan) fails the decode (CJPEG_ERR_CORRUPT or
 /// CJPEG_ERR_TRUNCATED) instead of returning an image with grey or smeared blocks.
