@@ -395,6 +395,40 @@ final class JPEGTests: XCTestCase {
     }
   }
 
+  /// A progressive 8×8 gray JPEG of `scans` valid scans (all coefficients zero): the DC
+  /// and then each AC coefficient alone, each sent at bit 13 and refined bit by bit (14
+  /// scans per coefficient, 896 in all). Huffman tables of one 1-bit code (symbol 0), so
+  /// every scan's data is the byte 0x7F: code or correction bit 0, padded with ones.
+  func manyScans(_ scans: Int) -> [UInt8] {
+    func segment(_ marker: UInt8, _ payload: [UInt8]) -> [UInt8] {
+      [0xFF, marker, UInt8((payload.count + 2) >> 8), UInt8((payload.count + 2) & 0xFF)] + payload
+    }
+    let oneCode: [UInt8] = [1] + [UInt8](repeating: 0, count: 15) + [0]
+    var bytes: [UInt8] = [0xFF, 0xD8]
+    bytes += segment(0xDB, [0] + [UInt8](repeating: 1, count: 64))  // quantization table 0
+    bytes += segment(0xC2, [8, 0, 8, 0, 8, 1, 1, 0x11, 0])  // SOF2: 8×8, one component
+    bytes += segment(0xC4, [0x00] + oneCode + [0x10] + oneCode)  // DC and AC table 0
+    var all: [[UInt8]] = []
+    for k: UInt8 in 0..<64 {
+      all.append(segment(0xDA, [1, 1, 0, k, k, 13]) + [0x7F])
+      for bit: UInt8 in (0..<13).reversed() {
+        all.append(segment(0xDA, [1, 1, 0, k, k, (bit + 1) << 4 | bit]) + [0x7F])
+      }
+    }
+    precondition(scans <= all.count)
+    return bytes + all.prefix(scans).joined() + [0xFF, 0xD9]
+  }
+
+  func testMoreThan500ScansAreRefused() throws {
+    // TurboJPEG's limit: every scan is a pass over the whole coefficient buffer, so a
+    // small file with thousands of scans costs far more than its size says.
+    let flat = Image(width: 8, height: 8, channels: 1, filledWith: 128)
+    XCTAssertEqual(try JPEG.decode(manyScans(14)), flat)
+    XCTAssertEqual(try JPEG.decode(manyScans(500)), flat)
+    assertError(.corrupt, containing: "more than 500 scans") { try JPEG.decode(manyScans(501)) }
+    assertError(.corrupt, containing: "more than 500 scans") { try JPEG.decode(manyScans(896)) }
+  }
+
   func testHeaderOfAFileWithLongSegmentsBeforeTheFrame() throws {
     // Two 60,000-byte APP2 segments (an ICC profile's size) push the frame header past
     // the 64 KiB prefix the header reader starts with: it then reads the whole file.
