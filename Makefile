@@ -6,7 +6,7 @@
 # compiled optimized, tests included.
 
 SWIFT ?= swift
-APT_PACKAGES := libopenblas-dev libpng-dev zlib1g-dev libopenmpi-dev openmpi-bin
+APT_PACKAGES := libopenblas-dev libpng-dev libjpeg62-turbo-dev zlib1g-dev libopenmpi-dev openmpi-bin
 DEMO_PACKAGES := dataset-fashion-mnist
 PRETEXT := .build/release/pretext
 

@@ -35,10 +35,13 @@ let package = Package(
     // libpng behind setjmp: libpng's longjmp error path never crosses a Swift frame.
     .target(
       name: "CPNG", cSettings: engineCFlags, linkerSettings: [.linkedLibrary("png16")]),
+    // libjpeg-turbo (the libjpeg API) behind setjmp, like CPNG; see Sources/CJPEG/include/cjpeg.h.
+    .target(
+      name: "CJPEG", cSettings: engineCFlags, linkerSettings: [.linkedLibrary("jpeg")]),
     // zlib, for gzip-compressed dataset files (Debian's Fashion-MNIST IDX files).
     .target(name: "CZlib", cSettings: engineCFlags, linkerSettings: [.linkedLibrary("z")]),
     .target(name: "Autograd", dependencies: ["CBLAS", "CMPI"], swiftSettings: engineSwiftFlags),
-    .target(name: "Vision", dependencies: ["CPNG", "CZlib", "Autograd"], swiftSettings: engineSwiftFlags),
+    .target(name: "Vision", dependencies: ["CPNG", "CJPEG", "CZlib", "Autograd"], swiftSettings: engineSwiftFlags),
     .target(name: "NN", dependencies: ["Autograd"], swiftSettings: engineSwiftFlags),
     .target(name: "Backbones", dependencies: ["NN", "Autograd"], swiftSettings: engineSwiftFlags),
     .target(name: "Tasks", dependencies: ["Backbones", "NN", "Autograd", "Vision"], swiftSettings: engineSwiftFlags),
@@ -76,7 +79,7 @@ let package = Package(
       swiftSettings: engineSwiftFlags),
     .testTarget(name: "BackbonesTests", dependencies: ["Backbones", "NN"], resources: [.copy("Fixtures")], swiftSettings: engineSwiftFlags),
     .testTarget(
-      name: "VisionTests", dependencies: ["Vision"],
+      name: "VisionTests", dependencies: ["Vision", "CJPEG"],
       resources: [.copy("Fixtures")]),
     .testTarget(
       name: "EvaluationTests", dependencies: ["Evaluation", "Backbones", "NN", "Autograd", "Vision"],

@@ -4,7 +4,7 @@ import Foundation
 import NN
 import Vision
 
-/// `pretext embed`: the features of every PNG under a folder (labeled or not), for use
+/// `pretext embed`: the features of every image (PNG or JPEG) under a folder (labeled or not), for use
 /// outside Pretext.
 public enum Embedding {
   public struct Options: Sendable {

@@ -1,10 +1,10 @@
 import Autograd
 import Foundation
 
-// `pretext data check`: decode every PNG under a folder (not just its header) and report
-// what a training run would meet — how many images are usable, their sizes and formats,
-// and each unusable file with the reason. Decoding runs on all cores; the report is in
-// path order whatever the timing.
+// `pretext data check`: decode every image (PNG or JPEG) under a folder, not just its
+// header, and report what a training run would meet — how many images are usable, their
+// sizes and formats, and each unusable file with the reason. Decoding runs on all cores;
+// the report is in path order whatever the timing.
 
 /// The result of checking an image folder. Encodes to JSON with snake_case keys.
 public struct DataCheckReport: Sendable, Codable, Hashable {
@@ -12,8 +12,9 @@ public struct DataCheckReport: Sendable, Codable, Hashable {
   public struct Shape: Sendable, Codable, Hashable {
     public let width: Int
     public let height: Int
-    /// The stored format: `gray`, `gray+alpha`, `RGB`, `RGBA` or `palette`, with the bit
-    /// depth appended when it is not 8 (`gray 16-bit`).
+    /// The stored format (`ImageHeader.formatName`): for PNG `gray`, `gray+alpha`, `RGB`,
+    /// `RGBA` or `palette`, with the bit depth appended when it is not 8 (`gray 16-bit`);
+    /// for JPEG `JPEG 4:2:0`, `JPEG gray`, `JPEG CMYK`, … (`progressive` appended).
     public let format: String
     /// Channels the image decodes to by default (1 for gray sources, 3 otherwise).
     public let channels: Int
@@ -33,29 +34,30 @@ public struct DataCheckReport: Sendable, Codable, Hashable {
 
   /// The folder checked.
   public let root: String
-  /// Files named `*.png`, usable or not (including dangling links and unreadable names).
-  public let pngFiles: Int
-  /// PNG files that decoded completely.
+  /// Files named like images (`*.png`, `*.jpg`, `*.jpeg`), usable or not (including
+  /// dangling links and unreadable names).
+  public let imageFiles: Int
+  /// Image files that decoded completely.
   public let usable: Int
   /// Usable images by size and format, most frequent first.
   public let shapes: [Shape]
   /// Unusable files (and unreadable folders) with the reason, sorted by path.
   public let rejected: [DatasetIssue]
-  /// Files that are not PNG images by name (not decoded, not an error).
+  /// Files that are not images by name (not decoded, not an error).
   public let skippedCount: Int
   /// The first few skipped files, sorted by path.
   public let skippedExamples: [String]
   /// Wall-clock time of the check.
   public let seconds: Double
-  /// True when every PNG file decoded (and every folder could be read).
+  /// True when every image file decoded (and every folder could be read).
   public let allUsable: Bool
 
   public init(
-    root: String, pngFiles: Int, usable: Int, shapes: [Shape], rejected: [DatasetIssue],
+    root: String, imageFiles: Int, usable: Int, shapes: [Shape], rejected: [DatasetIssue],
     skippedCount: Int, skippedExamples: [String], seconds: Double
   ) {
     self.root = root
-    self.pngFiles = pngFiles
+    self.imageFiles = imageFiles
     self.usable = usable
     self.shapes = shapes
     self.rejected = rejected
@@ -67,7 +69,7 @@ public struct DataCheckReport: Sendable, Codable, Hashable {
 
   enum CodingKeys: String, CodingKey {
     case root, usable, shapes, rejected, seconds
-    case pngFiles = "png_files"
+    case imageFiles = "image_files"
     case skippedCount = "skipped_count"
     case skippedExamples = "skipped_examples"
     case allUsable = "all_usable"
@@ -77,7 +79,9 @@ public struct DataCheckReport: Sendable, Codable, Hashable {
   public var text: String {
     var lines: [String] = []
     let time = String(format: "%.2f", seconds)
-    lines.append("\(root): \(pngFiles) PNG file\(pngFiles == 1 ? "" : "s"), \(usable) usable (decoded in \(time) s)")
+    lines.append(
+      "\(root): \(imageFiles) image file\(imageFiles == 1 ? "" : "s") (\(ImageFormat.names)), \(usable) usable "
+        + "(decoded in \(time) s)")
     if !shapes.isEmpty {
       lines.append("sizes:")
       lines += shapes.map { "  " + $0.text }
@@ -103,13 +107,13 @@ public enum DataCheck {
   /// Skipped files named in a report.
   public static let skippedExampleCount = 5
 
-  /// Scans `path` recursively and decodes every PNG file with `options`, on `threads`
+  /// Scans `path` recursively and decodes every image file with `options`, on `threads`
   /// threads.
   ///
   /// - Throws: `DatasetError` when the folder is missing, not a folder or unreadable, or
-  ///   holds no PNG file at all (unusable PNG files are reported, not thrown).
+  ///   holds no image file at all (unusable image files are reported, not thrown).
   public static func run(
-    path: String, threads: Int = Parallel.threads, options: PNGDecodeOptions = PNGDecodeOptions()
+    path: String, threads: Int = Parallel.threads, options: ImageDecodeOptions = ImageDecodeOptions()
   ) throws -> DataCheckReport {
     let start = DispatchTime.now()
     let root = FolderScan.normalize(path)
@@ -123,13 +127,13 @@ public enum DataCheck {
     let outcomes: [Outcome] = concurrentMap(scan.images.count, threads: threads) { i in
       let file = FolderScan.join(root, scan.images[i])
       do {
-        let bytes = try PNG.readFile(file)
-        let header = try PNG.header(of: bytes, path: file)
-        let image = try PNG.decode(bytes, options: options, path: file)
+        let bytes = try ImageFile.readFile(file)
+        let header = try ImageFile.header(of: bytes, path: file)
+        let image = try ImageFile.decode(bytes, options: options, path: file)
         return .usable(
-          width: image.width, height: image.height, format: formatName(header), channels: image.channels)
-      } catch let error as PNGError {
-        return .rejected(error.kind == .notPNG && error.reason.isEmpty ? "not a PNG file" : error.reason)
+          width: image.width, height: image.height, format: header.formatName, channels: image.channels)
+      } catch let error as any ImageFileError {
+        return .rejected(error.reason)
       } catch {
         return .rejected("\(error)")
       }
@@ -161,21 +165,9 @@ public enum DataCheck {
     }
     let seconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
     return DataCheckReport(
-      root: root, pngFiles: scan.images.count + scan.issues.filter { !$0.path.hasSuffix("/") }.count,
+      root: root, imageFiles: scan.images.count + scan.issues.filter { !$0.path.hasSuffix("/") }.count,
       usable: outcomes.filter { if case .usable = $0 { true } else { false } }.count,
       shapes: shapes, rejected: rejected, skippedCount: scan.skipped.count,
       skippedExamples: Array(scan.skipped.prefix(skippedExampleCount)), seconds: seconds)
-  }
-
-  static func formatName(_ header: PNGHeader) -> String {
-    let base: String
-    switch header.colorType {
-    case .gray: base = "gray"
-    case .grayAlpha: base = "gray+alpha"
-    case .rgb: base = "RGB"
-    case .rgba: base = "RGBA"
-    case .palette: base = "palette"
-    }
-    return header.bitDepth == 8 || header.colorType == .palette ? base : "\(base) \(header.bitDepth)-bit"
   }
 }

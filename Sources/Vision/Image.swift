@@ -4,8 +4,8 @@
 /// at column `x`, row `y` is `pixels[(y * width + x) * channels + c]`, rows tightly packed
 /// (no padding), so `pixels.count == width * height * channels`. Channel meaning by count:
 /// 1 = gray, 3 = RGB (sRGB-encoded bytes as stored in the file; no gamma is applied).
-/// 2 (gray+alpha) and 4 (RGBA) are accepted by the PNG encoder; the decoder never
-/// produces them (alpha is dropped or composited at decode time).
+/// 2 (gray+alpha) and 4 (RGBA) are accepted by the PNG encoder; the decoders never
+/// produce them (alpha is dropped or composited at decode time; JPEG has none).
 ///
 /// A value type: copies share storage until one of them is mutated (copy-on-write), so
 /// images can be passed between threads freely.

@@ -8,16 +8,17 @@ import Foundation
   import Darwin
 #endif
 
-// Datasets backed by folders of PNG files:
+// Datasets backed by folders of image files (PNG or JPEG, read through `ImageFile`):
 //
-// - `ImageFolder`: unlabeled, every PNG under a folder (flat or nested, any depth).
+// - `ImageFolder`: unlabeled, every image under a folder (flat or nested, any depth).
 // - `LabeledImageFolder`: labeled, either one subfolder per class (the common
-//   "ImageFolder" convention: root/<class>/**/*.png, classes in sorted order) or a CSV
-//   of `path,label` lines.
+//   "ImageFolder" convention: root/<class>/**/*.png or *.jpg, classes in sorted order) or
+//   a CSV of `path,label` lines.
 //
-// Scanning lists file names and checks each PNG's 33-byte signature + IHDR (cheap, done
-// on all cores); pixels are only decoded when a sample is read, so opening a folder of
-// 100k images takes about a second. Files that fail the header check are reported once,
+// Files are listed as images by name (`ImageFormat.fileExtensions`) and read by content.
+// Scanning checks each image's header (a PNG's 33-byte signature + IHDR, a JPEG's markers
+// up to its first scan; cheap, done on all cores); pixels are only decoded when a sample
+// is read, so opening a folder of 100k images takes about a second. Files that fail the header check are reported once,
 // in `rejected`, and left out (or, with `strict`, make the constructor throw).
 //
 // Order: samples are sorted by their path relative to the root, comparing UTF-8 bytes,
@@ -75,19 +76,20 @@ public struct DatasetIssue: Sendable, Hashable, Codable {
 
 /// How to open an image folder.
 public struct ImageFolderOptions: Sendable, Hashable {
-  /// Throw when any PNG file is unreadable or fails the header check, instead of
+  /// Throw when any image file is unreadable or fails the header check, instead of
   /// leaving it out and listing it in `rejected`.
   public var strict: Bool
-  /// Check each PNG's signature and IHDR while scanning (33 bytes per file). Off, every
-  /// `.png` file is listed and problems only show when a sample is decoded.
+  /// Check each image's header while scanning (a PNG's first 33 bytes, a JPEG's markers
+  /// before its scan). Off, every file named like an image is listed and problems only
+  /// show when a sample is decoded.
   public var checkHeaders: Bool
   /// How `loadImage(at:)` decodes (the `ImageSource` entry point used by loaders).
-  public var decode: PNGDecodeOptions
+  public var decode: ImageDecodeOptions
   /// Threads for the header check (default: Pretext's thread count).
   public var threads: Int
 
   public init(
-    strict: Bool = false, checkHeaders: Bool = true, decode: PNGDecodeOptions = PNGDecodeOptions(),
+    strict: Bool = false, checkHeaders: Bool = true, decode: ImageDecodeOptions = ImageDecodeOptions(),
     threads: Int = Parallel.threads
   ) {
     self.strict = strict
@@ -97,15 +99,15 @@ public struct ImageFolderOptions: Sendable, Hashable {
   }
 }
 
-/// Unlabeled images: every PNG file under a folder, at any depth.
+/// Unlabeled images: every PNG or JPEG file under a folder, at any depth.
 public struct ImageFolder: Sendable, ImageSource {
   /// The folder as given (trailing slashes removed).
   public let root: String
   /// The samples' paths relative to `root`, sorted byte-wise.
   public let files: [String]
-  /// Files that are not PNG images by name (relative paths, sorted), e.g. `README.txt`.
+  /// Files that are not images by name (relative paths, sorted), e.g. `README.txt`.
   public let skipped: [String]
-  /// Unusable PNG files and unreadable folders, with the reason (sorted by path).
+  /// Unusable image files and unreadable folders, with the reason (sorted by path).
   public let rejected: [DatasetIssue]
   /// Images by size and stored format (`"28×28 gray": 60000`), from the header check
   /// (empty when it is off).
@@ -115,7 +117,7 @@ public struct ImageFolder: Sendable, ImageSource {
   /// Scans `path` recursively.
   ///
   /// - Throws: `DatasetError` when the folder is missing, not a folder, unreadable, or
-  ///   holds no usable PNG file; in strict mode also when any file is rejected.
+  ///   holds no usable image file; in strict mode also when any file is rejected.
   public init(path: String, options: ImageFolderOptions = ImageFolderOptions()) throws {
     let root = FolderScan.normalize(path)
     var scan = try FolderScan.scan(root: root)
@@ -138,7 +140,7 @@ public struct ImageFolder: Sendable, ImageSource {
   /// Decodes sample `index`.
   ///
   /// - Throws: `DatasetError` naming the file and why it cannot be decoded.
-  public func image(at index: Int, options decode: PNGDecodeOptions) throws -> Image {
+  public func image(at index: Int, options decode: ImageDecodeOptions) throws -> Image {
     try FolderScan.readImage(path(at: index), root: root, options: decode)
   }
 
@@ -154,7 +156,8 @@ public struct ImageFolder: Sendable, ImageSource {
   public var isStrict: Bool { options.strict }
 }
 
-/// Labeled images: class subfolders (`root/<class>/**/*.png`) or a CSV of `path,label`.
+/// Labeled images: class subfolders (`root/<class>/**/*.png`, `*.jpg`) or a CSV of
+/// `path,label`.
 /// Class indices follow the sorted class names (see the initializers).
 public struct LabeledImageFolder: Sendable, ImageSource {
   /// The folder holding the class folders, or the CSV file's folder.
@@ -166,7 +169,7 @@ public struct LabeledImageFolder: Sendable, ImageSource {
   public let files: [String]
   /// The class index of each sample, parallel to `files`.
   public let labels: [Int]
-  /// Files that are not PNG images by name, or PNG files outside any class folder.
+  /// Files that are not images by name, or images outside any class folder.
   public let skipped: [String]
   /// Unusable files with the reason (sorted by path).
   public let rejected: [DatasetIssue]
@@ -175,8 +178,8 @@ public struct LabeledImageFolder: Sendable, ImageSource {
   public let options: ImageFolderOptions
 
   /// Opens the class-folder convention: each non-hidden subfolder of `path` is a class,
-  /// named after the folder, and holds that class's PNG files at any depth. Classes are
-  /// indexed in byte-wise sorted order of their names (`cat` = 0, `dog` = 1). PNG files
+  /// named after the folder, and holds that class's images at any depth. Classes are
+  /// indexed in byte-wise sorted order of their names (`cat` = 0, `dog` = 1). Images
   /// directly in `path` belong to no class and are listed in `skipped`.
   ///
   /// - Throws: `DatasetError` when the folder is missing, has no class folders, or a
@@ -184,7 +187,7 @@ public struct LabeledImageFolder: Sendable, ImageSource {
   public init(path: String, options: ImageFolderOptions = ImageFolderOptions()) throws {
     let root = FolderScan.normalize(path)
     var scan = try FolderScan.scan(root: root)
-    // PNG files at the top level have no class folder.
+    // Images at the top level have no class folder.
     let loose = scan.images.filter { !$0.utf8.contains(UInt8(ascii: "/")) }
     scan.images.removeAll { !$0.utf8.contains(UInt8(ascii: "/")) }
     scan.skipped = FolderScan.sortedBytewise(scan.skipped + loose)
@@ -195,7 +198,7 @@ public struct LabeledImageFolder: Sendable, ImageSource {
       throw DatasetError(
         kind: .empty, path: root,
         reason: "no class folders found; expected one subfolder per class, each holding that "
-          + "class's PNG images (e.g. \(root)/cat/1.png, \(root)/dog/2.png)")
+          + "class's \(ImageFormat.names) images (e.g. \(root)/cat/1.png, \(root)/dog/2.jpg)")
     }
     let index = Dictionary(uniqueKeysWithValues: classes.enumerated().map { ($1, $0) })
     var labels: [Int] = []
@@ -209,7 +212,7 @@ public struct LabeledImageFolder: Sendable, ImageSource {
     if let empty = counts.firstIndex(of: 0) {
       throw DatasetError(
         kind: .empty, path: FolderScan.join(root, classes[empty]),
-        reason: "class folder holds no usable PNG image; add images or remove the folder "
+        reason: "class folder holds no usable \(ImageFormat.names) image; add images or remove the folder "
           + "(every subfolder of \(root) is a class)")
     }
     self.root = root
@@ -224,13 +227,13 @@ public struct LabeledImageFolder: Sendable, ImageSource {
 
   /// Opens a CSV of `path,label` lines. Paths are relative to the CSV file's folder (or
   /// absolute); labels are class names. The first line is a header, and skipped, when its
-  /// path field does not end in `.png` (e.g. `path,label`). Fields may be double-quoted
+  /// path field is not named like an image (e.g. `path,label`). Fields may be double-quoted
   /// (for commas in names); blank lines are ignored. Classes are the distinct labels,
   /// sorted numerically when every label is a non-negative integer (`2` before `10`),
   /// byte-wise otherwise.
   ///
   /// - Throws: `DatasetError` naming the CSV and the line for a malformed line, a file
-  ///   that does not exist or is not a PNG by name, or a path listed twice; also for an
+  ///   that does not exist or is not an image by name, or a path listed twice; also for an
   ///   empty list, and in strict mode for a file that fails the header check.
   public init(csv path: String, options: ImageFolderOptions = ImageFolderOptions()) throws {
     let entries = try CSVLabels.parse(path: path)
@@ -244,10 +247,11 @@ public struct LabeledImageFolder: Sendable, ImageSource {
           reason: "line \(entry.line): \(entry.path) is already listed on line \(first); list each image once")
       }
       seen[entry.path] = entry.line
-      guard entry.path.lowercased().hasSuffix(".png") else {
+      guard FolderScan.isImageName(entry.path) else {
         throw DatasetError(
           kind: .invalidCSV, path: path,
-          reason: "line \(entry.line): \(entry.path) is not a .png file; only PNG images are read")
+          reason: "line \(entry.line): \(entry.path) is not named like an image "
+            + "(\(ImageFormat.extensionNames)); only \(ImageFormat.names) images are read")
       }
       var info = stat()
       guard stat(full, &info) == 0 else {
@@ -260,7 +264,7 @@ public struct LabeledImageFolder: Sendable, ImageSource {
       guard (info.st_mode & S_IFMT) == S_IFREG else {
         throw DatasetError(
           kind: .invalidCSV, path: path,
-          reason: "line \(entry.line): \(full) is not a regular file; list PNG files only")
+          reason: "line \(entry.line): \(full) is not a regular file; list image files only")
       }
     }
     guard !entries.isEmpty else {
@@ -301,7 +305,7 @@ public struct LabeledImageFolder: Sendable, ImageSource {
   /// Decodes sample `index`.
   ///
   /// - Throws: `DatasetError` naming the file and why it cannot be decoded.
-  public func image(at index: Int, options decode: PNGDecodeOptions) throws -> Image {
+  public func image(at index: Int, options decode: ImageDecodeOptions) throws -> Image {
     try FolderScan.readImage(path(at: index), root: root, options: decode)
   }
 
@@ -321,7 +325,8 @@ public struct LabeledImageFolder: Sendable, ImageSource {
 
 /// The result of walking a folder, and the helpers the datasets share.
 struct FolderScan {
-  /// `.png` files (case-insensitive), relative paths.
+  /// Files named like images (`ImageFormat.fileExtensions`, case-insensitive), relative
+  /// paths.
   var images: [String] = []
   /// Other files, relative paths.
   var skipped: [String] = []
@@ -355,7 +360,7 @@ struct FolderScan {
     return slash == path.startIndex ? "/" : String(path[..<slash])
   }
 
-  static func isPNGName(_ name: String) -> Bool { name.lowercased().hasSuffix(".png") }
+  static func isImageName(_ name: String) -> Bool { ImageFormat.named(name) != nil }
 
   /// Sorted by UTF-8 bytes (not by Unicode collation, which can differ between
   /// platforms and normalization forms).
@@ -373,14 +378,14 @@ struct FolderScan {
       if code == ENOENT || code == ENOTDIR {
         throw DatasetError(
           kind: .notFound, path: root,
-          reason: "no such folder; expected a folder of PNG images (searched recursively)")
+          reason: "no such folder; expected a folder of \(ImageFormat.names) images (searched recursively)")
       }
       throw DatasetError(kind: .unreadable, path: root, reason: "cannot access: \(String(cString: strerror(code)))")
     }
     guard (info.st_mode & S_IFMT) == S_IFDIR else {
       throw DatasetError(
         kind: .wrongType, path: root,
-        reason: "is a file, not a folder; expected a folder of PNG images (searched recursively)")
+        reason: "is a file, not a folder; expected a folder of \(ImageFormat.names) images (searched recursively)")
     }
     var result = FolderScan()
     var visited: Set<FolderID> = [FolderID(device: UInt64(info.st_dev), inode: UInt64(info.st_ino))]
@@ -406,7 +411,7 @@ struct FolderScan {
           // problem for an image or a folder, not for any other file.
           let shown = String(decoding: nameBytes, as: UTF8.self)
           let shownPath = relative.isEmpty ? shown : relative + "/" + shown
-          if Int(type) == Int(DT_DIR) || isPNGName(shown) {
+          if Int(type) == Int(DT_DIR) || isImageName(shown) {
             result.issues.append(
               DatasetIssue(path: shownPath, reason: "the name is not valid UTF-8; rename it"))
           } else {
@@ -422,7 +427,7 @@ struct FolderScan {
           var target = stat()
           guard stat(childAbsolute, &target) == 0 else {
             // A dangling link: an image that cannot be read if it is named like one.
-            if isPNGName(name) {
+            if isImageName(name) {
               result.issues.append(
                 DatasetIssue(path: childRelative, reason: "cannot open: \(String(cString: strerror(errno)))"))
             } else {
@@ -435,7 +440,7 @@ struct FolderScan {
         }
         if isFolder {
           folders.append((childAbsolute, childRelative))
-        } else if isFile && isPNGName(name) {
+        } else if isFile && isImageName(name) {
           result.images.append(childRelative)
         } else {
           // Other files, and FIFOs/sockets/devices (never opened: reading a FIFO blocks).
@@ -474,10 +479,10 @@ struct FolderScan {
   mutating func checkHeaders(root: String, threads: Int) {
     let files = images
     // Per file: its header, or why it is unusable.
-    let results: [(header: PNGHeader?, reason: String?)] = concurrentMap(files.count, threads: threads) { i in
+    let results: [(header: ImageHeader?, reason: String?)] = concurrentMap(files.count, threads: threads) { i in
       do {
-        return (try PNG.header(path: FolderScan.join(root, files[i])), nil)
-      } catch let error as PNGError {
+        return (try ImageFile.header(path: FolderScan.join(root, files[i])), nil)
+      } catch let error as any ImageFileError {
         return (nil, error.reason)
       } catch {
         return (nil, "\(error)")
@@ -486,7 +491,7 @@ struct FolderScan {
     var bad: [DatasetIssue] = []
     for (file, result) in zip(files, results) {
       if let header = result.header {
-        formats["\(header.width)×\(header.height) \(DataCheck.formatName(header))", default: 0] += 1
+        formats["\(header.width)×\(header.height) \(header.formatName)", default: 0] += 1
       } else {
         bad.append(DatasetIssue(path: file, reason: result.reason ?? "unreadable"))
       }
@@ -521,7 +526,7 @@ struct FolderScan {
 
   func emptyError(root: String) -> DatasetError {
     var found: [String] = []
-    if !issues.isEmpty { found.append("\(issues.count) unusable PNG file\(issues.count == 1 ? "" : "s")") }
+    if !issues.isEmpty { found.append("\(issues.count) unusable image file\(issues.count == 1 ? "" : "s")") }
     if !skipped.isEmpty {
       let examples = skipped.prefix(3).joined(separator: ", ")
       found.append(
@@ -530,7 +535,8 @@ struct FolderScan {
     let what = found.isEmpty ? "it is empty" : "found only " + found.joined(separator: " and ")
     return DatasetError(
       kind: .empty, path: root,
-      reason: "no usable PNG images (\(what)); expected .png files in it or its subfolders")
+      reason: "no usable \(ImageFormat.names) images (\(what)); expected \(ImageFormat.extensionNames) files in it "
+        + "or its subfolders")
   }
 
   static func summary(
@@ -556,10 +562,10 @@ struct FolderScan {
     return lines.joined(separator: "\n")
   }
 
-  static func readImage(_ path: String, root: String, options: PNGDecodeOptions) throws -> Image {
+  static func readImage(_ path: String, root: String, options: ImageDecodeOptions) throws -> Image {
     do {
-      return try PNG.read(path: path, options: options)
-    } catch let error as PNGError {
+      return try ImageFile.read(path: path, options: options)
+    } catch let error as any ImageFileError {
       throw DatasetError(
         kind: .unreadable, path: path,
         reason: error.reason + "; remove or replace the file (`pretext data check \(root)` lists every unusable file)")
@@ -616,12 +622,12 @@ enum CSVLabels {
       let isFirst = !sawFirst
       sawFirst = true
       guard fields.count == 2 else {
-        if isFirst && !(fields.first.map(FolderScan.isPNGName) ?? false) { continue }  // a header
+        if isFirst && !(fields.first.map(FolderScan.isImageName) ?? false) { continue }  // a header
         throw DatasetError(
           kind: .invalidCSV, path: path,
           reason: "line \(number): expected 2 fields `path,label`, found \(fields.count): \(line)")
       }
-      if isFirst && !FolderScan.isPNGName(fields[0]) { continue }  // a header such as path,label
+      if isFirst && !FolderScan.isImageName(fields[0]) { continue }  // a header such as path,label
       guard !fields[0].isEmpty, !fields[1].isEmpty else {
         throw DatasetError(
           kind: .invalidCSV, path: path,

@@ -14,7 +14,7 @@ import Foundation
 
 /// Why a PNG operation failed. `description` reads "`path`: `reason`", e.g.
 /// `bad.png: not a PNG file (bad signature)` or `x.png: CRC error in IHDR chunk`.
-public struct PNGError: Error, CustomStringConvertible, LocalizedError, Sendable, Hashable {
+public struct PNGError: Error, CustomStringConvertible, LocalizedError, Sendable, Hashable, ImageFileError {
   public enum Kind: Sendable, Hashable {
     /// Empty input or a wrong 8-byte signature (not a PNG at all).
     case notPNG
@@ -22,7 +22,7 @@ public struct PNGError: Error, CustomStringConvertible, LocalizedError, Sendable
     case truncated
     /// libpng rejected the stream: CRC mismatch, invalid IHDR, zlib error, missing IDAT...
     case corrupt
-    /// width * height exceeds `PNGDecodeOptions.maxPixels`; nothing was allocated.
+    /// width * height exceeds `ImageDecodeOptions.maxPixels`; nothing was allocated.
     case tooLarge
     /// The call itself was wrong (bad image shape, option, compression level).
     case invalidArgument
@@ -62,65 +62,25 @@ public struct PNGHeader: Sendable, Hashable {
   public let isInterlaced: Bool
 
   public var pixelCount: Int { width * height }
-  /// The channel count `PNGDecodeOptions.Channels.natural` decodes to: 1 for gray and
+  /// The channel count `ImageDecodeOptions.Channels.natural` decodes to: 1 for gray and
   /// gray+alpha, 3 for RGB, RGBA and palette images.
   public var naturalChannels: Int { colorType == .gray || colorType == .grayAlpha ? 1 : 3 }
   /// Whether the colour type carries an alpha channel. A tRNS chunk (transparency for
   /// gray, RGB or palette images) is not visible in the IHDR and is not reflected here.
   public var hasAlphaChannel: Bool { colorType == .grayAlpha || colorType == .rgba }
-}
 
-/// How to turn a PNG into an 8-bit `Image`.
-public struct PNGDecodeOptions: Sendable, Hashable {
-  public enum Channels: Sendable, Hashable {
-    /// 1 channel. Colour sources are reduced with BT.601 luma weights
-    /// (0.299 R + 0.587 G + 0.114 B, rounded, on the stored bytes).
-    case gray
-    /// 3 channels. Gray sources are replicated into R, G and B.
-    case rgb
-    /// 1 channel for gray and gray+alpha sources, 3 for everything else.
-    case natural
-  }
-
-  /// A colour to composite transparent pixels over (sRGB bytes, as stored).
-  public struct Background: Sendable, Hashable {
-    public var red: UInt8
-    public var green: UInt8
-    public var blue: UInt8
-
-    public init(red: UInt8, green: UInt8, blue: UInt8) {
-      self.red = red
-      self.green = green
-      self.blue = blue
+  /// The stored format: `gray`, `gray+alpha`, `RGB`, `RGBA` or `palette`, with the bit
+  /// depth appended when it is not 8 (`gray 16-bit`).
+  public var formatName: String {
+    let base: String
+    switch colorType {
+    case .gray: base = "gray"
+    case .grayAlpha: base = "gray+alpha"
+    case .rgb: base = "RGB"
+    case .rgba: base = "RGBA"
+    case .palette: base = "palette"
     }
-
-    public init(gray: UInt8) { self.init(red: gray, green: gray, blue: gray) }
-
-    public static let black = Background(gray: 0)
-    public static let white = Background(gray: 255)
-  }
-
-  /// 64 Mi pixels: an 8192×8192 RGB image is 192 MiB decoded. Anything larger in a
-  /// training set is far more likely a decompression bomb than a sample.
-  public static let defaultMaxPixels = 64 * 1024 * 1024
-
-  public var channels: Channels
-  /// nil: alpha (an alpha channel or tRNS transparency) is dropped and colours come out
-  /// as stored, even under fully transparent pixels. Otherwise every pixel is composited
-  /// over this colour: `out = round((c * a + bg * (255 - a)) / 255)` per channel, on 8-bit
-  /// values, without gamma (the luma of the background is used for gray output).
-  public var background: Background?
-  /// Images with `width * height > maxPixels` are refused from their header, before any
-  /// pixel memory is allocated or any data is inflated. Must be positive.
-  public var maxPixels: Int
-
-  public init(
-    channels: Channels = .natural, background: Background? = nil,
-    maxPixels: Int = PNGDecodeOptions.defaultMaxPixels
-  ) {
-    self.channels = channels
-    self.background = background
-    self.maxPixels = maxPixels
+    return bitDepth == 8 || colorType == .palette ? base : "\(base) \(bitDepth)-bit"
   }
 }
 
@@ -143,19 +103,19 @@ public enum PNG {
 
   /// Decodes a complete PNG held in memory (`[UInt8]`, `Data`, ...).
   ///
-  /// - Returns: an 8-bit image of `options.channels` channels (see `PNGDecodeOptions`),
+  /// - Returns: an 8-bit image of `options.channels` channels (see `ImageDecodeOptions`),
   ///   `pixels` HWC with `width * height * channels` samples. 16-bit samples are rounded
   ///   to 8 bits (`v * 255 / 65535`); palettes are expanded; gamma is not applied.
   /// - Throws: `PNGError`, whose description starts with `path` when one is given.
   public static func decode(
-    _ data: some ContiguousBytes, options: PNGDecodeOptions = PNGDecodeOptions(),
+    _ data: some ContiguousBytes, options: ImageDecodeOptions = ImageDecodeOptions(),
     path: String? = nil
   ) throws -> Image {
     try data.withUnsafeBytes { try decodeBytes($0, options: options, path: path) }
   }
 
   /// Reads and decodes the PNG file at `path`; see `decode(_:options:path:)`.
-  public static func read(path: String, options: PNGDecodeOptions = PNGDecodeOptions())
+  public static func read(path: String, options: ImageDecodeOptions = ImageDecodeOptions())
     throws -> Image
   {
     // Refuse oversized images from the first 33 bytes, before reading a possibly huge
@@ -236,23 +196,14 @@ extension PNG {
     return (header, c)
   }
 
-  static func checkSize(_ header: PNGHeader, options: PNGDecodeOptions, path: String?) throws {
-    guard options.maxPixels > 0 else {
-      throw PNGError(
-        kind: .invalidArgument, path: path,
-        reason: "maxPixels must be positive, got \(options.maxPixels)")
-    }
-    // width and height are below 2^31, so the product cannot overflow Int.
-    if header.pixelCount > options.maxPixels {
-      throw PNGError(
-        kind: .tooLarge, path: path,
-        reason: "\(header.width)×\(header.height) pixels exceeds the limit of "
-          + "\(options.maxPixels) pixels (raise maxPixels to read it)")
+  static func checkSize(_ header: PNGHeader, options: ImageDecodeOptions, path: String?) throws {
+    if let reason = options.pixelBudgetProblem(width: header.width, height: header.height) {
+      throw PNGError(kind: options.maxPixels > 0 ? .tooLarge : .invalidArgument, path: path, reason: reason)
     }
   }
 
   static func decodeBytes(
-    _ raw: UnsafeRawBufferPointer, options: PNGDecodeOptions, path: String?
+    _ raw: UnsafeRawBufferPointer, options: ImageDecodeOptions, path: String?
   ) throws -> Image {
     // Header first: the size check and the output allocation both depend on it, and a
     // bomb is refused here without libpng inflating a single IDAT byte.

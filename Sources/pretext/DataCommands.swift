@@ -15,8 +15,10 @@ struct DataCommand: ParsableCommand {
 struct DataCheckCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "check",
-    abstract: "Decode every PNG under a folder; report usable images, their sizes and formats, and the rejected files.",
-    discussion: "Exits with status 0 when every PNG file is usable, 1 otherwise.")
+    abstract:
+      "Decode every PNG or JPEG image under a folder; report usable images, their sizes and formats, and the "
+      + "rejected files.",
+    discussion: "Exits with status 0 when every image file is usable, 1 otherwise.")
 
   @Argument(help: "The folder to check (searched recursively).") var directory: String
   @Flag(help: "Print JSON instead of text.") var json = false

@@ -102,7 +102,7 @@ struct Probe: ParsableCommand {
 struct Embed: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract:
-      "Write the features of every PNG under a folder (safetensors `features` [N, F]) and a CSV of their paths.",
+      "Write the features of every PNG or JPEG image under a folder (safetensors `features` [N, F]) and a CSV of their paths.",
     discussion: """
       The CSV (index,path; paths relative to DIR, in the order of the rows) goes next to the output: \
       OUT.safetensors → OUT.csv. Images are prepared as for the probe: channels, resize, centre crop, \
@@ -110,7 +110,7 @@ struct Embed: ParsableCommand {
       """)
 
   @Option(help: "Backbone weights (safetensors).") var weights: String
-  @Argument(help: "Folder of PNG images (searched recursively; labeled or not).") var directory: String
+  @Argument(help: "Folder of PNG or JPEG images (searched recursively; labeled or not).") var directory: String
   @Option(help: "Output file (safetensors).") var out: String
   @Option(help: "Depth to read (default: the final features), e.g. blocks.3 or layer4.") var layer: String?
   @Option(help: "Images per forward pass.") var batchSize = 256

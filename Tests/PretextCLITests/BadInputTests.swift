@@ -90,19 +90,21 @@ final class BadInputTests: XCTestCase {
     let config = try config()
     assertFails(
       try pretrain([config, "--set", "data.unlabeled=\(dir.path)/nothing"]),
-      "Error: \(dir.path)/nothing: no such folder; expected a folder of PNG images (searched recursively)")
+      "Error: \(dir.path)/nothing: no such folder; expected a folder of PNG or JPEG images (searched recursively)")
     let empty = dir.appendingPathComponent("empty").path
     try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
     assertFails(
       try pretrain([config, "--set", "data.unlabeled=\(empty)"]),
-      "Error: \(empty): no usable PNG images (it is empty); expected .png files in it or its subfolders")
+      "Error: \(empty): no usable PNG or JPEG images (it is empty); expected .jpeg, .jpg or .png files in it or its "
+        + "subfolders")
     try Data("x".utf8).write(to: URL(fileURLWithPath: empty + "/notes.txt"))
     assertFails(
       try pretrain([config, "--set", "data.unlabeled=\(empty)"]),
-      "Error: \(empty): no usable PNG images (found only 1 other file (notes.txt)); expected .png files")
+      "Error: \(empty): no usable PNG or JPEG images (found only 1 other file (notes.txt)); expected .jpeg, .jpg or "
+        + ".png files")
     assertFails(
       try pretrain([config, "--set", "data.unlabeled=\(config)"]),
-      "Error: \(config): is a file, not a folder; expected a folder of PNG images")
+      "Error: \(config): is a file, not a folder; expected a folder of PNG or JPEG images")
     XCTAssertFalse(FileManager.default.fileExists(atPath: runs), "nothing is written for a bad folder")
   }
 
@@ -132,6 +134,43 @@ final class BadInputTests: XCTestCase {
     try FileManager.default.removeItem(atPath: data + "/fake.png")
     let strict = try pretrain([try config(), "--set", "data.strict=true", "--set", "name=strict"])
     assertFails(strict, "Error: \(png): truncated: the data ends after 60 bytes, inside the PNG stream")
+  }
+
+  func testJPEGFolderTrainsAndBadJPEGsAreSkippedOrStopAStrictRun() throws {
+    // JPEGs of every kind (gray, each subsampling, progressive, CMYK, EXIF-rotated, 1×1,
+    // 1×300, 640×480) in a folder of their own, one cut inside its pixel data (the scan
+    // accepts it; decoding fails) and a text file named .jpg (the scan leaves it out).
+    let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+      .appendingPathComponent("VisionTests/Fixtures/jpeg")
+    let folder = dir.appendingPathComponent("photos").path
+    try FileManager.default.createDirectory(atPath: folder + "/sub", withIntermediateDirectories: true)
+    // 15 files and the cut one: two batches of 8 per epoch, so every run reads each file.
+    let names =
+      ["gray", "444", "422", "420", "progressive", "progressive-gray"].map { "pattern-\($0).jpg" }
+      + [1, 5, 6, 8].map { "orient-\($0).jpg" }
+      + ["cmyk.jpg", "ycck.jpg", "odd-1x1.jpg", "odd-1x300.jpg", "photo-640x480.jpg"]
+    for name in names {
+      try FileManager.default.copyItem(atPath: fixtures.path + "/" + name, toPath: folder + "/sub/" + name.uppercased())
+    }
+    let good = try Data(contentsOf: fixtures.appendingPathComponent("pattern-420.jpg"))
+    let cut = folder + "/cut.jpg"
+    try good.prefix(good.count - 300).write(to: URL(fileURLWithPath: cut))
+    try Data("not an image".utf8).write(to: URL(fileURLWithPath: folder + "/fake.jpg"))
+    let r = try pretrain([try config(), "--set", "data.unlabeled=\(folder)", "--set", "backbone.in_channels=3"])
+    XCTAssertEqual(r.status, 0, r.err)
+    XCTAssertTrue(r.err.contains("left out 1 unusable file:\n  fake.jpg: not a PNG or JPEG file"), r.err)
+    XCTAssertTrue(
+      r.err.contains(
+        "pretext: skipping unreadable image \(cut): truncated: the data ends before the JPEG image does "
+          + "(libjpeg: Premature end of JPEG file); remove or replace the file"), r.err)
+    XCTAssertTrue(r.err.contains("\(folder): 16 images\nmixed sizes and formats (32×16 JPEG 4:4:4: 4, "), r.err)
+    XCTAssertTrue(r.out.contains("done: 4 steps"), r.out)
+
+    try FileManager.default.removeItem(atPath: folder + "/fake.jpg")
+    let strict = try pretrain([
+      try config(), "--set", "data.unlabeled=\(folder)", "--set", "data.strict=true", "--set", "name=strict",
+    ])
+    assertFails(strict, "Error: \(cut): truncated: the data ends before the JPEG image does")
   }
 
   func testMixedSizesAndChannelsAreConverted() throws {
@@ -358,13 +397,14 @@ final class BadInputTests: XCTestCase {
     }
     assertFails(
       try probe(train: data, test: test),
-      "Error: \(data): no class folders found; expected one subfolder per class, each holding that class's PNG images")
+      "Error: \(data): no class folders found; expected one subfolder per class, each holding that class's PNG or "
+        + "JPEG images")
     let extra = dir.appendingPathComponent("extra").path
     try FileManager.default.copyItem(atPath: test, toPath: extra)
     try FileManager.default.createDirectory(atPath: extra + "/Extra", withIntermediateDirectories: true)
     assertFails(
       try probe(train: train, test: extra),
-      "Error: \(extra)/Extra: class folder holds no usable PNG image; add images or remove the folder (every subfolder of \(extra) is a class)"
+      "Error: \(extra)/Extra: class folder holds no usable PNG or JPEG image; add images or remove the folder (every subfolder of \(extra) is a class)"
     )
     let bag = try XCTUnwrap(try FileManager.default.contentsOfDirectory(atPath: test + "/Bag").first)
     try FileManager.default.copyItem(atPath: test + "/Bag/" + bag, toPath: extra + "/Extra/1.png")

@@ -63,7 +63,7 @@ final class DataCLITests: XCTestCase {
 
     let check = try run(["data", "check", out + "/unlabeled"])
     XCTAssertEqual(check.status, 0, check.out + check.err)
-    XCTAssertTrue(check.out.contains("12 PNG files, 12 usable"), check.out)
+    XCTAssertTrue(check.out.contains("12 image files (PNG or JPEG), 12 usable"), check.out)
     XCTAssertTrue(check.out.contains("28×28 gray: 12"), check.out)
   }
 
@@ -88,7 +88,7 @@ final class DataCLITests: XCTestCase {
 
     let text = try run(["data", "check", mixed])
     XCTAssertEqual(text.status, 1, text.err)
-    XCTAssertTrue(text.out.contains("13 PNG files, 10 usable"), text.out)
+    XCTAssertTrue(text.out.contains("13 image files (PNG or JPEG), 10 usable"), text.out)
     XCTAssertTrue(text.out.contains("rejected 3 files:"), text.out)
     XCTAssertTrue(text.out.contains("\n  00003.png: "), text.out)
     XCTAssertTrue(text.out.contains("\n  empty.png: "), text.out)
@@ -108,6 +108,38 @@ final class DataCLITests: XCTestCase {
     let clean = try run(["data", "check", mixed])
     XCTAssertEqual(clean.status, 0, clean.out + clean.err)
     XCTAssertTrue(clean.out.contains("all images are usable"), clean.out)
+  }
+
+  func testCheckListsEveryBadJPEGWithItsReason() throws {
+    let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+      .appendingPathComponent("VisionTests/Fixtures/jpeg")
+    let folder = work + "/photos"
+    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    let good = [UInt8](try Data(contentsOf: fixtures.appendingPathComponent("pattern-420.jpg")))
+    for name in ["pattern-420.jpg", "cmyk.jpg", "orient-6.jpg", "photo-640x480.jpg"] {
+      try FileManager.default.copyItem(atPath: fixtures.path + "/" + name, toPath: folder + "/" + name)
+    }
+    var bomb = good
+    let sof = 2 + 18 + 2 * 69  // SOI, JFIF APP0, two quantization tables (cjpeg's layout)
+    XCTAssertEqual(Array(bomb[sof..<sof + 2]), [0xFF, 0xC0])
+    bomb.replaceSubrange(sof + 5..<sof + 9, with: [0xFD, 0xE8, 0xFD, 0xE8])  // 65000×65000
+    try Data(bomb).write(to: URL(fileURLWithPath: folder + "/bomb.jpg"))
+    try Data(good.prefix(good.count / 2)).write(to: URL(fileURLWithPath: folder + "/cut.JPG"))
+    try Data().write(to: URL(fileURLWithPath: folder + "/empty.jpeg"))
+    try Data("text".utf8).write(to: URL(fileURLWithPath: folder + "/text.jpg"))
+
+    let text = try run(["data", "check", folder])
+    XCTAssertEqual(text.status, 1, text.err)
+    XCTAssertTrue(text.out.contains("8 image files (PNG or JPEG), 4 usable"), text.out)
+    XCTAssertTrue(text.out.contains("  640×480 JPEG 4:2:0: 1"), text.out)
+    XCTAssertTrue(text.out.contains("  32×16 JPEG 4:4:4: 1"), text.out)  // orient-6: shown upright
+    XCTAssertTrue(text.out.contains("  16×8 JPEG CMYK: 1"), text.out)
+    XCTAssertTrue(text.out.contains("rejected 4 files:"), text.out)
+    XCTAssertTrue(
+      text.out.contains("\n  bomb.jpg: 65000×65000 pixels exceeds the limit of 67108864 pixels"), text.out)
+    XCTAssertTrue(text.out.contains("\n  cut.JPG: truncated: the data ends before the JPEG image does"), text.out)
+    XCTAssertTrue(text.out.contains("\n  empty.jpeg: empty file (0 bytes)"), text.out)
+    XCTAssertTrue(text.out.contains("\n  text.jpg: not a PNG or JPEG file"), text.out)
   }
 
   func testClearErrorsForMissingFoldersAndSources() throws {

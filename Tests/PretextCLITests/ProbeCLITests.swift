@@ -149,6 +149,46 @@ final class ProbeCLITests: XCTestCase {
     XCTAssertTrue(badClassifier.err.contains("lbfgs"), badClassifier.err)
   }
 
+  func testEmbedAndProbeReadJPEGFolders() throws {
+    // JPEG fixtures of every kind as two classes, beside one PNG; the weights take 1
+    // channel at 16 px, so every image is converted and resized.
+    let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+      .appendingPathComponent("VisionTests/Fixtures/jpeg").path
+    let photos = dir.appendingPathComponent("photos").path
+    let classes = [
+      "train/patterns": ["gray", "444", "422", "420", "progressive", "arithmetic"].map { "pattern-\($0).jpg" },
+      "train/other": (1...6).map { "orient-\($0).jpg" },
+      "test/patterns": ["pattern-progressive-gray.jpg", "smooth.jpg"],
+      "test/other": ["orient-7.jpg", "orient-8.jpg", "cmyk.jpg"],
+    ]
+    for (folder, names) in classes {
+      try FileManager.default.createDirectory(atPath: photos + "/" + folder, withIntermediateDirectories: true)
+      for name in names {
+        try FileManager.default.copyItem(atPath: fixtures + "/" + name, toPath: photos + "/" + folder + "/" + name)
+      }
+    }
+    try FileManager.default.copyItem(atPath: train + "/Bag/00008.png", toPath: photos + "/test/other/bag.png")
+
+    let out = dir.appendingPathComponent("emb/photos.safetensors").path
+    let embedded = try runPretext(["embed", "--weights", weights, photos + "/test", "--out", out])
+    XCTAssertEqual(embedded.status, 0, embedded.err)
+    XCTAssertTrue(embedded.out.contains("[6, 192]"), embedded.out)
+    let csv = try String(contentsOfFile: dir.appendingPathComponent("emb/photos.csv").path, encoding: .utf8)
+    XCTAssertEqual(
+      csv.split(separator: "\n").dropFirst(),
+      [
+        "0,other/bag.png", "1,other/cmyk.jpg", "2,other/orient-7.jpg", "3,other/orient-8.jpg",
+        "4,patterns/pattern-progressive-gray.jpg", "5,patterns/smooth.jpg",
+      ])
+
+    let probed = try runPretext([
+      "probe", "--weights", weights, "--train", photos + "/train", "--test", photos + "/test", "--no-baselines",
+      "--classifier", "ridge", "--layers", "last", "--threads", "1", "--out", dir.appendingPathComponent("p").path,
+    ])
+    XCTAssertEqual(probed.status, 0, probed.err)
+    XCTAssertTrue(probed.out.contains("linear top-1"), probed.out)
+  }
+
   func testEmbedWritesFeaturesAndTheCSV() throws {
     let out = dir.appendingPathComponent("emb/test.safetensors").path
     let r = try runPretext(["embed", "--weights", weights, test, "--out", out, "--layer", "blocks.2"])

@@ -28,7 +28,7 @@ final class DataCheckTests: XCTestCase {
     defer { DataFixtures.remove(root) }
     let report = try DataCheck.run(path: root, threads: 2)
     XCTAssertEqual(report.root, root)
-    XCTAssertEqual(report.pngFiles, 10)
+    XCTAssertEqual(report.imageFiles, 10)
     XCTAssertEqual(report.usable, 5)
     XCTAssertFalse(report.allUsable)
     XCTAssertEqual(
@@ -42,7 +42,7 @@ final class DataCheckTests: XCTestCase {
     XCTAssertEqual(report.shapes.map(\.channels), [1, 3, 3])
 
     let text = report.text
-    XCTAssertTrue(text.contains("10 PNG files, 5 usable"), text)
+    XCTAssertTrue(text.contains("10 image files (PNG or JPEG), 5 usable"), text)
     XCTAssertTrue(text.contains("  8×8 gray: 3"), text)
     XCTAssertTrue(text.contains("skipped 3 non-image files: notes.txt, x/empty.bin, x/meta.json"), text)
     XCTAssertTrue(text.contains("rejected 5 files:"), text)
@@ -81,8 +81,10 @@ final class DataCheckTests: XCTestCase {
     let report = try DataCheck.run(path: root)
     let data = try JSONEncoder().encode(report)
     let object = try XCTUnwrap(JSONSerialization.jsonObject(with: data) as? [String: Any])
-    for key in ["root", "png_files", "usable", "shapes", "rejected", "skipped_count", "skipped_examples", "all_usable"]
-    {
+    let keys = [
+      "root", "image_files", "usable", "shapes", "rejected", "skipped_count", "skipped_examples", "all_usable",
+    ]
+    for key in keys {
       XCTAssertNotNil(object[key], key)
     }
     XCTAssertEqual(object["all_usable"] as? Bool, false)

@@ -87,12 +87,12 @@ final class ImageFolderTests: XCTestCase {
     XCTAssertTrue(folder.rejected.allSatisfy { !$0.reason.isEmpty })
     XCTAssertEqual(folder.count, 3)
     XCTAssertEqual(folder.path(at: 2), root + "/sub/deep/deeper/c.png")
-    XCTAssertEqual(try folder.image(at: 0, options: PNGDecodeOptions()), a)
+    XCTAssertEqual(try folder.image(at: 0, options: ImageDecodeOptions()), a)
     XCTAssertEqual(try folder.loadImage(at: 2), c)
     XCTAssertEqual(folder.name(of: 0), root + "/a.png")
-    let rgb = try folder.image(at: 1, options: PNGDecodeOptions(channels: .rgb))
+    let rgb = try folder.image(at: 1, options: ImageDecodeOptions(channels: .rgb))
     XCTAssertEqual(rgb.shape, [2, 5, 3])
-    let gray = try folder.image(at: 1, options: PNGDecodeOptions(channels: .gray))
+    let gray = try folder.image(at: 1, options: ImageDecodeOptions(channels: .gray))
     XCTAssertEqual(gray.channels, 1)
     let summary = folder.summary
     XCTAssertTrue(summary.hasPrefix("\(root): 3 images\n"), summary)
@@ -135,7 +135,7 @@ final class ImageFolderTests: XCTestCase {
     XCTAssertThrowsError(try ImageFolder(path: missing)) { error in
       XCTAssertEqual((error as? DatasetError)?.kind, .notFound)
       XCTAssertTrue("\(error)".hasPrefix(missing + ": "), "\(error)")
-      XCTAssertTrue("\(error)".contains("expected a folder of PNG images"), "\(error)")
+      XCTAssertTrue("\(error)".contains("expected a folder of PNG or JPEG images"), "\(error)")
     }
     XCTAssertThrowsError(try ImageFolder(path: root)) { error in
       XCTAssertEqual((error as? DatasetError)?.kind, .empty)
@@ -147,7 +147,7 @@ final class ImageFolderTests: XCTestCase {
     XCTAssertThrowsError(try ImageFolder(path: root)) { error in
       XCTAssertEqual((error as? DatasetError)?.kind, .empty)
       XCTAssertTrue("\(error)".contains("readme.txt"), "names what it found: \(error)")
-      XCTAssertTrue("\(error)".contains("1 unusable PNG file"), "\(error)")
+      XCTAssertTrue("\(error)".contains("1 unusable image file"), "\(error)")
     }
     XCTAssertThrowsError(try ImageFolder(path: root + "/readme.txt")) { error in
       XCTAssertEqual((error as? DatasetError)?.kind, .wrongType)
@@ -182,7 +182,7 @@ final class ImageFolderTests: XCTestCase {
     XCTAssertEqual(folder.files, ["a.png", "b.png", "c.png"])
     // ...and decoding names the file and the reason.
     for index in [1, 2] {
-      XCTAssertThrowsError(try folder.image(at: index, options: PNGDecodeOptions())) { error in
+      XCTAssertThrowsError(try folder.image(at: index, options: ImageDecodeOptions())) { error in
         let e = error as? DatasetError
         XCTAssertEqual(e?.kind, .unreadable)
         XCTAssertEqual(e?.path, folder.path(at: index))
@@ -190,7 +190,7 @@ final class ImageFolderTests: XCTestCase {
         XCTAssertTrue("\(error)".contains("pretext data check"), "says what to do: \(error)")
       }
     }
-    XCTAssertNoThrow(try folder.image(at: 0, options: PNGDecodeOptions()))
+    XCTAssertNoThrow(try folder.image(at: 0, options: ImageDecodeOptions()))
   }
 
   func testHeaderCheckCanBeTurnedOff() throws {
@@ -222,7 +222,7 @@ final class ImageFolderTests: XCTestCase {
     XCTAssertEqual(set.classCounts, [1, 2, 1])
     XCTAssertEqual(set.skipped, ["cat/info.txt", "loose.png"])
     XCTAssertEqual(set.rejected.map(\.path), ["dog/bad.png"])
-    XCTAssertEqual(try set.image(at: 3, options: PNGDecodeOptions()), DataFixtures.image(seed: 1))
+    XCTAssertEqual(try set.image(at: 3, options: ImageDecodeOptions()), DataFixtures.image(seed: 1))
     XCTAssertEqual(set.label(at: 3), 2)
   }
 
@@ -257,7 +257,7 @@ final class ImageFolderTests: XCTestCase {
     XCTAssertEqual(set.classes, ["0", "2", "10"])  // numeric order, not "0", "10", "2"
     XCTAssertEqual(set.files, ["e.png", "img/a.png", "img/b,c.png", "img/d.png"])
     XCTAssertEqual(set.labels, [0, 1, 1, 2])
-    XCTAssertEqual(try set.image(at: 2, options: PNGDecodeOptions()), DataFixtures.image(seed: 2))
+    XCTAssertEqual(try set.image(at: 2, options: ImageDecodeOptions()), DataFixtures.image(seed: 2))
 
     // Without a header, and with names: byte-wise order.
     try DataFixtures.text(root, "named.csv", "img/a.png,dog\nimg/d.png,Cat\ne.png,cat\n")
@@ -296,7 +296,7 @@ final class ImageFolderTests: XCTestCase {
     e = error("a.png,x\nb.png,y\na.png,z\n")
     XCTAssertTrue(e.contains("line 3") && e.contains("line 1"), e)
     e = error("a.png,x\nnotes.txt,y\n")
-    XCTAssertTrue(e.contains("line 2") && e.contains("not a .png"), e)
+    XCTAssertTrue(e.contains("line 2") && e.contains("not named like an image (.jpeg, .jpg or .png)"), e)
     e = error("a.png,x\n\"b.png,y\n")
     XCTAssertTrue(e.contains("line 2") && e.contains("quoted"), e)
     e = error("path,label\n")
@@ -317,5 +317,110 @@ final class ImageFolderTests: XCTestCase {
     XCTAssertEqual(set.classes, ["x", "y"])
     XCTAssertEqual(set.rejected.map(\.path), ["b.png"])
     XCTAssertThrowsError(try LabeledImageFolder(csv: root + "/l.csv", options: ImageFolderOptions(strict: true)))
+  }
+}
+
+final class MixedFormatFolderTests: XCTestCase {
+  /// PNG and JPEG files of odd sizes side by side, nested, with upper-case and `.jpeg`
+  /// names, plus a file that is not an image.
+  func makeMixedFolder(_ root: String) throws {
+    try DataFixtures.png(root, "a/1x1.png", width: 1, height: 1, seed: 1)
+    try DataFixtures.png(root, "a/1x300.png", width: 1, height: 300, channels: 3, seed: 2)
+    try DataFixtures.file(root, "photo.JPG", JPEGFixtures.bytes("photo-640x480.jpg"))
+    try DataFixtures.file(root, "deep/x/1x1.jpeg", JPEGFixtures.bytes("odd-1x1.jpg"))
+    try DataFixtures.file(root, "deep/1x300.jpg", JPEGFixtures.bytes("odd-1x300.jpg"))
+    try DataFixtures.text(root, "notes.txt", "not an image")
+  }
+
+  func testMixedFolderIsListedCheckedAndDecoded() throws {
+    let root = try DataFixtures.makeFolder()
+    defer { DataFixtures.remove(root) }
+    try makeMixedFolder(root)
+    let folder = try ImageFolder(path: root, options: ImageFolderOptions(threads: 2))
+    XCTAssertEqual(folder.files, ["a/1x1.png", "a/1x300.png", "deep/1x300.jpg", "deep/x/1x1.jpeg", "photo.JPG"])
+    XCTAssertEqual(folder.skipped, ["notes.txt"])
+    XCTAssertEqual(folder.rejected, [])
+    XCTAssertEqual(
+      folder.formats,
+      ["1×1 gray": 1, "1×300 RGB": 1, "1×300 JPEG 4:2:0": 1, "1×1 JPEG 4:2:0": 1, "640×480 JPEG 4:2:0": 1])
+    let shapes = try (0..<folder.count).map { try folder.loadImage(at: $0).shape }
+    XCTAssertEqual(shapes, [[1, 1, 1], [300, 1, 3], [300, 1, 3], [1, 1, 3], [480, 640, 3]])
+    // The JPEGs decode to their content (the 640×480 one is a gradient, not a flat fill).
+    let photo = try folder.loadImage(at: 4)
+    XCTAssertEqual(photo, try JPEG.decode(JPEGFixtures.bytes("photo-640x480.jpg")))
+    XCTAssertGreaterThan(Set(photo.pixels).count, 100)
+    XCTAssertEqual(try folder.loadImage(at: 3).pixels.count, 3)
+    XCTAssertEqual(try folder.image(at: 4, options: ImageDecodeOptions(channels: .gray)).shape, [480, 640, 1])
+
+    let report = try DataCheck.run(path: root, threads: 2)
+    XCTAssertTrue(report.allUsable, report.text)
+    XCTAssertEqual(report.imageFiles, 5)
+    XCTAssertEqual(report.usable, 5)
+    XCTAssertEqual(
+      report.shapes.map(\.text),
+      ["1×1 JPEG 4:2:0: 1", "1×1 gray: 1", "1×300 JPEG 4:2:0: 1", "1×300 RGB: 1", "640×480 JPEG 4:2:0: 1"])
+  }
+
+  func testClassFoldersAndCSVFilesListJPEGs() throws {
+    let root = try DataFixtures.makeFolder()
+    defer { DataFixtures.remove(root) }
+    try DataFixtures.file(root, "cat/1.jpg", JPEGFixtures.bytes("pattern-420.jpg"))
+    try DataFixtures.file(root, "cat/sub/2.JPEG", JPEGFixtures.bytes("pattern-gray.jpg"))
+    try DataFixtures.png(root, "dog/3.png", seed: 3)
+    let labeled = try LabeledImageFolder(path: root)
+    XCTAssertEqual(labeled.classes, ["cat", "dog"])
+    XCTAssertEqual(labeled.files, ["cat/1.jpg", "cat/sub/2.JPEG", "dog/3.png"])
+    XCTAssertEqual(labeled.labels, [0, 0, 1])
+    XCTAssertEqual(try labeled.loadImage(at: 1), try JPEGFixtures.pnm("pattern-gray.pgm"))
+
+    // A CSV whose first path ends in .jpg is data, not a header.
+    try DataFixtures.text(root, "labels.csv", "cat/1.jpg,a\ndog/3.png,b\ncat/sub/2.JPEG,a\n")
+    let csv = try LabeledImageFolder(csv: root + "/labels.csv")
+    XCTAssertEqual(csv.files, ["cat/1.jpg", "cat/sub/2.JPEG", "dog/3.png"])
+    XCTAssertEqual(csv.labels, [0, 0, 1])
+    XCTAssertEqual(try csv.loadImage(at: 0), try JPEGFixtures.pnm("pattern-420.ppm"))
+  }
+
+  func testBadJPEGsAreRejectedOrFailWhenReadAndDataCheckListsEachOne() throws {
+    let root = try DataFixtures.makeFolder()
+    defer { DataFixtures.remove(root) }
+    let good = try JPEGFixtures.bytes("pattern-420.jpg")
+    let scan = JPEGFixtures.scanDataOffset(good)
+    try DataFixtures.file(root, "good.jpg", good)
+    try DataFixtures.file(root, "empty.jpg", [])
+    try DataFixtures.text(root, "text.jpg", "not a JPEG at all")
+    try DataFixtures.file(root, "header-cut.jpg", Array(good.prefix(scan / 2)))
+    try DataFixtures.file(root, "data-cut.jpg", Array(good.prefix((scan + good.count) / 2)))
+    try DataFixtures.file(root, "bomb.jpg", JPEGFixtures.withFrameSize(good, width: 65000, height: 65000))
+    try DataFixtures.file(root, "zero.jpg", JPEGFixtures.withFrameSize(good, width: 0, height: 29))
+    var marker = good
+    marker.insert(contentsOf: [0xFF, 0xD0], at: (scan + good.count) / 2)
+    try DataFixtures.file(root, "corrupt.jpg", marker)
+
+    // The header check leaves out what is wrong before the scan; files whose damage is in
+    // the pixels pass it and fail when read, with the reason and what to do.
+    let folder = try ImageFolder(path: root)
+    XCTAssertEqual(folder.rejected.map(\.path), ["empty.jpg", "header-cut.jpg", "text.jpg", "zero.jpg"])
+    XCTAssertEqual(folder.files, ["bomb.jpg", "corrupt.jpg", "data-cut.jpg", "good.jpg"])
+    for index in 0..<3 {
+      XCTAssertThrowsError(try folder.loadImage(at: index)) { error in
+        XCTAssertTrue("\(error)".contains("pretext data check \(root)"), "\(error)")
+      }
+    }
+    XCTAssertNoThrow(try folder.loadImage(at: 3))
+
+    let report = try DataCheck.run(path: root)
+    XCTAssertEqual(report.usable, 1)
+    let reasons = Dictionary(uniqueKeysWithValues: report.rejected.map { ($0.path, $0.reason) })
+    XCTAssertEqual(
+      reasons.keys.sorted(),
+      ["bomb.jpg", "corrupt.jpg", "data-cut.jpg", "empty.jpg", "header-cut.jpg", "text.jpg", "zero.jpg"])
+    XCTAssertEqual(reasons["empty.jpg"], "empty file (0 bytes)")
+    XCTAssertTrue(reasons["text.jpg"]!.hasPrefix("not a PNG or JPEG file"), reasons["text.jpg"]!)
+    XCTAssertTrue(reasons["header-cut.jpg"]!.hasPrefix("truncated"), reasons["header-cut.jpg"]!)
+    XCTAssertTrue(reasons["data-cut.jpg"]!.hasPrefix("truncated"), reasons["data-cut.jpg"]!)
+    XCTAssertTrue(reasons["bomb.jpg"]!.hasPrefix("65000×65000 pixels exceeds the limit"), reasons["bomb.jpg"]!)
+    XCTAssertTrue(reasons["zero.jpg"]!.contains("width or height of 0"), reasons["zero.jpg"]!)
+    XCTAssertTrue(reasons["corrupt.jpg"]!.hasPrefix("corrupt image data"), reasons["corrupt.jpg"]!)
   }
 }

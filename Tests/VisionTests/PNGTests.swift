@@ -100,7 +100,7 @@ final class PNGSuiteTests: XCTestCase {
   func testValidFilesDecodeToReferenceRGB() throws {
     var failures: [String] = []
     for name in Suite.validNames {
-      let image = try PNG.read(path: Suite.path(name), options: PNGDecodeOptions(channels: .rgb))
+      let image = try PNG.read(path: Suite.path(name), options: ImageDecodeOptions(channels: .rgb))
       let reference = Suite.rgba8(name)
       XCTAssertEqual(image.channels, 3, name)
       XCTAssertEqual(reference.count, image.width * image.height * 4, name)
@@ -121,7 +121,7 @@ final class PNGSuiteTests: XCTestCase {
     var checked = 0
     for name in Suite.validNames where name.hasSuffix("16") {
       guard let to8 = Suite.reference(name + "_to8") else { continue }
-      let image = try PNG.read(path: Suite.path(name), options: PNGDecodeOptions(channels: .rgb))
+      let image = try PNG.read(path: Suite.path(name), options: ImageDecodeOptions(channels: .rgb))
       for i in 0..<(image.width * image.height) {
         for c in 0..<3 {
           let got = Int(image.pixels[i * 3 + c])
@@ -142,7 +142,7 @@ final class PNGSuiteTests: XCTestCase {
     var failures: [String] = []
     for name in Suite.validNames {
       let header = try PNG.header(path: Suite.path(name))
-      let image = try PNG.read(path: Suite.path(name), options: PNGDecodeOptions(channels: .gray))
+      let image = try PNG.read(path: Suite.path(name), options: ImageDecodeOptions(channels: .gray))
       let reference = Suite.rgba8(name)
       XCTAssertEqual(image.channels, 1, name)
       let isGraySource = header.colorType == .gray || header.colorType == .grayAlpha
@@ -166,14 +166,14 @@ final class PNGSuiteTests: XCTestCase {
       let natural = try PNG.read(path: path)
       XCTAssertEqual(natural.channels, header.naturalChannels, name)
       let explicit = try PNG.read(
-        path: path, options: PNGDecodeOptions(channels: natural.channels == 1 ? .gray : .rgb))
+        path: path, options: ImageDecodeOptions(channels: natural.channels == 1 ? .gray : .rgb))
       XCTAssertEqual(natural, explicit, name)
     }
   }
 
   /// Compositing over a background uses the reference's alpha (alpha channels and tRNS).
   func testAlphaCompositing() throws {
-    let background = PNGDecodeOptions.Background(red: 30, green: 140, blue: 220)
+    let background = ImageDecodeOptions.Background(red: 30, green: 140, blue: 220)
     let backgroundGray = Suite.luma(30, 140, 220)
     var transparentFiles = 0
     var failures: [String] = []
@@ -181,9 +181,9 @@ final class PNGSuiteTests: XCTestCase {
       let path = Suite.path(name)
       let reference = Suite.rgba8(name)
       let rgb = try PNG.read(
-        path: path, options: PNGDecodeOptions(channels: .rgb, background: background))
+        path: path, options: ImageDecodeOptions(channels: .rgb, background: background))
       let gray = try PNG.read(
-        path: path, options: PNGDecodeOptions(channels: .gray, background: background))
+        path: path, options: ImageDecodeOptions(channels: .gray, background: background))
       let isGraySource = try PNG.header(path: path).naturalChannels == 1
       if stride(from: 3, to: reference.count, by: 4).contains(where: { reference[$0] != 255 }) {
         transparentFiles += 1
@@ -236,8 +236,8 @@ final class PNGSuiteTests: XCTestCase {
       let twin = String(name.prefix(3)) + "n" + name.dropFirst(4)
       guard Suite.names.contains(twin) else { continue }
       XCTAssertTrue(try PNG.header(path: Suite.path(name)).isInterlaced, name)
-      for channels in [PNGDecodeOptions.Channels.gray, .rgb] {
-        let options = PNGDecodeOptions(channels: channels, background: .white)
+      for channels in [ImageDecodeOptions.Channels.gray, .rgb] {
+        let options = ImageDecodeOptions(channels: channels, background: .white)
         XCTAssertEqual(
           try PNG.read(path: Suite.path(name), options: options),
           try PNG.read(path: Suite.path(twin), options: options), name)
@@ -356,7 +356,7 @@ final class PNGCodecTests: XCTestCase {
     let encoded = try PNG.encode(rgba)
     XCTAssertEqual(try PNG.header(of: encoded).colorType, .rgba)
     XCTAssertEqual(try PNG.decode(encoded).pixels, [255, 0, 0, 0, 0, 255])
-    let onWhite = try PNG.decode(encoded, options: PNGDecodeOptions(background: .white))
+    let onWhite = try PNG.decode(encoded, options: ImageDecodeOptions(background: .white))
     // 255 * 127 / 255 = 127 for red and green; blue is 255 either way.
     XCTAssertEqual(onWhite.pixels, [255, 0, 0, 127, 127, 255])
 
@@ -365,19 +365,19 @@ final class PNGCodecTests: XCTestCase {
     XCTAssertEqual(try PNG.header(of: grayEncoded).colorType, .grayAlpha)
     XCTAssertEqual(try PNG.decode(grayEncoded).pixels, [200, 100])
     let onGray = try PNG.decode(
-      grayEncoded, options: PNGDecodeOptions(background: PNGDecodeOptions.Background(gray: 50)))
+      grayEncoded, options: ImageDecodeOptions(background: ImageDecodeOptions.Background(gray: 50)))
     XCTAssertEqual(onGray.pixels, [50, 100])
   }
 
   func testChannelConversions() throws {
     let rgb = Image(
       width: 3, height: 1, channels: 3, pixels: [255, 0, 0, 0, 255, 0, 10, 20, 30])
-    let gray = try PNG.decode(try PNG.encode(rgb), options: PNGDecodeOptions(channels: .gray))
+    let gray = try PNG.decode(try PNG.encode(rgb), options: ImageDecodeOptions(channels: .gray))
     // BT.601: 0.299 * 255 = 76.2, 0.587 * 255 = 149.7, 0.299*10 + 0.587*20 + 0.114*30 = 18.1.
     XCTAssertEqual(gray.pixels, [76, 150, 18])
 
     let grayImage = Image(width: 2, height: 1, channels: 1, pixels: [7, 250])
-    let asRGB = try PNG.decode(try PNG.encode(grayImage), options: PNGDecodeOptions(channels: .rgb))
+    let asRGB = try PNG.decode(try PNG.encode(grayImage), options: ImageDecodeOptions(channels: .rgb))
     XCTAssertEqual(asRGB.pixels, [7, 7, 7, 250, 250, 250])
   }
 
@@ -425,15 +425,15 @@ final class PNGCodecTests: XCTestCase {
     // PNG's maximum side (2^31-1) is a legal header, and still refused.
     let widest = headerOnlyPNG(width: 0x7FFF_FFFF, height: 0x7FFF_FFFF, bitDepth: 16, colorType: 6)
     XCTAssertEqual(try PNG.header(of: widest).width, Int(Int32.max))
-    assertError(.tooLarge) { try PNG.decode(widest, options: PNGDecodeOptions(maxPixels: .max - 1)) }
+    assertError(.tooLarge) { try PNG.decode(widest, options: ImageDecodeOptions(maxPixels: .max - 1)) }
 
     // The limit is inclusive: a 32×32 image passes at 1024 pixels and fails at 1023.
     let small = try Suite.bytes("basn2c08")
-    XCTAssertNoThrow(try PNG.decode(small, options: PNGDecodeOptions(maxPixels: 1024)))
+    XCTAssertNoThrow(try PNG.decode(small, options: ImageDecodeOptions(maxPixels: 1024)))
     assertError(.tooLarge, "32×32 pixels exceeds the limit of 1023 pixels (raise maxPixels to read it)") {
-      try PNG.decode(small, options: PNGDecodeOptions(maxPixels: 1023))
+      try PNG.decode(small, options: ImageDecodeOptions(maxPixels: 1023))
     }
-    assertError(.invalidArgument) { try PNG.decode(small, options: PNGDecodeOptions(maxPixels: 0)) }
+    assertError(.invalidArgument) { try PNG.decode(small, options: ImageDecodeOptions(maxPixels: 0)) }
   }
 
   func testHeaderRejectsInvalidDimensions() {
