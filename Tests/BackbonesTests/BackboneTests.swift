@@ -73,9 +73,28 @@ final class PresetTests: XCTestCase {
   }
 }
 
-/// Features equal to PyTorch's for the same weights (Fixtures/make_backbone_golden.py).
+/// Features equal to PyTorch's for the same weights (Fixtures/make_backbone_golden.py):
+/// timm's ViT with class-token and with average pooling; torchvision's own ResNet class
+/// (ImageNet stem with max pool, BasicBlock and Bottleneck) and a mirror of it with the
+/// small stem. Each fixture names its architecture; the test builds it from there.
 final class PyTorchGoldenTests: XCTestCase {
+  /// The fixture's architecture: "kind" and the fields of ViTConfig or ResNetConfig.
+  enum Architecture: Decodable {
+    case vit(ViTConfig)
+    case resnet(ResNetConfig)
+    enum Key: String, CodingKey { case kind }
+    init(from decoder: Decoder) throws {
+      switch try decoder.container(keyedBy: Key.self).decode(String.self, forKey: .kind) {
+      case "vit": self = .vit(try ViTConfig(from: decoder))
+      case "resnet": self = .resnet(try ResNetConfig(from: decoder))
+      case let other:
+        throw DecodingError.dataCorrupted(.init(codingPath: [Key.kind], debugDescription: "unknown kind \(other)"))
+      }
+    }
+  }
+
   struct Golden: Decodable {
+    let config: Architecture
     let input_shape: [Int]
     let input: [Float]
     let features_shape: [Int]
@@ -83,40 +102,32 @@ final class PyTorchGoldenTests: XCTestCase {
     let names: [String]
   }
 
-  func fixture(_ name: String) throws -> (Golden, SafeTensors, URL) {
-    let json = try XCTUnwrap(Bundle.module.url(forResource: name, withExtension: "json", subdirectory: "Fixtures"))
-    let weights = try XCTUnwrap(Bundle.module.url(forResource: name, withExtension: "safetensors", subdirectory: "Fixtures"))
-    let golden = try JSONDecoder().decode(Golden.self, from: Data(contentsOf: json))
-    return (golden, try SafeTensors.read(path: weights.path), weights)
-  }
+  static let fixtures = [
+    "vit_small_test", "vit_avg_test", "resnet_small_test", "resnet_basic_imagenet_test", "resnet_bottleneck_test",
+  ]
 
-  func compare(_ model: any Backbone, _ golden: Golden, _ file: SafeTensors, _ label: String) throws {
-    XCTAssertEqual(model.stateDict().map(\.name), golden.names, "\(label): names and order match PyTorch's state_dict")
-    try model.load(file, strict: true)
-    model.eval()
-    let x = try Tensor(shape: golden.input_shape, golden.input)
-    let f = try withoutGradients { try model.features(x) }
-    XCTAssertEqual(f.shape, golden.features_shape)
-    var worst: Float = 0
-    for (a, b) in zip(f.scalars, golden.features) { worst = max(worst, abs(a - b) / max(abs(b), 1e-2)) }
-    XCTAssertLessThan(worst, 1e-4, "\(label): features differ from PyTorch's (worst relative error \(worst))")
-  }
-
-  func testViTMatchesTimm() throws {
-    let (golden, file, _) = try fixture("vit_small_test")
-    var rng = RandomGenerator(seed: 0)
-    let vit = try VisionTransformer(
-      ViTConfig(name: "vit-test", imageSize: 32, patchSize: 8, width: 48, depth: 2, heads: 3), using: &rng)
-    try compare(vit, golden, file, "ViT")
-  }
-
-  func testResNetMatchesTorchvision() throws {
-    let (golden, file, _) = try fixture("resnet_small_test")
-    var rng = RandomGenerator(seed: 0)
-    let resnet = try ResNet(
-      ResNetConfig(name: "resnet-test", block: .basic, layers: [1, 1, 1, 1], width: 8, inChannels: 1, stem: .small, imageSize: 16),
-      using: &rng)
-    try compare(resnet, golden, file, "ResNet")
+  func testBackbonesMatchTimmAndTorchvision() throws {
+    for name in Self.fixtures {
+      let json = try XCTUnwrap(Bundle.module.url(forResource: name, withExtension: "json", subdirectory: "Fixtures"))
+      let weights = try XCTUnwrap(
+        Bundle.module.url(forResource: name, withExtension: "safetensors", subdirectory: "Fixtures"))
+      let golden = try JSONDecoder().decode(Golden.self, from: Data(contentsOf: json))
+      var rng = RandomGenerator(seed: 0)
+      let model: any Backbone
+      switch golden.config {
+      case .vit(let c): model = try VisionTransformer(c, using: &rng)
+      case .resnet(let c): model = try ResNet(c, using: &rng)
+      }
+      XCTAssertEqual(model.stateDict().map(\.name), golden.names, "\(name): names and order match PyTorch's state_dict")
+      try model.load(try SafeTensors.read(path: weights.path), strict: true)
+      model.eval()
+      let x = try Tensor(shape: golden.input_shape, golden.input)
+      let f = try withoutGradients { try model.features(x) }
+      XCTAssertEqual(f.shape, golden.features_shape, name)
+      var worst: Float = 0
+      for (a, b) in zip(f.scalars, golden.features) { worst = max(worst, abs(a - b) / max(abs(b), 1e-2)) }
+      XCTAssertLessThan(worst, 1e-4, "\(name): features differ from PyTorch's (worst relative error \(worst))")
+    }
   }
 }
 

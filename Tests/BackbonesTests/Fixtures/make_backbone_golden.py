@@ -1,24 +1,33 @@
 #!/usr/bin/env python3
 """Golden outputs of Pretext's backbones, produced by the reference implementations.
 
-Generates, for a small ViT (timm.VisionTransformer) and a small ResNet (torchvision's
-ResNet with Pretext's small stem), in this folder:
+Generates, in this folder, for small ViTs (timm.VisionTransformer, class-token and
+average pooling) and small ResNets (torchvision's own ResNet class with its BasicBlock and
+Bottleneck, ImageNet stem with max pool; and a mirror of it with Pretext's small stem):
   <name>.safetensors   the PyTorch model's state_dict (seeded random init; no classifier)
-  <name>.json          the model configuration, a seeded input batch and the features
-                       the PyTorch model computes for it in eval mode
-BackbonesTests loads each file into the same Pretext architecture (strictly: every name
-and shape must match) and checks the features agree to 1e-4 relative error.
+  <name>.json          the architecture (Pretext's ViTConfig / ResNetConfig fields and
+                       "kind"), a seeded input batch and the features the PyTorch model
+                       computes for it in eval mode
+BackbonesTests builds each architecture from its JSON, loads the file into it (strictly:
+every name and shape must match) and checks the features agree to 1e-4 relative error.
 
 Regenerate (needs torch, timm, torchvision, safetensors; CPU is fine):
     python3 Tests/BackbonesTests/Fixtures/make_backbone_golden.py
 """
 import json
 import os
+import sys
+import types
 
 import numpy as np
 import torch
-import timm
-import torchvision
+
+# PyPI's torchvision wheels are CUDA builds whose compiled operators do not load beside a
+# CPU torch; the model classes used here are pure Python. Skipping the module that
+# registers the (detection) operators' meta kernels lets the package import.
+sys.modules.setdefault("torchvision._meta_registrations", types.ModuleType("torchvision._meta_registrations"))
+import timm  # noqa: E402  (imports torchvision)
+import torchvision  # noqa: E402
 from safetensors.torch import save_file
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -64,9 +73,22 @@ vit = timm.models.vision_transformer.VisionTransformer(
 with torch.no_grad():
     for p in vit.parameters():  # larger values than the init, so every term matters
         p.add_(torch.randn_like(p) * 0.05)
-emit("vit_small_test", vit,
-     {"imageSize": 32, "patchSize": 8, "inChannels": 3, "width": 48, "depth": 2, "heads": 3},
-     (2, 3, 32, 32), lambda m, x: m(x))
+def vit_config(name, pooling):
+    return {"kind": "vit", "name": name, "imageSize": 32, "patchSize": 8, "inChannels": 3, "width": 48, "depth": 2,
+            "heads": 3, "mlpRatio": 4.0, "fixedPositionEmbedding": False, "pooling": pooling}
+
+
+emit("vit_small_test", vit, vit_config("vit-test", "token"), (2, 3, 32, 32), lambda m, x: m(x))
+
+# The same with average pooling: the final norm on every token, then the mean of the patch
+# tokens (timm's global_pool="avg" with fc_norm=False).
+vit_avg = timm.models.vision_transformer.VisionTransformer(
+    img_size=32, patch_size=8, in_chans=3, num_classes=0, embed_dim=48, depth=2,
+    num_heads=3, mlp_ratio=4.0, qkv_bias=True, global_pool="avg", fc_norm=False)
+with torch.no_grad():
+    for p in vit_avg.parameters():
+        p.add_(torch.randn_like(p) * 0.05)
+emit("vit_avg_test", vit_avg, vit_config("vit-avg-test", "avg"), (2, 3, 32, 32), lambda m, x: m(x))
 
 # A small ResNet (basic blocks, [1, 1, 1, 1], width 8, gray input, small stem).
 # torchvision's ResNet has no width argument for BasicBlock networks, so this mirrors its
@@ -101,6 +123,39 @@ class SmallResNet(torch.nn.Module):
 small = SmallResNet()
 randomize_batchnorm(small)
 emit("resnet_small_test", small,
-     {"layers": [1, 1, 1, 1], "width": 8, "inChannels": 1, "imageSize": 16},
+     {"kind": "resnet", "name": "resnet-test", "block": "basic", "layers": [1, 1, 1, 1], "width": 8,
+      "inChannels": 1, "stem": "small", "imageSize": 16},
      (2, 1, 16, 16), lambda m, x: m(x))
+
+
+# torchvision's own ResNet class (7×7 stride-2 stem, 3×3 max pool, average pool, its
+# BasicBlock and Bottleneck), narrowed: the class fixes the first stage at 64 channels,
+# so `inplanes` and the stage widths are scaled by width / 64 as they are set.
+class NarrowResNet(torchvision.models.resnet.ResNet):
+    def __init__(self, block, layers, width):
+        self._scale = width / 64
+        super().__init__(block, layers)
+        self.fc = torch.nn.Identity()
+
+    def __setattr__(self, name, value):
+        # The class's first assignment is its literal first-stage width (64).
+        if name == "inplanes" and not self.__dict__.get("_stem_scaled", False):
+            self.__dict__["_stem_scaled"] = True
+            value = int(value * self._scale)
+        super().__setattr__(name, value)
+
+    def _make_layer(self, block, planes, blocks, stride=1, dilate=False):
+        return super()._make_layer(block, int(planes * self._scale), blocks, stride, dilate)
+
+
+for name, block, kind in [("resnet_basic_imagenet_test", torchvision.models.resnet.BasicBlock, "basic"),
+                          ("resnet_bottleneck_test", torchvision.models.resnet.Bottleneck, "bottleneck")]:
+    model = NarrowResNet(block, [1, 1, 1, 1], width=8)
+    randomize_batchnorm(model)
+    state = model.state_dict()
+    assert not any(k.startswith("fc.") for k in state), "no classifier"
+    emit(name, model,
+         {"kind": "resnet", "name": name.replace("_", "-"), "block": kind, "layers": [1, 1, 1, 1], "width": 8,
+          "inChannels": 3, "stem": "imagenet", "imageSize": 32},
+         (2, 3, 32, 32), lambda m, x: m(x))
 print("wrote fixtures to", HERE)
