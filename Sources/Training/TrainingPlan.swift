@@ -13,8 +13,9 @@ import Foundation
 /// far, so a plan exists from the first step on. At the mean speed, steps taken / planned
 /// total = time spent / budget, so the schedule follows the fraction of the budget spent:
 /// the warmup starts at the first step, the rate does not jump when the plan changes, and
-/// it is annealed when the time is up. The warmup length is fractional for that reason
-/// (`warmup_fraction` × the planned total, not rounded).
+/// it is annealed when the time is up. Its warmup length is fractional for that reason
+/// (`warmup_fraction` × the planned total, not rounded); a fixed budget's is the usual
+/// whole number of steps (rounded down).
 public struct TrainingPlan: Sendable, Equatable {
   public enum Budget: Sendable, Equatable {
     case steps(Int)
@@ -81,8 +82,9 @@ public struct TrainingPlan: Sendable, Equatable {
 
   /// The schedule for a planned total.
   public func schedule(totalSteps: Int) -> CosineSchedule {
-    CosineSchedule(
-      peak: peakLearningRate, minimum: minimumLearningRate, warmupSteps: warmupFraction * Double(totalSteps),
+    let warmup = warmupFraction * Double(totalSteps)
+    return CosineSchedule(
+      peak: peakLearningRate, minimum: minimumLearningRate, warmupSteps: isTimed ? warmup : warmup.rounded(.down),
       totalSteps: totalSteps)
   }
 

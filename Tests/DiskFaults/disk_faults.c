@@ -9,12 +9,20 @@
 //                                the capacity fails with ENOSPC, writing nothing
 //   PRETEXT_FAULT_DISK_READONLY  1: opening a file in it for writing, creating a file or
 //                                a folder fails with EROFS
-// Everything outside the folder goes to the C library unchanged.
+// Everything outside the folder goes to the C library unchanged. Paths are compared
+// resolved (symlinks, `..`), by the deepest part of them that exists.
+//
+// Interposed: the open family (open, open64, openat, openat64, the fortified __open_2 and
+// __open64_2, creat, creat64, fopen, fopen64, mkstemp, mkostemp), mkdir and mkdirat,
+// rename, renameat, unlink, unlinkat, rmdir; write, pwrite, pwrite64, writev; statvfs
+// and statvfs64. Calls the C library makes to itself (stdio's buffered writes) are not
+// seen: Pretext writes its files with open and write.
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <pthread.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -41,6 +49,29 @@ __attribute__((constructor)) static void read_settings(void) {
 
 #define REAL(name) ((__typeof__(&name))dlsym(RTLD_NEXT, #name))
 
+// `path` resolved: realpath of its deepest existing ancestor, with the rest appended.
+static void resolve(const char *path, char *out) {
+  char head[PATH_MAX];
+  snprintf(head, sizeof head, "%s", path);
+  char tail[PATH_MAX] = "";
+  for (;;) {
+    char real[PATH_MAX];
+    if (realpath(head, real)) {
+      snprintf(out, PATH_MAX, "%s%s", real, tail);
+      return;
+    }
+    char *slash = strrchr(head, '/');
+    if (!slash || slash == head) {
+      snprintf(out, PATH_MAX, "%s", path);
+      return;
+    }
+    char rest[PATH_MAX];
+    snprintf(rest, sizeof rest, "%s%s", slash, tail);
+    snprintf(tail, sizeof tail, "%s", rest);
+    *slash = 0;
+  }
+}
+
 // Whether `path` (absolute, or relative to the folder `dirfd` or the working folder) is
 // the disk's folder or inside it.
 static int on_disk_at(int dirfd, const char *path) {
@@ -61,7 +92,9 @@ static int on_disk_at(int dirfd, const char *path) {
     }
     snprintf(full, sizeof full, "%s/%s", base, path);
   }
-  return strncmp(full, disk, disk_length) == 0 && (full[disk_length] == 0 || full[disk_length] == '/');
+  char resolved[PATH_MAX];
+  resolve(full, resolved);
+  return strncmp(resolved, disk, disk_length) == 0 && (resolved[disk_length] == 0 || resolved[disk_length] == '/');
 }
 
 static int fd_on_disk(int fd) {
@@ -74,7 +107,9 @@ static int fd_on_disk(int fd) {
   return on_disk_at(AT_FDCWD, target);
 }
 
+// nftw has no user pointer: the sum is a global, guarded by a lock.
 static long long used_bytes;
+static pthread_mutex_t usage_lock = PTHREAD_MUTEX_INITIALIZER;
 static int add_size(const char *path, const struct stat *st, int type, struct FTW *ftw) {
   (void)path, (void)ftw;
   if (type == FTW_F) used_bytes += st->st_size;
@@ -83,9 +118,12 @@ static int add_size(const char *path, const struct stat *st, int type, struct FT
 
 // Bytes of the regular files in the disk's folder.
 static long long usage(void) {
+  pthread_mutex_lock(&usage_lock);
   used_bytes = 0;
   nftw(disk, add_size, 16, FTW_PHYS);
-  return used_bytes;
+  long long total = used_bytes;
+  pthread_mutex_unlock(&usage_lock);
+  return total;
 }
 
 static int refuse(int error) {
@@ -95,6 +133,10 @@ static int refuse(int error) {
 
 static int writes_or_creates(int flags) { return (flags & (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC)) != 0; }
 
+// Whether open's variadic mode argument was passed (glibc's rule: O_TMPFILE includes
+// the O_DIRECTORY bit, so it must match whole).
+static int has_mode(int flags) { return (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE; }
+
 static int checked_open(int dirfd, const char *path, int flags, mode_t mode) {
   if (read_only && writes_or_creates(flags) && on_disk_at(dirfd, path)) return refuse(EROFS);
   return REAL(openat)(dirfd, path, flags, mode);
@@ -103,7 +145,7 @@ static int checked_open(int dirfd, const char *path, int flags, mode_t mode) {
 int open(const char *path, int flags, ...) {
   va_list ap;
   va_start(ap, flags);
-  mode_t mode = (flags & (O_CREAT | O_TMPFILE)) ? (mode_t)va_arg(ap, int) : 0;
+  mode_t mode = has_mode(flags) ? (mode_t)va_arg(ap, int) : 0;
   va_end(ap);
   return checked_open(AT_FDCWD, path, flags, mode);
 }
@@ -111,7 +153,7 @@ int open(const char *path, int flags, ...) {
 int open64(const char *path, int flags, ...) {
   va_list ap;
   va_start(ap, flags);
-  mode_t mode = (flags & (O_CREAT | O_TMPFILE)) ? (mode_t)va_arg(ap, int) : 0;
+  mode_t mode = has_mode(flags) ? (mode_t)va_arg(ap, int) : 0;
   va_end(ap);
   return checked_open(AT_FDCWD, path, flags, mode);
 }
@@ -119,7 +161,7 @@ int open64(const char *path, int flags, ...) {
 int openat(int dirfd, const char *path, int flags, ...) {
   va_list ap;
   va_start(ap, flags);
-  mode_t mode = (flags & (O_CREAT | O_TMPFILE)) ? (mode_t)va_arg(ap, int) : 0;
+  mode_t mode = has_mode(flags) ? (mode_t)va_arg(ap, int) : 0;
   va_end(ap);
   return checked_open(dirfd, path, flags, mode);
 }
@@ -127,12 +169,69 @@ int openat(int dirfd, const char *path, int flags, ...) {
 int openat64(int dirfd, const char *path, int flags, ...) {
   va_list ap;
   va_start(ap, flags);
-  mode_t mode = (flags & (O_CREAT | O_TMPFILE)) ? (mode_t)va_arg(ap, int) : 0;
+  mode_t mode = has_mode(flags) ? (mode_t)va_arg(ap, int) : 0;
   va_end(ap);
   return checked_open(dirfd, path, flags, mode);
 }
 
+int __open_2(const char *path, int flags) { return checked_open(AT_FDCWD, path, flags, 0); }
+int __open64_2(const char *path, int flags) { return checked_open(AT_FDCWD, path, flags, 0); }
 int creat(const char *path, mode_t mode) { return checked_open(AT_FDCWD, path, O_CREAT | O_WRONLY | O_TRUNC, mode); }
+int creat64(const char *path, mode_t mode) { return checked_open(AT_FDCWD, path, O_CREAT | O_WRONLY | O_TRUNC, mode); }
+
+// Any mode but plain reading writes or creates.
+static int fopen_writes(const char *mode) { return mode && (mode[0] != 'r' || strchr(mode, '+')); }
+
+FILE *fopen(const char *path, const char *mode) {
+  if (read_only && fopen_writes(mode) && on_disk_at(AT_FDCWD, path)) {
+    errno = EROFS;
+    return NULL;
+  }
+  return REAL(fopen)(path, mode);
+}
+
+FILE *fopen64(const char *path, const char *mode) {
+  if (read_only && fopen_writes(mode) && on_disk_at(AT_FDCWD, path)) {
+    errno = EROFS;
+    return NULL;
+  }
+  return REAL(fopen64)(path, mode);
+}
+
+int mkstemp(char *template) {
+  if (read_only && on_disk_at(AT_FDCWD, template)) return refuse(EROFS);
+  return REAL(mkstemp)(template);
+}
+
+int mkostemp(char *template, int flags) {
+  if (read_only && on_disk_at(AT_FDCWD, template)) return refuse(EROFS);
+  return REAL(mkostemp)(template, flags);
+}
+
+int rename(const char *from, const char *to) {
+  if (read_only && (on_disk_at(AT_FDCWD, from) || on_disk_at(AT_FDCWD, to))) return refuse(EROFS);
+  return REAL(rename)(from, to);
+}
+
+int renameat(int fromfd, const char *from, int tofd, const char *to) {
+  if (read_only && (on_disk_at(fromfd, from) || on_disk_at(tofd, to))) return refuse(EROFS);
+  return REAL(renameat)(fromfd, from, tofd, to);
+}
+
+int unlink(const char *path) {
+  if (read_only && on_disk_at(AT_FDCWD, path)) return refuse(EROFS);
+  return REAL(unlink)(path);
+}
+
+int unlinkat(int dirfd, const char *path, int flags) {
+  if (read_only && on_disk_at(dirfd, path)) return refuse(EROFS);
+  return REAL(unlinkat)(dirfd, path, flags);
+}
+
+int rmdir(const char *path) {
+  if (read_only && on_disk_at(AT_FDCWD, path)) return refuse(EROFS);
+  return REAL(rmdir)(path);
+}
 
 int mkdir(const char *path, mode_t mode) {
   if (read_only && on_disk_at(AT_FDCWD, path)) return refuse(EROFS);
@@ -157,6 +256,11 @@ ssize_t write(int fd, const void *buffer, size_t count) {
 ssize_t pwrite(int fd, const void *buffer, size_t count, off_t offset) {
   if (would_overflow(fd, count)) return refuse(ENOSPC);
   return REAL(pwrite)(fd, buffer, count, offset);
+}
+
+ssize_t pwrite64(int fd, const void *buffer, size_t count, off64_t offset) {
+  if (would_overflow(fd, count)) return refuse(ENOSPC);
+  return REAL(pwrite64)(fd, buffer, count, offset);
 }
 
 ssize_t writev(int fd, const struct iovec *iov, int n) {

@@ -67,18 +67,18 @@ final class BadInputTests: XCTestCase {
   func smallDisk(megabytes: Double, readOnly: Bool = false, folder: String? = nil) throws -> (
     path: String, environment: [String: String?]
   ) {
-    let path = folder ?? dir.appendingPathComponent("disk-\(UUID().uuidString.prefix(8))").path
-    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    let made = folder ?? dir.appendingPathComponent("disk-\(UUID().uuidString.prefix(8))").path
+    try FileManager.default.createDirectory(atPath: made, withIntermediateDirectories: true)
+    // Resolved (the temporary folder may sit behind a symlink), as the messages show it.
+    let path = URL(fileURLWithPath: made).resolvingSymlinksInPath().path
     let library = try pretextExecutable().deletingLastPathComponent().appendingPathComponent("libPretextDiskFaults.so")
     guard FileManager.default.fileExists(atPath: library.path) else {
       throw MissingExecutable(near: library.path)
     }
-    // The shim compares resolved paths: the temporary folder may sit behind a symlink.
-    let resolved = URL(fileURLWithPath: path).resolvingSymlinksInPath().path
     return (
       path,
       [
-        "LD_PRELOAD": library.path, "PRETEXT_FAULT_DISK": resolved,
+        "LD_PRELOAD": library.path, "PRETEXT_FAULT_DISK": path,
         "PRETEXT_FAULT_DISK_BYTES": String(Int(megabytes * 1e6)), "PRETEXT_FAULT_DISK_READONLY": readOnly ? "1" : "0",
       ]
     )

@@ -150,6 +150,10 @@ final class CompareCLITests: XCTestCase {
       ("baselines=false", { ($0["results"] as? [Any])?.count }, "1"),
     ]
     for c in cases {
+      // Back to the plain settings first, so that each case differs from the reports
+      // before it in its own key alone.
+      let plain = try compare(budget)
+      XCTAssertEqual(plain.status, 0, plain.err)
       let r = try compare(budget + ["--set", "compare.probe.\(c.set)"])
       XCTAssertEqual(r.status, 0, "\(c.set): \(r.err)")
       XCTAssertFalse(r.err.contains("reusing the probe"), "\(c.set) makes the reports stale:\n\(r.err)")

@@ -102,7 +102,7 @@ final class KillResumeTests: XCTestCase {
 }
 
 /// SplitMix64 (Vigna): a small seeded generator for the test's own draws.
-struct SeededGenerator {
+struct SeededGenerator: RandomNumberGenerator {
   var state: UInt64
   init(seed: UInt64) { state = seed }
   mutating func next() -> UInt64 {

@@ -21,13 +21,16 @@ import XCTest
 /// its own (its weight gradient, BatchNorm's statistics, the NT-Xent negatives, the loss
 /// mean), so a gradient may differ by about L·(n − 1)·u of the gradient's scale, with L
 /// the model's layers (Linear, Conv2d, BatchNorm and LayerNorm modules, counted from the
-/// model) and n the views in the global batch. The bound is taken against the norm of the
+/// model) and n the terms of the longest such sum: a weight gradient sums over every row
+/// the layer saw, the views of the global batch × the tokens of a ViT or the positions of
+/// a ResNet's first stage. The bound is taken against the norm of the
 /// whole gradient: a parameter whose gradient is zero in exact arithmetic (the last
 /// LayerNorm's bias, before the projection head's BatchNorm, which removes any constant
-/// shift) holds only rounding noise, which has no relative precision. Measured: rounding
-/// differences of 1e-7 to 1.3e-6, at least 7 times below the bound; the mistakes this
-/// test is for (gradients summed instead of averaged, BatchNorm statistics not
-/// synchronized) give 0.14 to 0.7.
+/// shift) holds only rounding noise, which has no relative precision. The bound is a
+/// worst case (rounding errors of a long sum grow more like √n than n): measured rounding
+/// differences are 1e-7 to 1.3e-6, more than 100 times below it; the mistakes this test
+/// is for (gradients summed instead of averaged, BatchNorm statistics not synchronized)
+/// give 0.14 to 0.7, more than 10 times above it.
 final class DataParallelTests: XCTestCase {
   var threadsBefore = 1
   override func setUp() {
@@ -36,9 +39,10 @@ final class DataParallelTests: XCTestCase {
   }
   override func tearDown() { Parallel.setThreads(threadsBefore) }
 
-  func makeTrainer(_ taskName: String, taskSettings: String, backbone: BackboneConfig, group: any Communicator)
-    throws -> Trainer
-  {
+  func makeTrainer(
+    _ taskName: String, taskSettings: String, backbone: BackboneConfig, group: any Communicator,
+    configure: (inout TrainerSettings) -> Void = { _ in }
+  ) throws -> Trainer {
     var rng = RandomGenerator(seed: 1)
     let model: any Backbone
     switch backbone {
@@ -55,6 +59,7 @@ final class DataParallelTests: XCTestCase {
     s.logEvery = 1
     s.artifactsEvery = 0
     s.syncBatchNorm = true
+    configure(&s)
     let run = FileManager.default.temporaryDirectory.appendingPathComponent(
       "pretext-dp-\(UUID().uuidString)-\(group.rank)")
     addTeardownBlock { try? FileManager.default.removeItem(at: run) }
@@ -96,8 +101,13 @@ final class DataParallelTests: XCTestCase {
     threads.forEach { $0.stackSize = 8 << 20 }
     threads.forEach { $0.start() }
     let summaries = try XCTUnwrap(try results.wait(seconds: 300), "a rank did not finish").map { try $0.get() }
-    // Views in the global batch: the terms of the longest batch reduction.
-    let views = Double(16 * viewsPerImage)
+    // The terms of the longest batch sum: views × rows per view.
+    let rowsPerView: Int
+    switch backbone {
+    case .vit(let c): rowsPerView = c.gridSize * c.gridSize + 1
+    case .resnet(let c): rowsPerView = c.stem == .small ? c.imageSize * c.imageSize : (c.imageSize / 4) * (c.imageSize / 4)
+    }
+    let views = Double(16 * viewsPerImage * rowsPerView)
     let layers = [single.backbone as Module, single.task.heads].flatMap { $0.namedModules() }.filter {
       $0.module is Linear || $0.module is Conv2d || $0.module is BatchNorm || $0.module is LayerNorm
     }.count
@@ -137,6 +147,34 @@ final class DataParallelTests: XCTestCase {
     try assertSameFirstStep(
       "simclr", #"{"projection_hidden": 32, "projection_output": 16}"#, backbone: Self.resnet,
       viewsPerImage: 2)
+  }
+
+  /// A minutes budget on two ranks whose clocks disagree (rank 1 sees its steps take twice
+  /// as long): every rank takes rank 0's plan, so all take the same 60 steps and meet at
+  /// every collective.
+  func testMinutesBudgetIsRankZerosPlanOnEveryRank() throws {
+    let groups = ThreadGroup.make(size: 2)
+    let trainers = try groups.map { group in
+      try makeTrainer(
+        "simclr", taskSettings: #"{"projection_hidden": 32, "projection_output": 16}"#, backbone: Self.vit,
+        group: group
+      ) {
+        $0.steps = 0
+        $0.minutes = 0.0625
+        $0.checkpointEvery = 1000
+      }
+    }
+    for (rank, trainer) in trainers.enumerated() {
+      let clock = SimulatedClock(tick: rank == 0 ? 1.0 / 16 : 1.0 / 8)
+      trainer.clock = { clock.read() }
+    }
+    let results = ResultBox<TrainingSummary>(count: 2)
+    let threads = trainers.enumerated().map { (r, t) in Thread { results.set(r, Result { try t.run(resume: false) }) } }
+    threads.forEach { $0.stackSize = 8 << 20 }
+    threads.forEach { $0.start() }
+    let summaries = try XCTUnwrap(try results.wait(seconds: 300), "a rank did not finish").map { try $0.get() }
+    XCTAssertEqual(summaries.map(\.steps), [60, 60])
+    XCTAssertEqual(summaries.map(\.totalSteps), [60, 60])
   }
 
   func testMAEGradients() throws {

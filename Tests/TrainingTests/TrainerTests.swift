@@ -202,6 +202,27 @@ final class TrainerTests: XCTestCase {
     XCTAssertTrue(lines[59].hasPrefix("step 60/~60 |") && lines[59].hasSuffix("| ETA 0s"), lines[59])
   }
 
+  /// Uneven step times through the trainer (the plan changes at every step): the run ends
+  /// within one step of the budget, and the rate moves smoothly, by at most the bound of
+  /// TrainingPlanTests.testMinutesScheduleHasNoBreakWhenThePlanChanges.
+  func testMinutesBudgetWithUnevenSteps() throws {
+    let run = dir.appendingPathComponent("uneven")
+    let trainer = try timedTrainer(run, minutes: 0.0625, tick: 0)
+    let ticks = [0.05, 0.1, 0.025]
+    let clock = SimulatedClock(ticks: ticks)
+    trainer.clock = { clock.read() }
+    let summary = try trainer.run(resume: false)
+    XCTAssertEqual(summary.steps, summary.totalSteps)
+    XCTAssertEqual(summary.seconds, 3.75, accuracy: ticks.max()!)
+    let rates = try records(run).map { try XCTUnwrap($0["lr"] as? Double) }
+    let peak = 2e-3 * 16 / 256, warmup = 0.1
+    let slope = peak * max(1 / warmup, Double.pi / (2 * (1 - warmup)))
+    for k in 1..<rates.count {
+      XCTAssertLessThanOrEqual(abs(rates[k] - rates[k - 1]), slope * 3 * ticks.max()! / 3.75, "step \(k + 1)")
+    }
+    XCTAssertLessThan(rates.last!, peak * 0.01)
+  }
+
   /// A minutes run stopped at step 20 and resumed on a new clock plans the time that is
   /// left: it ends at step 60, with the rates and losses of the uninterrupted run.
   func testResumedMinutesBudgetUsesTheTimeLeft() throws {
@@ -266,16 +287,20 @@ final class TrainerTests: XCTestCase {
   }
 }
 
-/// A clock for tests: each read returns the previous value plus `tick`, starting at 1000.
+/// A clock for tests: each read returns the previous value plus the next of `ticks`
+/// (cycling), starting at 1000.
 final class SimulatedClock: @unchecked Sendable {
-  let tick: Double
+  let ticks: [Double]
   private var now = 1000.0
+  private var reads = 0
   private let lock = NSLock()
-  init(tick: Double) { self.tick = tick }
+  init(tick: Double) { ticks = [tick] }
+  init(ticks: [Double]) { self.ticks = ticks }
   func read() -> Double {
     lock.lock()
     defer { lock.unlock() }
-    now += tick
+    now += ticks[reads % ticks.count]
+    reads += 1
     return now
   }
 }

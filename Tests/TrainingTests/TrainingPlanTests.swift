@@ -114,9 +114,18 @@ final class TrainingPlanTests: XCTestCase {
     XCTAssertEqual(schedule.rate(at: 4), 1, accuracy: 1e-12)
     XCTAssertEqual(schedule.rate(at: 5), 1, accuracy: 1e-12)
     XCTAssertEqual(schedule.rate(at: 52), 0.5 * (1 + cos(Double.pi * 47 / 95)), accuracy: 1e-12)
+    // A fixed budget warms up for a whole number of steps, rounded down (30 × 0.05 = 1.5
+    // gives 1): step 0 at the peak, the cosine from step 1.
+    let rounded = TrainingPlan(settings: settings(steps: 30, warmup: 0.05), stepsPerEpoch: 1).schedule(totalSteps: 30)
+    XCTAssertEqual(rounded.warmupSteps, 1)
+    XCTAssertEqual(rounded.rate(at: 0), 1, accuracy: 1e-12)
+    XCTAssertEqual(rounded.rate(at: 2), 0.5 * (1 + cos(Double.pi * 1 / 29)), accuracy: 1e-12)
     // A warmup shorter than one step: the first step is at the peak, never above it.
     let tiny = TrainingPlan(settings: settings(steps: 3, warmup: 0.05), stepsPerEpoch: 1).schedule(totalSteps: 3)
     XCTAssertEqual(tiny.rate(at: 0), 1, accuracy: 1e-12)
+    // A minutes budget keeps the fraction: 0.05 × 30 = 1.5 steps.
+    let timed = TrainingPlan(settings: settings(minutes: 1, warmup: 0.05), stepsPerEpoch: 1).schedule(totalSteps: 30)
+    XCTAssertEqual(timed.rate(at: 0), 1 / 1.5, accuracy: 1e-12)
   }
 
   func testSettingsRefuseBudgetsBeyondAnyRun() {
