@@ -182,21 +182,14 @@ int creat64(const char *path, mode_t mode) { return checked_open(AT_FDCWD, path,
 // Any mode but plain reading writes or creates.
 static int fopen_writes(const char *mode) { return mode && (mode[0] != 'r' || strchr(mode, '+')); }
 
-FILE *fopen(const char *path, const char *mode) {
-  if (read_only && fopen_writes(mode) && on_disk_at(AT_FDCWD, path)) {
-    errno = EROFS;
-    return NULL;
-  }
-  return REAL(fopen)(path, mode);
+static int refuses_fopen(const char *path, const char *mode) {
+  if (!(read_only && fopen_writes(mode) && on_disk_at(AT_FDCWD, path))) return 0;
+  errno = EROFS;
+  return 1;
 }
 
-FILE *fopen64(const char *path, const char *mode) {
-  if (read_only && fopen_writes(mode) && on_disk_at(AT_FDCWD, path)) {
-    errno = EROFS;
-    return NULL;
-  }
-  return REAL(fopen64)(path, mode);
-}
+FILE *fopen(const char *path, const char *mode) { return refuses_fopen(path, mode) ? NULL : REAL(fopen)(path, mode); }
+FILE *fopen64(const char *path, const char *mode) { return refuses_fopen(path, mode) ? NULL : REAL(fopen64)(path, mode); }
 
 int mkstemp(char *template) {
   if (read_only && on_disk_at(AT_FDCWD, template)) return refuse(EROFS);

@@ -81,6 +81,15 @@ final class DataParallelTests: XCTestCase {
     return out
   }
 
+  /// Runs each rank's trainer on a thread of its own; their summaries, in rank order.
+  func runRanks(_ trainers: [Trainer]) throws -> [TrainingSummary] {
+    let results = ResultBox<TrainingSummary>(count: trainers.count)
+    let threads = trainers.enumerated().map { (r, t) in Thread { results.set(r, Result { try t.run(resume: false) }) } }
+    threads.forEach { $0.stackSize = 8 << 20 }
+    threads.forEach { $0.start() }
+    return try XCTUnwrap(try results.wait(seconds: 300), "a rank did not finish").map { try $0.get() }
+  }
+
   /// One step on one process and on `ranks` threads; the first step's losses and every
   /// averaged gradient must agree within the rounding bound above.
   func assertSameFirstStep(
@@ -94,13 +103,7 @@ final class DataParallelTests: XCTestCase {
     let trainers = try groups.map {
       try makeTrainer(taskName, taskSettings: taskSettings, backbone: backbone, group: $0)
     }
-    let results = ResultBox<TrainingSummary>(count: ranks)
-    let threads = trainers.enumerated().map { (r, t) in
-      Thread { results.set(r, Result { try t.run(resume: false) }) }
-    }
-    threads.forEach { $0.stackSize = 8 << 20 }
-    threads.forEach { $0.start() }
-    let summaries = try XCTUnwrap(try results.wait(seconds: 300), "a rank did not finish").map { try $0.get() }
+    let summaries = try runRanks(trainers)
     // The terms of the longest batch sum: views × rows per view.
     let rowsPerView: Int
     switch backbone {
@@ -168,11 +171,7 @@ final class DataParallelTests: XCTestCase {
       let clock = SimulatedClock(tick: rank == 0 ? 1.0 / 16 : 1.0 / 8)
       trainer.clock = { clock.read() }
     }
-    let results = ResultBox<TrainingSummary>(count: 2)
-    let threads = trainers.enumerated().map { (r, t) in Thread { results.set(r, Result { try t.run(resume: false) }) } }
-    threads.forEach { $0.stackSize = 8 << 20 }
-    threads.forEach { $0.start() }
-    let summaries = try XCTUnwrap(try results.wait(seconds: 300), "a rank did not finish").map { try $0.get() }
+    let summaries = try runRanks(trainers)
     XCTAssertEqual(summaries.map(\.steps), [60, 60])
     XCTAssertEqual(summaries.map(\.totalSteps), [60, 60])
   }
@@ -251,29 +250,21 @@ final class ThreadGroup: Communicator, @unchecked Sendable {
     shared.barrier()
   }
 
-  func allReduceSum(_ values: UnsafeMutablePointer<Float>, count: Int) {
-    var sums = [Float](repeating: 0, count: count)
+  /// Sums in rank order, so that every rank gets the same bits.
+  func sum<T: BinaryFloatingPoint>(_ values: UnsafeMutablePointer<T>, count: Int) {
+    var sums = [T](repeating: 0, count: count)
     collective(
       values,
       compute: { all in
         for p in all {
-          let x = p.assumingMemoryBound(to: Float.self)
+          let x = p.assumingMemoryBound(to: T.self)
           for i in 0..<count { sums[i] += x[i] }
         }
       }, write: { values.update(from: sums, count: count) })
   }
 
-  func allReduceSum(_ values: UnsafeMutablePointer<Double>, count: Int) {
-    var sums = [Double](repeating: 0, count: count)
-    collective(
-      values,
-      compute: { all in
-        for p in all {
-          let x = p.assumingMemoryBound(to: Double.self)
-          for i in 0..<count { sums[i] += x[i] }
-        }
-      }, write: { values.update(from: sums, count: count) })
-  }
+  func allReduceSum(_ values: UnsafeMutablePointer<Float>, count: Int) { sum(values, count: count) }
+  func allReduceSum(_ values: UnsafeMutablePointer<Double>, count: Int) { sum(values, count: count) }
 
   func allGather(_ send: UnsafeRawPointer, bytes: Int, into receive: UnsafeMutableRawPointer) {
     collective(

@@ -20,9 +20,7 @@ final class TrainerOptionTests: XCTestCase {
   override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
 
   func trainer(_ name: String, _ configure: (inout TrainerSettings) -> Void) throws -> Trainer {
-    var rng = RandomGenerator(seed: 1)
-    let backbone = try VisionTransformer(
-      ViTConfig(name: "vit-test", imageSize: 16, patchSize: 4, inChannels: 1, width: 32, depth: 2, heads: 2), using: &rng)
+    let backbone = try TrainerTests.tinyViT()
     var taskRNG = RandomGenerator(seed: 2)
     let task = try TaskRegistry.make(
       "simclr", settings: JSONDecoderBox.decoder(for: #"{"projection_hidden": 32, "projection_output": 16}"#),

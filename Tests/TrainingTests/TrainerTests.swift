@@ -39,7 +39,8 @@ final class TrainerTests: XCTestCase {
     return InMemoryImages(images)
   }
 
-  func tinyViT(imageSize: Int = 16) throws -> any Backbone {
+  /// A 2-block, 32-wide ViT on gray 16-px images (seed 1), the backbone of the trainer tests.
+  static func tinyViT(imageSize: Int = 16) throws -> any Backbone {
     var rng = RandomGenerator(seed: 1)
     return try VisionTransformer(
       ViTConfig(name: "vit-test", imageSize: imageSize, patchSize: 4, inChannels: 1, width: 32, depth: 2, heads: 2), using: &rng)
@@ -107,7 +108,7 @@ final class TrainerTests: XCTestCase {
 
   func testMAELossFallsAndWritesReconstructions() throws {
     let l = try train(
-      "mae", backbone: tinyViT(), settings: settings(steps: 40),
+      "mae", backbone: Self.tinyViT(), settings: settings(steps: 40),
       taskSettings: #"{"decoder_width": 32, "decoder_depth": 1, "decoder_heads": 2, "norm_pix_loss": false}"#)
     assertFalls(l, by: 0.8, "mae")
     let files = try FileManager.default.contentsOfDirectory(atPath: dir.appendingPathComponent("mae").path)
@@ -115,20 +116,20 @@ final class TrainerTests: XCTestCase {
   }
 
   func testSimCLRLossFalls() throws {
-    let l = try train("simclr", backbone: tinyViT(), settings: settings(steps: 150), taskSettings: #"{"projection_hidden": 64, "projection_output": 32}"#)
+    let l = try train("simclr", backbone: Self.tinyViT(), settings: settings(steps: 150), taskSettings: #"{"projection_hidden": 64, "projection_output": 32}"#)
     assertFalls(l, by: 0.9, "simclr")
   }
 
   func testRelativeLocationLossFalls() throws {
     let l = try train(
-      "relative-location", backbone: tinyViT(), settings: settings(steps: 150),
+      "relative-location", backbone: Self.tinyViT(), settings: settings(steps: 150),
       taskSettings: #"{"resize": 24, "patch_size": 6, "gap": 2, "jitter": 1, "head_hidden": 64}"#, ramp: true)
     assertFalls(l, by: 0.9, "relative-location")
   }
 
   func testResumeGivesIdenticalLosses() throws {
     func makeTrainer(_ run: URL) throws -> Trainer {
-      let backbone = try tinyViT()
+      let backbone = try Self.tinyViT()
       var rng = RandomGenerator(seed: 2)
       let task = try TaskRegistry.make(
         "simclr", settings: JSONDecoderBox.decoder(for: #"{"projection_hidden": 32, "projection_output": 16}"#),
@@ -159,7 +160,7 @@ final class TrainerTests: XCTestCase {
     s.minutes = minutes
     s.epochs = 0.5  // a budget that must not be used
     s.checkpointEvery = 7
-    let backbone = try tinyViT()
+    let backbone = try Self.tinyViT()
     var rng = RandomGenerator(seed: 2)
     let task = try TaskRegistry.make(
       "simclr", settings: JSONDecoderBox.decoder(for: #"{"projection_hidden": 32, "projection_output": 16}"#),
@@ -271,7 +272,7 @@ final class TrainerTests: XCTestCase {
   func testBadSettingsAndUnwritableFolderFailBeforeTraining() throws {
     var s = settings(steps: 5)
     s.optimizer = "adam"
-    let backbone = try tinyViT()
+    let backbone = try Self.tinyViT()
     var rng = RandomGenerator(seed: 2)
     let task = try TaskRegistry.make("simclr", backbone: backbone, using: &rng)
     XCTAssertThrowsError(try Trainer(task: task, backbone: backbone, source: Self.dataset(), settings: s, runDirectory: dir.path)) {
