@@ -43,7 +43,7 @@ public enum DataBenchmark {
     let backbone = try BackbonePreset.config("vit-cpu", imageSize: 32, patchSize: 4, inChannels: 3).make(using: &rng)
     let task = try TaskRegistry.make("simclr", backbone: backbone, using: &rng)
     let loader = try DataLoader<TaskSample, TaskBatch>(
-      source: folder, options: LoaderOptions(batchSize: batchSize, seed: 1, cacheLimitBytes: 0),
+      source: folder, options: LoaderOptions(batchSize: batchSize, seed: 1),
       prepare: { image, rng in try task.sample(image, using: &rng) }, collate: { try TaskBatch.collate($0) })
     defer { loader.stop() }
     _ = try loader.next()  // warm-up

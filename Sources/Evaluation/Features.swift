@@ -190,6 +190,31 @@ public struct FeatureCache: Sendable {
   }
 }
 
+extension SHA256 {
+  /// The lowercase hex digest of a file's bytes, read in 1 MiB pieces.
+  ///
+  /// - Throws: `EvaluationError` naming the file when it cannot be opened or read.
+  public static func hex(ofFile path: String) throws -> String {
+    guard let handle = FileHandle(forReadingAtPath: path) else {
+      let exists = FileManager.default.fileExists(atPath: path)
+      throw EvaluationError(path, exists ? "cannot be read (permissions?)" : "no such file")
+    }
+    defer { try? handle.close() }
+    var h = SHA256()
+    while true {
+      let chunk: Data
+      do {
+        chunk = try handle.read(upToCount: 1 << 20) ?? Data()
+      } catch {
+        throw EvaluationError(path, "read failed: \(error.localizedDescription)")
+      }
+      if chunk.isEmpty { break }
+      h.update(chunk)
+    }
+    return h.hexDigest()
+  }
+}
+
 enum Fingerprint {
   /// FNV-1a over each file's relative path, size and modification time (seconds): a
   /// changed, added or removed image changes it.

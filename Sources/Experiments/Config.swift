@@ -34,16 +34,72 @@ public struct ExperimentConfig: @unchecked Sendable {
   var locator: Locator
 
   public struct DataSection: Codable, Sendable, Equatable {
+    /// A folder of images (searched recursively) or a `.txt` list of image paths.
     public var unlabeled = "data/fashion-mnist/unlabeled"
     public var strict = false
+    /// The shorter side images are reduced to when decoded, before the task's crops.
+    public var decodeSize = DecodeSize.auto
+    /// Keep the decoded images in a memory-mapped cache file (`CachedImageFolder`).
+    public var cache = true
     public init() {}
-    enum CodingKeys: String, CodingKey, CaseIterable { case unlabeled, strict }
+    enum CodingKeys: String, CodingKey, CaseIterable { case unlabeled, strict, decodeSize = "decode_size", cache }
     public init(from decoder: Decoder) throws {
       try decoder.rejectUnknownKeys(CodingKeys.self, allowing: [])
       let c = try decoder.container(keyedBy: CodingKeys.self)
       let d = Self()
       unlabeled = try c.value(.unlabeled, or: d.unlabeled)
       strict = try c.value(.strict, or: d.strict)
+      decodeSize = try c.value(.decodeSize, or: d.decodeSize)
+      cache = try c.value(.cache, or: d.cache)
+    }
+  }
+
+  /// `data.decode_size`: `auto` (twice the backbone's input, so that a random resized
+  /// crop of a small part of the image still has pixels of its own), `full` (no
+  /// reduction), or a number of pixels.
+  public enum DecodeSize: Codable, Sendable, Equatable {
+    case auto, full
+    case pixels(Int)
+
+    /// The largest side accepted: beyond it, images are decoded at full size anyway.
+    public static let maximum = 16384
+
+    /// The shorter side for a backbone input of `imageSize` (nil: full size).
+    public func shorterSide(imageSize: Int) -> Int? {
+      switch self {
+      case .auto: return 2 * imageSize
+      case .full: return nil
+      case .pixels(let n): return n
+      }
+    }
+
+    public init(from decoder: Decoder) throws {
+      let c = try decoder.singleValueContainer()
+      if let n = try? c.decode(Int.self) {
+        guard (1...Self.maximum).contains(n) else {
+          throw DecodingError.dataCorruptedError(
+            in: c, debugDescription: "must be auto, full or a size from 1 to \(Self.maximum) pixels, got \(n)")
+        }
+        self = .pixels(n)
+        return
+      }
+      let text = try? c.decode(String.self)
+      switch text {
+      case "auto": self = .auto
+      case "full": self = .full
+      default:
+        throw DecodingError.dataCorruptedError(
+          in: c, debugDescription: "must be auto, full or a size in pixels, got \(text ?? "a list or a mapping")")
+      }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+      var c = encoder.singleValueContainer()
+      switch self {
+      case .auto: try c.encode("auto")
+      case .full: try c.encode("full")
+      case .pixels(let n): try c.encode(n)
+      }
     }
   }
 

@@ -31,19 +31,43 @@ public final class PretrainingRun: @unchecked Sendable {
     self.experiment = experiment
     let directory = runDirectory ?? experiment.runDirectory
     self.runDirectory = directory
-    images = try ImageFolder(
-      path: experiment.data.unlabeled, options: ImageFolderOptions(strict: experiment.data.strict))
+    images = try experiment.openUnlabeledImages()
     if group.isLeader { progress(images.summary) }
+    let source = experiment.data.cache ? Self.cached(images, group: group, progress: progress) : images
     var rng = RandomGenerator(seed: experiment.train.seed)
     let backbone = try experiment.makeBackbone(using: &rng)
     let task = try experiment.makeTask(backbone: backbone, using: &rng, sourcePath: sourcePath)
     trainer = try Trainer(
-      task: task, backbone: backbone, source: images, settings: experiment.train, runDirectory: directory, group: group)
+      task: task, backbone: backbone, source: source, settings: experiment.train, runDirectory: directory, group: group)
     // Everything that can be checked is checked before the run folder is touched.
     if group.isLeader {
       try trainer.prepareRunFolder()
       try writeAtomically(Array(experiment.resolvedYAML.utf8), to: Self.configPath(in: directory))
     }
+  }
+
+  /// `images` read through their decoded-image cache, or `images` itself when the cache
+  /// cannot be used (said in a progress line, never an error: it only costs speed).
+  /// Processes of a data-parallel run each decode only their share of an epoch, so they
+  /// use a cache only when it is complete (`pretext data cache` builds it ahead).
+  static func cached(_ images: ImageFolder, group: any Communicator, progress: (String) -> Void) -> any ImageSource {
+    let cached: CachedImageFolder
+    do {
+      cached = try CachedImageFolder(folder: images, create: group.size == 1)
+    } catch {
+      if group.isLeader {
+        progress(
+          group.size == 1
+            ? "decoded-image cache not used: \(error)"
+            : "decoded-image cache not used: \(group.size) processes each decode a share of an epoch; build it "
+              + "first with `pretext data cache \(images.list ?? images.root)`")
+      }
+      return images
+    }
+    let size = DecodedImageCache.megabytes(cached.cache.byteCount)
+    let filling = cached.cache.isComplete ? "" : ", filled during the first epoch"
+    if group.isLeader { progress("decoded-image cache: \(cached.cache.path) (\(size)\(filling))") }
+    return cached
   }
 
   /// Asks the trainer to stop after its current step (thread-safe).
@@ -67,6 +91,20 @@ public final class PretrainingRun: @unchecked Sendable {
   }
   public static func backbonePath(in runDirectory: String) -> String {
     (runDirectory as NSString).appendingPathComponent("backbone.safetensors")
+  }
+}
+
+extension ExperimentConfig {
+  /// The `data.unlabeled` folder (or list), scanned, decoding as `data` says: what a run
+  /// trains on and what `pretext data cache CONFIG` caches.
+  public func openUnlabeledImages() throws -> ImageFolder {
+    // The decode size follows the input size; a backbone section that does not resolve
+    // fails later, with its own error.
+    let inputSize = (try? backbone.config())?.imageSize ?? 0
+    return try ImageFolder(
+      path: data.unlabeled,
+      options: ImageFolderOptions(
+        strict: data.strict, decode: ImageDecodeOptions(shorterSide: data.decodeSize.shorterSide(imageSize: inputSize))))
   }
 }
 

@@ -18,10 +18,13 @@ public struct StepRecord: Codable, Sendable {
   /// The global L2 norm of the step's gradient (averaged over the processes, before
   /// clipping); absent from logs written before it was recorded.
   public var gradientNorm: Double?
+  /// The share of wall time since the previous record that the step waited for the
+  /// loader's batch (0: data never held training back); absent from older logs.
+  public var dataWait: Double?
 
   enum CodingKeys: String, CodingKey {
     case step, epoch, loss, metrics, learningRate = "lr", imagesPerSecond = "images_per_second"
-    case elapsedSeconds = "elapsed_seconds", gradientNorm = "grad_norm"
+    case elapsedSeconds = "elapsed_seconds", gradientNorm = "grad_norm", dataWait = "data_wait"
   }
 }
 
@@ -64,10 +67,14 @@ public struct TrainingSummary: Codable, Sendable {
   public var backbonePath: String
   public var resumedFromStep: Int?
   public var skippedImages: Int
+  /// Seconds this session's steps waited for the loader, after its first batch (which
+  /// also waits for the pipeline to start).
+  public var dataWaitSeconds: Double
 
   enum CodingKeys: String, CodingKey {
     case steps, totalSteps = "total_steps", finalLoss = "final_loss", seconds, imagesPerSecond = "images_per_second"
     case backbonePath = "backbone_path", resumedFromStep = "resumed_from_step", skippedImages = "skipped_images"
+    case dataWaitSeconds = "data_wait_seconds"
   }
 }
 
@@ -227,9 +234,20 @@ public final class Trainer: @unchecked Sendable {
     var lastLoss = Double.nan
     var imagesTotal = 0
     var lastBatch: TaskBatch? = nil
+    // Time spent waiting for batches, on the machine's own clock (the injected `clock`
+    // is read once per step, for the budget).
+    var waitTotal = 0.0
+    var waitSinceLog = 0.0
+    var wallSinceLog = DispatchTime.now().uptimeNanoseconds
     // A stop (Ctrl-C, SIGTERM) requested on any process stops them all before a step.
     while state.step < state.totalSteps && !group.any(stopRequested) {
+      let waitStart = DispatchTime.now().uptimeNanoseconds
       let (position, batch) = try loader.next()
+      if passes > 0 {
+        let waited = Double(DispatchTime.now().uptimeNanoseconds - waitStart) / 1e9
+        waitTotal += waited
+        waitSinceLog += waited
+      }
       let (loss, metrics, fault) = try lossAndGradients(batch)
       passes += 1
       now = clock()
@@ -290,13 +308,16 @@ public final class Trainer: @unchecked Sendable {
         let record = StepRecord(
           step: state.step, epoch: Double(state.step) / Double(stepsPerEpoch), loss: loss,
           metrics: Dictionary(metrics.map { ($0.name, $0.value) }, uniquingKeysWith: { a, _ in a }),
-          learningRate: rate, imagesPerSecond: speed, elapsedSeconds: elapsed, gradientNorm: norm)
+          learningRate: rate, imagesPerSecond: speed, elapsedSeconds: elapsed, gradientNorm: norm,
+          dataWait: waitSinceLog / max(1e-9, Double(DispatchTime.now().uptimeNanoseconds - wallSinceLog) / 1e9))
         try log.append(record)
         let left = plan.secondsLeft(
           step: state.step, totalSteps: state.totalSteps, elapsedSeconds: elapsed, secondsPerStep: secondsPerStep)
         report(progressLine(record, total: plan.describeTotal(state.totalSteps), secondsLeft: left))
         imagesSinceLog = 0
         lastLog = now
+        waitSinceLog = 0
+        wallSinceLog = DispatchTime.now().uptimeNanoseconds
       }
       if state.step % settings.checkpointEvery == 0 && state.step < state.totalSteps {
         state.elapsedSeconds = elapsed
@@ -315,7 +336,7 @@ public final class Trainer: @unchecked Sendable {
     return TrainingSummary(
       steps: state.step, totalSteps: state.totalSteps, finalLoss: lastLoss, seconds: state.elapsedSeconds,
       imagesPerSecond: Double(imagesTotal) / max(now - start, 1e-9), backbonePath: backbonePath,
-      resumedFromStep: resumedFrom, skippedImages: loader.skipped.count)
+      resumedFromStep: resumedFrom, skippedImages: loader.skipped.count, dataWaitSeconds: waitTotal)
   }
 
   /// Bytes of the gradient buffer averaged over the processes at every step (trainable
@@ -504,9 +525,11 @@ public final class Trainer: @unchecked Sendable {
   /// `total` is `TrainingPlan.describeTotal`'s (`~120` for a minutes budget).
   func progressLine(_ r: StepRecord, total: String, secondsLeft: Double) -> String {
     let metrics = r.metrics.keys.sorted().map { String(format: "%@ %.3f", $0, r.metrics[$0]!) }.joined(separator: " | ")
+    // Worth a word only when data holds training back.
+    let wait = (r.dataWait ?? 0) >= 0.05 ? String(format: " | data wait %.0f%%", 100 * r.dataWait!) : ""
     return String(
-      format: "step %ld/%@ | epoch %.2f | loss %.4f%@ | lr %.2e | %.0f img/s | ETA %@",
-      r.step, total, r.epoch, r.loss, metrics.isEmpty ? "" : " | " + metrics, r.learningRate, r.imagesPerSecond,
+      format: "step %ld/%@ | epoch %.2f | loss %.4f%@ | lr %.2e | %.0f img/s%@ | ETA %@",
+      r.step, total, r.epoch, r.loss, metrics.isEmpty ? "" : " | " + metrics, r.learningRate, r.imagesPerSecond, wait,
       formatDuration(secondsLeft))
   }
 }

@@ -107,8 +107,8 @@ public enum DataCheck {
   /// Skipped files named in a report.
   public static let skippedExampleCount = 5
 
-  /// Scans `path` recursively and decodes every image file with `options`, on `threads`
-  /// threads.
+  /// Scans `path` recursively (or reads the `.txt` image list it names) and decodes every
+  /// image file with `options`, on `threads` threads.
   ///
   /// - Throws: `DatasetError` when the folder is missing, not a folder or unreadable, or
   ///   holds no image file at all (unusable image files are reported, not thrown).
@@ -116,9 +116,10 @@ public enum DataCheck {
     path: String, threads: Int = Parallel.threads, options: ImageDecodeOptions = ImageDecodeOptions()
   ) throws -> DataCheckReport {
     let start = DispatchTime.now()
-    let root = FolderScan.normalize(path)
-    let scan = try FolderScan.scan(root: root)
-    guard !scan.images.isEmpty else { throw scan.emptyError(root: root) }
+    let opened = try FolderScan.open(path)
+    let root = opened.root
+    let scan = opened.scan
+    guard !scan.images.isEmpty else { throw scan.emptyError(root: opened.list ?? root) }
 
     enum Outcome {
       case usable(width: Int, height: Int, format: String, channels: Int)
@@ -165,7 +166,7 @@ public enum DataCheck {
     }
     let seconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
     return DataCheckReport(
-      root: root, imageFiles: scan.images.count + scan.issues.filter { !$0.path.hasSuffix("/") }.count,
+      root: opened.list ?? root, imageFiles: scan.images.count + scan.issues.filter { !$0.path.hasSuffix("/") }.count,
       usable: outcomes.filter { if case .usable = $0 { true } else { false } }.count,
       shapes: shapes, rejected: rejected, skippedCount: scan.skipped.count,
       skippedExamples: Array(scan.skipped.prefix(skippedExampleCount)), seconds: seconds)

@@ -48,22 +48,22 @@ public struct ImageDecodeOptions: Sendable, Hashable {
   /// refused from their header, before any pixel memory is allocated or any data is
   /// decompressed. Must be positive.
   public var maxPixels: Int
-  /// The size the caller will use the image at, when it is much smaller than the files:
-  /// a JPEG is then decoded at the largest DCT reduction (1/2, 1/4 or 1/8 per side; it
-  /// skips most of the inverse DCT, upsampling and colour conversion) whose shorter side
-  /// is still at least this many pixels.
-  /// nil: full size. PNG has no reduced decode and always comes out at full size, so
-  /// callers resize afterwards either way.
-  public var minimumShorterSide: Int?
+  /// The shorter side images come out with at most (`data.decode_size`): a larger
+  /// image is reduced, keeping its aspect ratio (`Image.reducedSize`), with antialiased
+  /// bilinear filtering as PIL does. A JPEG is first decoded at the largest DCT reduction
+  /// (1/2, 1/4 or 1/8 per side; it skips most of the inverse DCT, upsampling and colour
+  /// conversion) whose shorter side is still at least this size, then resized.
+  /// Smaller images are never enlarged. nil: full size.
+  public var shorterSide: Int?
 
   public init(
     channels: Channels = .natural, background: Background? = nil,
-    maxPixels: Int = ImageDecodeOptions.defaultMaxPixels, minimumShorterSide: Int? = nil
+    maxPixels: Int = ImageDecodeOptions.defaultMaxPixels, shorterSide: Int? = nil
   ) {
     self.channels = channels
     self.background = background
     self.maxPixels = maxPixels
-    self.minimumShorterSide = minimumShorterSide
+    self.shorterSide = shorterSide
   }
 
   /// Why a file of `width`×`height` stored pixels must not be decoded under these

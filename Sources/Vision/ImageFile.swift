@@ -77,6 +77,45 @@ public struct ImageHeader: Sendable, Hashable {
   }
 }
 
+extension ImageHeader {
+  /// The shape `ImageFile.read` returns for this file under `options`: the channels they
+  /// ask for and the size `shorterSide` reduces it to. Known from the header alone.
+  public func decodedShape(_ options: ImageDecodeOptions) -> (width: Int, height: Int, channels: Int) {
+    let size = options.shorterSide.map { Image.reducedSize(width: width, height: height, shorterSide: $0) }
+    let channels: Int
+    switch options.channels {
+    case .gray: channels = 1
+    case .rgb: channels = 3
+    case .natural: channels = naturalChannels
+    }
+    return (size?.width ?? width, size?.height ?? height, channels)
+  }
+}
+
+/// What the folder scan's header check learned about one image file: its decoded shape
+/// (under the folder's decode options), and its size and modification time, which tell
+/// a decoded-image cache when the file has changed.
+public struct ImageFileInfo: Sendable, Hashable {
+  public let width: Int
+  public let height: Int
+  public let channels: Int
+  /// File size in bytes.
+  public let byteCount: Int
+  /// Modification time, nanoseconds since 1970.
+  public let modified: Int64
+
+  public init(width: Int, height: Int, channels: Int, byteCount: Int, modified: Int64) {
+    self.width = width
+    self.height = height
+    self.channels = channels
+    self.byteCount = byteCount
+    self.modified = modified
+  }
+
+  /// Samples of the decoded image: width · height · channels.
+  public var sampleCount: Int { width * height * channels }
+}
+
 /// Reading any supported image file. Stateless and thread-safe.
 public enum ImageFile {
   /// The header of an image held in memory (`bytes` may be a prefix of the file).

@@ -99,12 +99,18 @@ public struct ImageFolderOptions: Sendable, Hashable {
   }
 }
 
-/// Unlabeled images: every PNG or JPEG file under a folder, at any depth.
+/// Unlabeled images: every PNG or JPEG file under a folder, at any depth, or every image
+/// a `.txt` list names (see ImageList.swift).
 public struct ImageFolder: Sendable, ImageSource {
-  /// The folder as given (trailing slashes removed).
+  /// The folder as given (trailing slashes removed), or the list's folder.
   public let root: String
+  /// The image list the samples come from, when the path named one.
+  public let list: String?
   /// The samples' paths relative to `root`, sorted byte-wise.
   public let files: [String]
+  /// Per sample (parallel to `files`): the shape it decodes to under `options.decode`,
+  /// its file size and modification time, from the header check (nil when it is off).
+  public let infos: [ImageFileInfo]?
   /// Files that are not images by name (relative paths, sorted), e.g. `README.txt`.
   public let skipped: [String]
   /// Unusable image files and unreadable folders, with the reason (sorted by path).
@@ -119,13 +125,16 @@ public struct ImageFolder: Sendable, ImageSource {
   /// - Throws: `DatasetError` when the folder is missing, not a folder, unreadable, or
   ///   holds no usable image file; in strict mode also when any file is rejected.
   public init(path: String, options: ImageFolderOptions = ImageFolderOptions()) throws {
-    let root = FolderScan.normalize(path)
-    var scan = try FolderScan.scan(root: root)
-    if options.checkHeaders { scan.checkHeaders(root: root, threads: options.threads) }
-    try scan.enforce(strict: options.strict, root: root)
-    guard !scan.images.isEmpty else { throw scan.emptyError(root: root) }
+    let opened = try FolderScan.open(path)
+    let root = opened.root
+    var scan = opened.scan
+    if options.checkHeaders { scan.checkHeaders(root: root, threads: options.threads, decode: options.decode) }
+    try scan.enforce(strict: options.strict, root: opened.list ?? root)
+    guard !scan.images.isEmpty else { throw scan.emptyError(root: opened.list ?? root) }
     self.root = root
+    self.list = opened.list
     self.files = scan.images
+    self.infos = scan.infos
     self.skipped = scan.skipped
     self.rejected = scan.issues
     self.formats = scan.formats
@@ -147,7 +156,8 @@ public struct ImageFolder: Sendable, ImageSource {
   /// What the scan found, to print once when a run starts: the image count, then the
   /// skipped and rejected files (each rejected one with its reason).
   public var summary: String {
-    FolderScan.summary(root: root, count: count, classes: nil, skipped: skipped, rejected: rejected, formats: formats)
+    FolderScan.summary(
+      root: list ?? root, count: count, classes: nil, skipped: skipped, rejected: rejected, formats: formats)
   }
 
   // ImageSource
@@ -160,8 +170,10 @@ public struct ImageFolder: Sendable, ImageSource {
 /// `path,label`.
 /// Class indices follow the sorted class names (see the initializers).
 public struct LabeledImageFolder: Sendable, ImageSource {
-  /// The folder holding the class folders, or the CSV file's folder.
+  /// The folder holding the class folders, or the CSV file's or image list's folder.
   public let root: String
+  /// The CSV file or image list the samples come from, when the path named one.
+  public let list: String?
   /// Class names; `labels` index into it.
   public let classes: [String]
   /// Sample paths relative to `root` (absolute when a CSV gave an absolute path),
@@ -182,21 +194,41 @@ public struct LabeledImageFolder: Sendable, ImageSource {
   /// indexed in byte-wise sorted order of their names (`cat` = 0, `dog` = 1). Images
   /// directly in `path` belong to no class and are listed in `skipped`.
   ///
+  /// `path` may also name a CSV of `path,label` lines (`init(csv:options:)`), or a `.txt`
+  /// image list whose paths start with their class folder (`cat/1.jpg`).
+  ///
   /// - Throws: `DatasetError` when the folder is missing, has no class folders, or a
   ///   class folder holds no usable image; in strict mode also when any file is rejected.
   public init(path: String, options: ImageFolderOptions = ImageFolderOptions()) throws {
-    let root = FolderScan.normalize(path)
-    var scan = try FolderScan.scan(root: root)
+    if CSVLabels.isCSVName(path) {
+      try self.init(csv: path, options: options)
+    } else {
+      try self.init(classFolders: path, options: options)
+    }
+  }
+
+  private init(classFolders path: String, options: ImageFolderOptions) throws {
+    let opened = try FolderScan.open(path)
+    let root = opened.root
+    let shown = opened.list ?? root
+    var scan = opened.scan
     // Images at the top level have no class folder.
     let loose = scan.images.filter { !$0.utf8.contains(UInt8(ascii: "/")) }
     scan.images.removeAll { !$0.utf8.contains(UInt8(ascii: "/")) }
     scan.skipped = FolderScan.sortedBytewise(scan.skipped + loose)
+    if opened.list != nil {
+      // A list's classes are the first folders of its paths (absolute paths have none).
+      let tops = scan.images.filter { !$0.hasPrefix("/") }.map { String($0.prefix { $0 != "/" }) }
+      scan.topLevelFolders = Array(Set(tops))
+      scan.skipped = FolderScan.sortedBytewise(scan.skipped + scan.images.filter { $0.hasPrefix("/") })
+      scan.images.removeAll { $0.hasPrefix("/") }
+    }
     if options.checkHeaders { scan.checkHeaders(root: root, threads: options.threads) }
-    try scan.enforce(strict: options.strict, root: root)
+    try scan.enforce(strict: options.strict, root: shown)
     let classes = FolderScan.sortedBytewise(scan.topLevelFolders)
     guard !classes.isEmpty else {
       throw DatasetError(
-        kind: .empty, path: root,
+        kind: .empty, path: shown,
         reason: "no class folders found; expected one subfolder per class, each holding that "
           + "class's \(ImageFormat.names) images (e.g. \(root)/cat/1.png, \(root)/dog/2.jpg)")
     }
@@ -216,6 +248,7 @@ public struct LabeledImageFolder: Sendable, ImageSource {
           + "(every subfolder of \(root) is a class)")
     }
     self.root = root
+    self.list = opened.list
     self.classes = classes
     self.files = scan.images
     self.labels = labels
@@ -281,6 +314,7 @@ public struct LabeledImageFolder: Sendable, ImageSource {
     let classes = CSVLabels.sortedClasses(Set(entries.map(\.label)))
     let index = Dictionary(uniqueKeysWithValues: classes.enumerated().map { ($1, $0) })
     self.root = csvFolder
+    self.list = path
     self.classes = classes
     self.files = scan.images
     self.labels = scan.images.map { index[labelOf[$0]!]! }
@@ -312,7 +346,8 @@ public struct LabeledImageFolder: Sendable, ImageSource {
   /// What the scan found, to print once when a run starts (see `ImageFolder.summary`).
   public var summary: String {
     FolderScan.summary(
-      root: root, count: count, classes: classes.count, skipped: skipped, rejected: rejected, formats: formats)
+      root: list ?? root, count: count, classes: classes.count, skipped: skipped, rejected: rejected,
+      formats: formats)
   }
 
   // ImageSource
@@ -336,6 +371,9 @@ struct FolderScan {
   var topLevelFolders: [String] = []
   /// Usable images by size and format (`28×28 gray`), filled by the header check.
   var formats: [String: Int] = [:]
+  /// Per image (parallel to `images`): its decoded shape, size and modification time,
+  /// filled by the header check (nil without it).
+  var infos: [ImageFileInfo]? = nil
 
   /// Folders are identified by device and inode, so a folder reached twice (through a
   /// symbolic link) is recognized.
@@ -385,7 +423,8 @@ struct FolderScan {
     guard (info.st_mode & S_IFMT) == S_IFDIR else {
       throw DatasetError(
         kind: .wrongType, path: root,
-        reason: "is a file, not a folder; expected a folder of \(ImageFormat.names) images (searched recursively)")
+        reason: "is a file, not a folder; expected a folder of \(ImageFormat.names) images (searched recursively), "
+          + "or a .\(ImageList.fileExtension) file listing image paths")
     }
     var result = FolderScan()
     var visited: Set<FolderID> = [FolderID(device: UInt64(info.st_dev), inode: UInt64(info.st_ino))]
@@ -476,34 +515,50 @@ struct FolderScan {
   /// The header check of every image (paths relative to `root`), on `threads` threads:
   /// files that fail it move to `issues`; the others are counted by size and format in
   /// `formats`.
-  mutating func checkHeaders(root: String, threads: Int) {
+  /// `decode` decides the shapes recorded in `infos`, parallel to the images kept.
+  mutating func checkHeaders(root: String, threads: Int, decode: ImageDecodeOptions = ImageDecodeOptions()) {
     let files = images
-    // Per file: its header, or why it is unusable.
-    let results: [(header: ImageHeader?, reason: String?)] = concurrentMap(files.count, threads: threads) { i in
+    // Per file: its header and file facts, or why it is unusable.
+    let results: [(header: ImageHeader?, info: ImageFileInfo?, reason: String?)] = concurrentMap(
+      files.count, threads: threads
+    ) { i in
+      let path = FolderScan.join(root, files[i])
       do {
-        return (try ImageFile.header(path: FolderScan.join(root, files[i])), nil)
+        let header = try ImageFile.header(path: path)
+        var st = stat()
+        guard stat(path, &st) == 0 else { return (nil, nil, "cannot open: \(String(cString: strerror(errno)))") }
+        #if canImport(Darwin)
+          let modified = Int64(st.st_mtimespec.tv_sec) * 1_000_000_000 + Int64(st.st_mtimespec.tv_nsec)
+        #else
+          let modified = Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)
+        #endif
+        let shape = header.decodedShape(decode)
+        let info = ImageFileInfo(
+          width: shape.width, height: shape.height, channels: shape.channels, byteCount: Int(st.st_size),
+          modified: modified)
+        return (header, info, nil)
       } catch let error as any ImageFileError {
-        return (nil, error.reason)
+        return (nil, nil, error.reason)
       } catch {
-        return (nil, "\(error)")
+        return (nil, nil, "\(error)")
       }
     }
     var bad: [DatasetIssue] = []
+    var kept: [String] = []
+    var keptInfos: [ImageFileInfo] = []
+    kept.reserveCapacity(files.count)
+    keptInfos.reserveCapacity(files.count)
     for (file, result) in zip(files, results) {
-      if let header = result.header {
+      if let header = result.header, let info = result.info {
         formats["\(header.width)×\(header.height) \(header.formatName)", default: 0] += 1
+        kept.append(file)
+        keptInfos.append(info)
       } else {
         bad.append(DatasetIssue(path: file, reason: result.reason ?? "unreadable"))
       }
     }
-    remove(bad)
-  }
-
-  /// Moves `bad` from `images` to `issues`.
-  mutating func remove(_ bad: [DatasetIssue]) {
-    guard !bad.isEmpty else { return }
-    let names = Set(bad.map(\.path))
-    images.removeAll { names.contains($0) }
+    images = kept
+    infos = keptInfos
     issues += bad
     sortIssues()
   }
@@ -577,6 +632,9 @@ struct FolderScan {
 
 /// `path,label` lines (see `LabeledImageFolder.init(csv:options:)`).
 enum CSVLabels {
+  /// Whether a dataset path names a CSV label file (`.csv`, any case).
+  static func isCSVName(_ path: String) -> Bool { path.lowercased().hasSuffix(".csv") }
+
   struct Entry {
     let line: Int
     let path: String

@@ -148,8 +148,9 @@ public enum JPEG {
   /// Decodes a complete JPEG held in memory.
   ///
   /// - Returns: an 8-bit image of `options.channels` channels, upright (EXIF orientation
-  ///   applied), at the reduction `options.minimumShorterSide` asks for (see
-  ///   `scaleDenominator`); CMYK files come out as RGB.
+  ///   applied), its shorter side reduced to `options.shorterSide` (DCT scaling to the
+  ///   largest reduction still at least that size, see `scaleDenominator`, then an
+  ///   antialiased resize); CMYK files come out as RGB.
   /// - Throws: `JPEGError`, whose description starts with `path` when one is given.
   public static func decode(
     _ data: some ContiguousBytes, options: ImageDecodeOptions = ImageDecodeOptions(), path: String? = nil
@@ -223,7 +224,7 @@ extension JPEG {
     }
     cOptions.scale_denom = Int32(
       scaleDenominator(
-        width: header.storedWidth, height: header.storedHeight, minimumShorterSide: options.minimumShorterSide))
+        width: header.storedWidth, height: header.storedHeight, minimumShorterSide: options.shorterSide))
     cOptions.max_pixels = UInt64(options.maxPixels)
     var width: UInt32 = 0
     var height: UInt32 = 0
@@ -242,7 +243,12 @@ extension JPEG {
       initialized = status == CJPEG_OK ? count : 0
     }
     guard status == CJPEG_OK else { throw error(status, message, path: path) }
-    return Image(width: Int(width), height: Int(height), channels: Int(channels), pixels: pixels)
+    let image = Image(width: Int(width), height: Int(height), channels: Int(channels), pixels: pixels)
+    guard let side = options.shorterSide else { return image }
+    // The final size follows from the full-scale size, not the DCT-reduced one (whose
+    // sides are rounded up), so it is known from the header alone, as a PNG's is.
+    let target = Image.reducedSize(width: header.width, height: header.height, shorterSide: side)
+    return image.resized(width: target.width, height: target.height)
   }
 
   static func error(_ status: cjpeg_status, _ message: [CChar], path: String?) -> JPEGError {

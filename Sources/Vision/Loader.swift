@@ -12,10 +12,14 @@ public protocol ImageSource: Sendable {
   /// Whether an unreadable image must stop training (the user asked for strict data)
   /// instead of being skipped. False unless a source says otherwise.
   var isStrict: Bool { get }
+  /// Called when a loader has stopped reading (its thread has returned): a source that
+  /// keeps state on disk saves it now.
+  func readingStopped()
 }
 
 extension ImageSource {
   public var isStrict: Bool { false }
+  public func readingStopped() {}
 }
 
 /// Images held in memory (tests, benchmarks, small datasets).
@@ -34,11 +38,9 @@ public struct LoaderOptions: Sendable {
   /// Drop the last incomplete batch of an epoch.
   public var dropLast: Bool
   public var seed: UInt64
-  /// Batches prepared ahead of the consumer: bounds the memory in flight.
+  /// Batches prepared ahead of the consumer: bounds the memory in flight. (Decoded
+  /// images are not kept here: a folder's cache is `CachedImageFolder`, a memory map.)
   public var prefetchBatches: Int
-  /// Decoded images are kept in memory when the whole dataset fits in this many bytes
-  /// (estimated from the first image); 0 turns caching off.
-  public var cacheLimitBytes: Int
   /// Fail on the first unreadable image instead of skipping it.
   public var strict: Bool
   /// Data-parallel training: this loader prepares slice `shard` of `shards` equal slices
@@ -50,14 +52,13 @@ public struct LoaderOptions: Sendable {
 
   public init(
     batchSize: Int, shuffle: Bool = true, dropLast: Bool = true, seed: UInt64 = 0,
-    prefetchBatches: Int = 2, cacheLimitBytes: Int = 2 << 30, strict: Bool = false, shard: Int = 0, shards: Int = 1
+    prefetchBatches: Int = 2, strict: Bool = false, shard: Int = 0, shards: Int = 1
   ) {
     self.batchSize = batchSize
     self.shuffle = shuffle
     self.dropLast = dropLast
     self.seed = seed
     self.prefetchBatches = prefetchBatches
-    self.cacheLimitBytes = cacheLimitBytes
     self.strict = strict
     self.shard = shard
     self.shards = shards
@@ -170,8 +171,6 @@ final class LoaderPipeline<Sample: Sendable, Batch: Sendable>: @unchecked Sendab
   /// Signalled when the background thread has returned.
   let finished = DispatchSemaphore(value: 0)
   // Worker-thread state (touched only by the worker).
-  private var cache: [Image?] = []
-  private var cacheEnabled = false
   private var bad = Set<Int>()
 
   init(
@@ -194,7 +193,10 @@ final class LoaderPipeline<Sample: Sendable, Batch: Sendable>: @unchecked Sendab
     }
     condition.broadcast()
     condition.unlock()
-    if !already { finished.wait() }
+    if !already {
+      finished.wait()
+      source.readingStopped()
+    }
   }
 
   private var isStopped: Bool { queue.withLock { $0.stopped } }
@@ -281,17 +283,10 @@ final class LoaderPipeline<Sample: Sendable, Batch: Sendable>: @unchecked Sendab
   /// The decoded image at `index`, or nil if it is unreadable (reported once).
   private func load(_ index: Int) throws -> Image? {
     if bad.contains(index) { return nil }
-    if cacheEnabled, let cached = cache[index] { return cached }
     do {
-      let image = try source.loadImage(at: index)
-      if cache.isEmpty {
-        // Decide once, from the first image, whether the dataset fits in memory.
-        let estimate = image.pixels.count * source.count
-        cacheEnabled = options.cacheLimitBytes > 0 && estimate <= options.cacheLimitBytes
-        cache = cacheEnabled ? [Image?](repeating: nil, count: source.count) : [nil]
-      }
-      if cacheEnabled { cache[index] = image }
-      return image
+      return try source.loadImage(at: index)
+    } catch let error as ImageCacheError {
+      throw error  // the cache itself failed (its file), not this image
     } catch {
       if options.strict { throw error }
       bad.insert(index)

@@ -238,7 +238,8 @@ extension PNG {
       initialized = status == CPNG_OK ? count : 0
     }
     guard status == CPNG_OK else { throw error(status, message, path: path) }
-    return Image(width: header.width, height: header.height, channels: channels, pixels: pixels)
+    let image = Image(width: header.width, height: header.height, channels: channels, pixels: pixels)
+    return options.shorterSide.map { image.reduced(toShorterSide: $0) } ?? image
   }
 
   static func error(_ status: cpng_status, _ message: [CChar], path: String?) -> PNGError {

@@ -1,3 +1,4 @@
+import Autograd
 import Evaluation
 import Foundation
 import XCTest

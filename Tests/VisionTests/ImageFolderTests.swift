@@ -149,7 +149,8 @@ final class ImageFolderTests: XCTestCase {
       XCTAssertTrue("\(error)".contains("readme.txt"), "names what it found: \(error)")
       XCTAssertTrue("\(error)".contains("1 unusable image file"), "\(error)")
     }
-    XCTAssertThrowsError(try ImageFolder(path: root + "/readme.txt")) { error in
+    try DataFixtures.text(root, "readme.md", "no images here")
+    XCTAssertThrowsError(try ImageFolder(path: root + "/readme.md")) { error in
       XCTAssertEqual((error as? DatasetError)?.kind, .wrongType)
       XCTAssertTrue("\(error)".contains("not a folder"), "\(error)")
     }

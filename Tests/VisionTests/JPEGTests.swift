@@ -260,7 +260,7 @@ final class JPEGTests: XCTestCase {
     let small = try JPEGFixtures.bytes("pattern-420.jpg")
     XCTAssertNoThrow(try JPEG.decode(small, options: ImageDecodeOptions(maxPixels: 37 * 29)))
     assertError(.tooLarge, containing: "37×29 pixels exceeds the limit of 1072") {
-      try JPEG.decode(small, options: ImageDecodeOptions(maxPixels: 37 * 29 - 1, minimumShorterSide: 4))
+      try JPEG.decode(small, options: ImageDecodeOptions(maxPixels: 37 * 29 - 1, shorterSide: 4))
     }
   }
 
@@ -281,7 +281,7 @@ final class JPEGTests: XCTestCase {
     let full = try JPEGFixtures.pnm("smooth-1-1.ppm")
     XCTAssertEqual(try JPEG.decode(bytes), full)
     for (minimum, n) in [(24, 2), (12, 4), (6, 8)] {
-      let scaled = try JPEG.decode(bytes, options: ImageDecodeOptions(minimumShorterSide: minimum))
+      let scaled = try JPEG.decode(bytes, options: ImageDecodeOptions(shorterSide: minimum))
       XCTAssertEqual(scaled.shape, [48 / n, 64 / n, 3])
       XCTAssertEqual(scaled, try JPEGFixtures.pnm("smooth-1-\(n).ppm"), "1/\(n)")
       // Close to the full decode box-filtered n×n: a gradient's blocks are almost all
@@ -294,15 +294,16 @@ final class JPEGTests: XCTestCase {
     // before rounding; the full decode's mean differs from it only by the per-pixel
     // rounding (no sample of this gradient is clamped): at most 1.
     let gray = try JPEG.decode(
-      try JPEGFixtures.bytes("smooth-gray.jpg"), options: ImageDecodeOptions(minimumShorterSide: 6))
+      try JPEGFixtures.bytes("smooth-gray.jpg"), options: ImageDecodeOptions(shorterSide: 6))
     XCTAssertEqual(gray.shape, [6, 8, 1])
     XCTAssertLessThanOrEqual(maxDifference(gray, boxDownscale(try JPEGFixtures.pnm("smooth-gray.pgm"), 8)), 1)
-    // Orientation is applied after scaling; PNG ignores the hint (no reduced decode).
+    // Orientation is applied after scaling. PNG has no reduced decode: it is resized.
     let rotated = try JPEG.decode(
-      try JPEGFixtures.bytes("orient-6.jpg"), options: ImageDecodeOptions(minimumShorterSide: 4))
+      try JPEGFixtures.bytes("orient-6.jpg"), options: ImageDecodeOptions(shorterSide: 4))
     XCTAssertEqual(rotated.shape, [4, 8, 3])
     let png = try PNG.encode(Image(width: 64, height: 48, channels: 1, filledWith: 9))
-    XCTAssertEqual(try ImageFile.decode(png, options: ImageDecodeOptions(minimumShorterSide: 6)).shape, [48, 64, 1])
+    let reduced = try ImageFile.decode(png, options: ImageDecodeOptions(shorterSide: 6))
+    XCTAssertEqual(reduced, Image(width: 8, height: 6, channels: 1, filledWith: 9), "a flat image stays flat")
   }
 
   /// The mean of each n×n block, rounded.

@@ -110,29 +110,6 @@ public struct SHA256: Sendable {
     h.update(bytes)
     return hexString(h.finalize())
   }
-
-  /// The lowercase hex digest of a file's bytes, read in 1 MiB pieces.
-  ///
-  /// - Throws: `EvaluationError` naming the file when it cannot be opened or read.
-  public static func hex(ofFile path: String) throws -> String {
-    guard let handle = FileHandle(forReadingAtPath: path) else {
-      let exists = FileManager.default.fileExists(atPath: path)
-      throw EvaluationError(path, exists ? "cannot be read (permissions?)" : "no such file")
-    }
-    defer { try? handle.close() }
-    var h = SHA256()
-    while true {
-      let chunk: Data
-      do {
-        chunk = try handle.read(upToCount: 1 << 20) ?? Data()
-      } catch {
-        throw EvaluationError(path, "read failed: \(error.localizedDescription)")
-      }
-      if chunk.isEmpty { break }
-      h.update(chunk)
-    }
-    return hexString(h.finalize())
-  }
 }
 
 /// 64-bit FNV-1a (Fowler–Noll–Vo), for cache keys.
