@@ -1,5 +1,6 @@
 import CBLAS
 import Dispatch
+import Foundation
 
 /// The one parallel-for of the engine (DESIGN.md, engine principle 4).
 ///
@@ -69,3 +70,21 @@ public enum Parallel {
 #else
   import Darwin
 #endif
+
+/// The first error of a parallel loop, whose bodies cannot throw: each records what it
+/// caught, and the caller throws `error` after the loop.
+public final class FirstError: @unchecked Sendable {
+  private let lock = NSLock()
+  private var stored: Error?
+  public init() {}
+  public func record(_ error: Error) {
+    lock.lock()
+    if stored == nil { stored = error }
+    lock.unlock()
+  }
+  public var error: Error? {
+    lock.lock()
+    defer { lock.unlock() }
+    return stored
+  }
+}

@@ -86,22 +86,6 @@ public struct Preprocessing: Codable, Sendable, Equatable {
   }
 }
 
-/// Thread-safe first-error slot for parallel loops (their bodies cannot throw).
-final class FirstError: @unchecked Sendable {
-  private let lock = NSLock()
-  private var stored: Error?
-  func record(_ error: Error) {
-    lock.lock()
-    if stored == nil { stored = error }
-    lock.unlock()
-  }
-  var error: Error? {
-    lock.lock()
-    defer { lock.unlock() }
-    return stored
-  }
-}
-
 enum ImageLoading {
   /// Decodes and preprocesses images `indices` of `source` into [indices.count, C, S, S]
   /// (row `i` is image `indices[i]`), on all of Pretext's threads.

@@ -33,10 +33,11 @@ public final class PretrainingRun: @unchecked Sendable {
     self.runDirectory = directory
     images = try experiment.openUnlabeledImages()
     if group.isLeader { progress(images.summary) }
-    let source = experiment.data.cache ? Self.cached(images, group: group, progress: progress) : images
     var rng = RandomGenerator(seed: experiment.train.seed)
     let backbone = try experiment.makeBackbone(using: &rng)
     let task = try experiment.makeTask(backbone: backbone, using: &rng, sourcePath: sourcePath)
+    // The cache is opened (and its file started) only once the config is known to be good.
+    let source = experiment.data.cache ? Self.cached(images, group: group, progress: progress) : images
     trainer = try Trainer(
       task: task, backbone: backbone, source: source, settings: experiment.train, runDirectory: directory, group: group)
     // Everything that can be checked is checked before the run folder is touched.
@@ -64,7 +65,7 @@ public final class PretrainingRun: @unchecked Sendable {
       }
       return images
     }
-    let size = DecodedImageCache.megabytes(cached.cache.byteCount)
+    let size = DecodedImageCache.sizeText(cached.cache.byteCount)
     let filling = cached.cache.isComplete ? "" : ", filled during the first epoch"
     if group.isLeader { progress("decoded-image cache: \(cached.cache.path) (\(size)\(filling))") }
     return cached

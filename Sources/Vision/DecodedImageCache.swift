@@ -148,8 +148,8 @@ public final class DecodedImageCache: @unchecked Sendable {
         let free = statvfs(folder, &fs) == 0 ? Int(fs.f_bavail) * Int(fs.f_frsize) : -1
         throw ImageCacheError(
           path,
-          "cannot reserve \(Self.megabytes(byteCount)) for the decoded-image cache "
-            + "(\(String(cString: strerror(reserved)))" + (free >= 0 ? ", \(Self.megabytes(free)) free" : "")
+          "cannot reserve \(Self.sizeText(byteCount)) for the decoded-image cache "
+            + "(\(String(cString: strerror(reserved)))" + (free >= 0 ? ", \(Self.sizeText(free)) free" : "")
             + "); free some space, lower data.decode_size, or set data.cache: false")
       }
       guard let mapped = mmap(nil, byteCount, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), mapped != MAP_FAILED
@@ -313,7 +313,14 @@ public final class DecodedImageCache: @unchecked Sendable {
     return mapped
   }
 
-  public static func megabytes(_ bytes: Int) -> String { String(format: "%.1f MB", Double(bytes) / 1e6) }
+  /// `640 bytes`, `512 kB`, `34.1 MB`, `65.2 GB`.
+  public static func sizeText(_ bytes: Int) -> String {
+    let b = Double(bytes)
+    if b >= 1e9 { return String(format: "%.1f GB", b / 1e9) }
+    if b >= 1e6 { return String(format: "%.1f MB", b / 1e6) }
+    if b >= 1e3 { return String(format: "%.0f kB", b / 1e3) }
+    return "\(bytes) bytes"
+  }
 }
 
 extension [UInt8] {

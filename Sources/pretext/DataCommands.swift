@@ -81,7 +81,7 @@ struct DataCacheCommand: ParsableCommand {
     }
     note(folder.summary)
     let cached = try CachedImageFolder(folder: folder)
-    let size = DecodedImageCache.megabytes(cached.cache.byteCount)
+    let size = DecodedImageCache.sizeText(cached.cache.byteCount)
     let start = Date()
     let unreadable = try cached.fill(threads: Parallel.threads) { done, total in
       let seconds = Date().timeIntervalSince(start)

@@ -103,14 +103,31 @@ func jsonString<T: Encodable>(_ value: T) throws -> String {
 struct BenchData: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "data",
-    abstract: "Augmented views per second of the SimCLR pipeline on 32×32 PNGs (decode + two views), and the CPU it uses.")
+    abstract: "How fast data reaches training: the SimCLR pipeline on generated 32×32 PNGs, or a folder of photos.",
+    discussion: """
+      Without --folder: augmented views per second of the SimCLR pipeline on 32×32 PNGs (decode + two \
+      views) and the CPU it uses. With --folder: decode + resize to --size px (shorter side) on all \
+      threads, the same from the decoded-image cache, and whether one loader thread keeps a SimCLR \
+      ResNet-18 step fed at --size/2 px (benchmarks/data_vs_pil.sh runs PIL beside it).
+      """)
 
   @Flag(help: "Print JSON instead of text.") var json = false
-  @Option(help: "Seconds to measure.") var seconds: Double = 5
-  @Option(help: "PNG files to generate for the run.") var images = 2048
+  @Option(help: "Seconds to measure (each measurement).") var seconds: Double = 5
+  @Option(help: "PNG files to generate for the run (without --folder).") var images = 2048
+  @Option(help: "A folder (or .txt list) of photos to measure.") var folder: String?
+  @Option(help: "With --folder: the shorter side images are reduced to, in pixels.") var size = 64
+  @OptionGroup var threadOptions: ThreadOptions
 
   func run() throws {
-    guard seconds > 0, images >= 256 else { throw ValidationError("--seconds must be positive and --images at least 256") }
+    try threadOptions.apply()
+    guard seconds > 0 else { throw ValidationError("--seconds must be positive") }
+    if let folder {
+      guard (16...4096).contains(size) else { throw ValidationError("--size must be from 16 to 4096 pixels, got \(size)") }
+      let report = try PhotoFolderBenchmark.run(folder: folder, size: size, seconds: seconds)
+      printWhole(json ? try jsonString(report) : report.text)
+      return
+    }
+    guard images >= 256 else { throw ValidationError("--images must be at least 256") }
     let report = try DataBenchmark.run(images: images, seconds: seconds)
     printWhole(json ? try jsonString(report) : report.text)
   }

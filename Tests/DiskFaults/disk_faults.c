@@ -6,7 +6,8 @@
 //   PRETEXT_FAULT_DISK           the folder (an absolute path, no symlinks in it)
 //   PRETEXT_FAULT_DISK_BYTES     its capacity: statvfs reports capacity − the bytes of the
 //                                files in it as free, and a write that would go beyond
-//                                the capacity fails with ENOSPC, writing nothing
+//                                the capacity fails with ENOSPC, writing nothing (and so
+//                                does reserving space past it)
 //   PRETEXT_FAULT_DISK_READONLY  1: opening a file in it for writing, creating a file or
 //                                a folder fails with EROFS
 // Everything outside the folder goes to the C library unchanged. Paths are compared
@@ -14,8 +15,9 @@
 //
 // Interposed: the open family (open, open64, openat, openat64, the fortified __open_2 and
 // __open64_2, creat, creat64, fopen, fopen64, mkstemp, mkostemp), mkdir and mkdirat,
-// rename, renameat, unlink, unlinkat, rmdir; write, pwrite, pwrite64, writev; statvfs
-// and statvfs64. Calls the C library makes to itself (stdio's buffered writes) are not
+// rename, renameat, unlink, unlinkat, rmdir; write, pwrite, pwrite64, writev;
+// posix_fallocate and posix_fallocate64 (space reserved for a memory-mapped file, whose
+// stores the shim cannot see); statvfs and statvfs64. Calls the C library makes to itself (stdio's buffered writes) are not
 // seen: Pretext writes its files with open and write.
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -261,6 +263,25 @@ ssize_t writev(int fd, const struct iovec *iov, int n) {
   for (int i = 0; i < n; i++) count += iov[i].iov_len;
   if (would_overflow(fd, count)) return refuse(ENOSPC);
   return REAL(writev)(fd, iov, n);
+}
+
+// Reserving space past the capacity fails the way a full disk does (the return value
+// is the error number, as POSIX specifies for posix_fallocate).
+static int reserve_overflows(int fd, off_t offset, off_t length) {
+  struct stat st;
+  if (capacity < 0 || !fd_on_disk(fd) || fstat(fd, &st) != 0) return 0;
+  long long grow = (long long)offset + (long long)length - (long long)st.st_size;
+  return grow > 0 && usage() + grow > capacity;
+}
+
+int posix_fallocate(int fd, off_t offset, off_t length) {
+  if (reserve_overflows(fd, offset, length)) return ENOSPC;
+  return REAL(posix_fallocate)(fd, offset, length);
+}
+
+int posix_fallocate64(int fd, off64_t offset, off64_t length) {
+  if (reserve_overflows(fd, offset, length)) return ENOSPC;
+  return REAL(posix_fallocate64)(fd, offset, length);
 }
 
 // The disk's size and free room, in 4 KiB blocks.

@@ -241,6 +241,31 @@ final class BadInputTests: XCTestCase {
       resumed.err.contains("resuming from \(small)/tiny/checkpoint-00000002.safetensors at step 2 of 4"), resumed.err)
   }
 
+  func testADecodedImageCacheThatDoesNotFitIsLeftOutAndTrainingGoesOn() throws {
+    // The data folder on a disk with 8 kB free: its 26 kB cache cannot be reserved.
+    let (disk, environment) = try smallDisk(megabytes: 1)
+    let folder = disk + "/images"
+    try FileManager.default.copyItem(atPath: data, toPath: folder)
+    let used = try FileManager.default.contentsOfDirectory(atPath: folder).reduce(0) {
+      $0 + ((try FileManager.default.attributesOfItem(atPath: folder + "/" + $1)[.size] as? Int) ?? 0)
+    }
+    var limited = environment
+    limited["PRETEXT_FAULT_DISK_BYTES"] = String(used + 8192)
+    let r = try pretrain([try config(), "--set", "data.unlabeled=\(folder)"], environment: limited)
+    XCTAssertEqual(r.status, 0, r.err)
+    XCTAssertTrue(
+      r.err.contains(
+        "decoded-image cache not used: \(folder)/.pretext/decoded-32-natural.cache: cannot reserve 26 kB for the "
+          + "decoded-image cache (No space left on device, 8 kB free); free some space, lower data.decode_size, or set "
+          + "data.cache: false"), r.err)
+    XCTAssertTrue(r.out.contains("done: 4 steps"), r.out)
+    XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder + "/.pretext"), [], "no partial file is left")
+    // Turned off, no cache is planned at all.
+    let off = try pretrain([try config(), "--set", "data.unlabeled=\(folder)", "--set", "data.cache=false", "--set", "name=off"], environment: limited)
+    XCTAssertEqual(off.status, 0, off.err)
+    XCTAssertFalse(off.err.contains("decoded-image cache"), off.err)
+  }
+
   func testExistingRunsAndResume() throws {
     let config = try config()
     assertFails(
