@@ -77,6 +77,13 @@ public struct Preprocessing: Codable, Sendable, Equatable {
       try Normalize(mean: mean, std: std))
   }
 
+  /// How to open a folder for these inputs: images are reduced to the input size while
+  /// decoding (a 4000×3000 photo costs its DCT-scaled decode, not a float resize of 12
+  /// million pixels); the resize below then has little or nothing left to do.
+  public var folderOptions: ImageFolderOptions {
+    ImageFolderOptions(decode: ImageDecodeOptions(shorterSide: size))
+  }
+
   /// Values per image: channels · size · size.
   public var pixelCount: Int { channels * size * size }
 

@@ -263,8 +263,8 @@ public enum Probe {
     let preprocessing = try Preprocessing(config: config, stored: loaded.normalization)
 
     // The labeled folders; test classes must be training classes.
-    let trainFolder = try LabeledImageFolder(path: options.train)
-    let testFolder = try LabeledImageFolder(path: options.test)
+    let trainFolder = try LabeledImageFolder(path: options.train, options: preprocessing.folderOptions)
+    let testFolder = try LabeledImageFolder(path: options.test, options: preprocessing.folderOptions)
     let classes = trainFolder.classes
     let testLabels = try mapTestLabels(train: trainFolder, test: testFolder)
     progress(
