@@ -652,24 +652,9 @@ enum CSVLabels {
       throw DatasetError(
         kind: .wrongType, path: path, reason: "is not a file; expected a CSV of `path,label` lines")
     }
-    let bytes: [UInt8]
-    do {
-      bytes = try PNG.readFile(path)
-    } catch let error as PNGError {
-      throw DatasetError(kind: .unreadable, path: path, reason: error.reason)
-    }
-    guard let text = String(validating: bytes, as: UTF8.self) else {
-      throw DatasetError(kind: .invalidCSV, path: path, reason: "is not UTF-8 text; save the CSV as UTF-8")
-    }
     var entries: [Entry] = []
     var sawFirst = false
-    // "\r\n" is a single Character in Swift, so it is a separator of its own.
-    let lines = text.split(omittingEmptySubsequences: false) { $0 == "\n" || $0 == "\r\n" }
-    for (offset, rawLine) in lines.enumerated() {
-      let number = offset + 1
-      var line = Substring(rawLine)
-      if line.hasSuffix("\r") { line.removeLast() }
-      if number == 1 && line.hasPrefix("\u{FEFF}") { line.removeFirst() }  // byte-order mark
+    for (number, line) in try textLines(path, notUTF8: "is not UTF-8 text; save the CSV as UTF-8") {
       if line.allSatisfy({ $0 == " " || $0 == "\t" }) { continue }
       let fields: [String]
       do {
@@ -696,6 +681,29 @@ enum CSVLabels {
       entries.append(Entry(line: number, path: String(file), label: fields[1]))
     }
     return entries
+  }
+
+  /// The lines of a UTF-8 text file with their numbers (from 1), without line endings
+  /// (`\n`, `\r\n` or a lone `\r` before `\n`) or a leading byte-order mark; shared by
+  /// CSV label files and image lists.
+  static func textLines(_ path: String, notUTF8: String) throws -> [(number: Int, line: Substring)] {
+    let bytes: [UInt8]
+    do {
+      bytes = try PNG.readFile(path)
+    } catch let error as PNGError {
+      throw DatasetError(kind: .unreadable, path: path, reason: error.reason)
+    }
+    guard let text = String(validating: bytes, as: UTF8.self) else {
+      throw DatasetError(kind: .invalidCSV, path: path, reason: notUTF8)
+    }
+    // "\r\n" is a single Character in Swift, so it is a separator of its own.
+    let lines = text.split(omittingEmptySubsequences: false) { $0 == "\n" || $0 == "\r\n" }
+    return lines.enumerated().map { offset, raw in
+      var line = Substring(raw)
+      if line.hasSuffix("\r") { line.removeLast() }
+      if offset == 0 && line.hasPrefix("\u{FEFF}") { line.removeFirst() }  // byte-order mark
+      return (offset + 1, line)
+    }
   }
 
   struct CSVFieldError: Error {

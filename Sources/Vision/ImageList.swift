@@ -28,25 +28,11 @@ enum ImageList {
   /// - Throws: `DatasetError` naming the list and the line for a path that is not named
   ///   like an image or is listed twice, or for a list that is not UTF-8 or lists nothing.
   static func parse(path: String) throws -> [String] {
-    let bytes: [UInt8]
-    do {
-      bytes = try PNG.readFile(path)
-    } catch let error as PNGError {
-      throw DatasetError(kind: .unreadable, path: path, reason: error.reason)
-    }
-    guard let text = String(validating: bytes, as: UTF8.self) else {
-      throw DatasetError(
-        kind: .invalidCSV, path: path, reason: "is not UTF-8 text; an image list holds one path per line, in UTF-8")
-    }
     var paths: [String] = []
     var seen: [String: Int] = [:]
-    // "\r\n" is a single Character in Swift, so it is a separator of its own.
-    let lines = text.split(omittingEmptySubsequences: false) { $0 == "\n" || $0 == "\r\n" }
-    for (offset, rawLine) in lines.enumerated() {
-      let number = offset + 1
-      var line = Substring(rawLine)
-      if line.hasSuffix("\r") { line.removeLast() }
-      if number == 1 && line.hasPrefix("\u{FEFF}") { line.removeFirst() }  // byte-order mark
+    let notUTF8 = "is not UTF-8 text; an image list holds one path per line, in UTF-8"
+    for (number, text) in try CSVLabels.textLines(path, notUTF8: notUTF8) {
+      var line = text
       // Paths may hold spaces inside; only the ends are trimmed.
       while let first = line.first, first == " " || first == "\t" { line.removeFirst() }
       while let last = line.last, last == " " || last == "\t" { line.removeLast() }
