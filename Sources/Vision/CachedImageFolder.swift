@@ -106,7 +106,7 @@ public final class CachedImageFolder: ImageSource, @unchecked Sendable {
   /// The folder's cache file (see the top of this file).
   public static func defaultPath(for folder: ImageFolder) -> String {
     let decode = folder.options.decode
-    let size = decode.shorterSide.map { "\($0)" } ?? "full"
+    let size = effectiveShorterSide(folder).map { "\($0)" } ?? "full"
     let channels: String
     switch decode.channels {
     case .gray: channels = "gray"
@@ -137,7 +137,7 @@ public final class CachedImageFolder: ImageSource, @unchecked Sendable {
     let d = folder.options.decode
     let background = d.background.map { "\($0.red),\($0.green),\($0.blue)" } ?? "none"
     let options =
-      "pretext decoded-image cache \(DecodedImageCache.version)|\(d.channels)|\(d.shorterSide ?? 0)|"
+      "pretext decoded-image cache \(DecodedImageCache.version)|\(d.channels)|\(effectiveShorterSide(folder) ?? 0)|"
       + "\(background)|\(d.maxPixels)|\(folder.count)\n"
     h.update(options.utf8)
     var record = [UInt8]()
@@ -151,6 +151,16 @@ public final class CachedImageFolder: ImageSource, @unchecked Sendable {
       h.update(record)
     }
     return h.finalize()
+  }
+
+  /// The decode size, or nil when it reduces no image of the folder (every shorter side
+  /// is below it): then the pixels are the full-size ones, and runs whose decode sizes
+  /// differ (Fashion-MNIST's 28-px images at 56 or 64) share one cache.
+  static func effectiveShorterSide(_ folder: ImageFolder) -> Int? {
+    guard let side = folder.options.decode.shorterSide, let infos = folder.infos else {
+      return folder.options.decode.shorterSide
+    }
+    return infos.contains { min($0.width, $0.height) >= side } ? side : nil
   }
 
   private static func isWritableFolder(_ path: String) -> Bool {

@@ -255,7 +255,7 @@ final class BadInputTests: XCTestCase {
     XCTAssertEqual(r.status, 0, r.err)
     XCTAssertTrue(
       r.err.contains(
-        "decoded-image cache not used: \(folder)/.pretext/decoded-32-natural.cache: cannot reserve 26 kB for the "
+        "decoded-image cache not used: \(folder)/.pretext/decoded-full-natural.cache: cannot reserve 26 kB for the "
           + "decoded-image cache (No space left on device, 8 kB free); free some space, lower data.decode_size, or set "
           + "data.cache: false"), r.err)
     XCTAssertTrue(r.out.contains("done: 4 steps"), r.out)

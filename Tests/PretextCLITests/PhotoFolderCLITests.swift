@@ -80,12 +80,12 @@ final class PhotoFolderCLITests: XCTestCase {
         ["--set", $0]
       })
     XCTAssertEqual(fromConfig.status, 0, fromConfig.err)
-    XCTAssertTrue(fromConfig.out.hasPrefix(photos + "/.pretext/decoded-few-64-natural.cache: 4 images"), fromConfig.out)
+    XCTAssertTrue(fromConfig.out.hasPrefix(photos + "/.pretext/decoded-few-full-natural.cache: 4 images"), fromConfig.out)
     let run = try runPretext(
       ["pretrain", experiment, "--threads", "1"] + overrides(list, name: "list") + ["--set", "train.batch_size=4"])
     XCTAssertEqual(run.status, 0, run.err)
     XCTAssertTrue(run.err.contains("\(list): 4 images"), run.err)
-    XCTAssertTrue(run.err.contains("decoded-image cache: \(photos)/.pretext/decoded-few-64-natural.cache ("), run.err)
+    XCTAssertTrue(run.err.contains("decoded-image cache: \(photos)/.pretext/decoded-few-full-natural.cache ("), run.err)
     XCTAssertFalse(run.err.contains("filled during"), "built ahead: \(run.err)")
     // Bad uses of the command.
     let noSize = try runPretext(["data", "cache", photos])

@@ -97,6 +97,13 @@ final class DecodedImageCacheTests: XCTestCase {
     XCTAssertTrue(try CachedImageFolder(folder: try folder(), create: false).cache.isComplete, "back as it was")
     let other = try ImageFolder(path: root, options: ImageFolderOptions(decode: ImageDecodeOptions(shorterSide: 6)))
     XCTAssertEqual(try CachedImageFolder(folder: other).cache.path, root + "/.pretext/decoded-6-natural.cache")
+    // A decode size that reduces no image gives the full-size pixels: one cache for all such sizes.
+    for side in [700, 4000] {
+      let none = try ImageFolder(path: root, options: ImageFolderOptions(decode: ImageDecodeOptions(shorterSide: side)))
+      XCTAssertEqual(CachedImageFolder.defaultPath(for: none), root + "/.pretext/decoded-full-natural.cache")
+    }
+    let full = try ImageFolder(path: root)
+    XCTAssertEqual(CachedImageFolder.defaultPath(for: full), root + "/.pretext/decoded-full-natural.cache")
   }
 
   func testAListHasItsOwnCacheAndPRETEXTCACHEDIRMovesIt() throws {
