@@ -59,6 +59,46 @@ public enum BackboneConfig: Codable, Sendable, Equatable {
   }
 }
 
+// The JSON form (weight files' `pretext.backbone` metadata, probe records): one flat
+// object with the architecture named, `{"architecture": "vit", "width": 192, …}`, which
+// any JSON reader takes as it is. Files written before this form hold Swift's default
+// enum encoding, `{"vit": {"_0": {…}}}`; they still decode.
+extension BackboneConfig {
+  private enum Key: String, CodingKey { case architecture, vit, resnet, payload = "_0" }
+
+  public init(from decoder: Decoder) throws {
+    let c = try decoder.container(keyedBy: Key.self)
+    if let architecture = try c.decodeIfPresent(String.self, forKey: .architecture) {
+      switch architecture {
+      case "vit": self = .vit(try ViTConfig(from: decoder))
+      case "resnet": self = .resnet(try ResNetConfig(from: decoder))
+      default:
+        throw DecodingError.dataCorruptedError(
+          forKey: .architecture, in: c, debugDescription: "unknown architecture \"\(architecture)\" (known: vit, resnet)")
+      }
+    } else if c.contains(.vit) {
+      self = .vit(try c.nestedContainer(keyedBy: Key.self, forKey: .vit).decode(ViTConfig.self, forKey: .payload))
+    } else if c.contains(.resnet) {
+      self = .resnet(try c.nestedContainer(keyedBy: Key.self, forKey: .resnet).decode(ResNetConfig.self, forKey: .payload))
+    } else {
+      throw DecodingError.keyNotFound(
+        Key.architecture, .init(codingPath: decoder.codingPath, debugDescription: "no architecture (vit or resnet)"))
+    }
+  }
+
+  public func encode(to encoder: Encoder) throws {
+    var c = encoder.container(keyedBy: Key.self)
+    switch self {
+    case .vit(let config):
+      try c.encode("vit", forKey: .architecture)
+      try config.encode(to: encoder)
+    case .resnet(let config):
+      try c.encode("resnet", forKey: .architecture)
+      try config.encode(to: encoder)
+    }
+  }
+}
+
 /// A misconfigured backbone (bad sizes, unknown preset): says what to change.
 public struct BackboneError: Error, CustomStringConvertible, Sendable {
   public let description: String

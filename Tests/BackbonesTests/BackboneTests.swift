@@ -139,6 +139,27 @@ final class WeightFileTests: XCTestCase {
   }
   override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
 
+  func testWeightFileMetadataIsPlainJSONAndTheOlderFormStillLoads() throws {
+    for config in [
+      try BackbonePreset.config("vit-cpu"), try BackbonePreset.config("resnet18-small", inChannels: 1, width: 16),
+    ] {
+      let text = try BackboneWeights.metadata(config: config, input: nil)["pretext.backbone"]!
+      let plain = try JSONSerialization.jsonObject(with: Data(text.utf8)) as! [String: Any]
+      XCTAssertEqual(plain["architecture"] as? String, config.acceptsAnyImageSize ? "resnet" : "vit", text)
+      XCTAssertEqual(plain["imageSize"] as? Int, config.imageSize, text)
+      XCTAssertEqual(plain["inChannels"] as? Int, config.inChannels, text)
+      XCTAssertEqual(try JSONDecoder().decode(BackboneConfig.self, from: Data(text.utf8)), config)
+    }
+    // Swift's enum encoding, as files written before the flat form hold it.
+    let old = #"{"resnet":{"_0":{"block":"basic","imageSize":32,"inChannels":1,"layers":[2,2,2,2],"name":"r","stem":"small","width":8}}}"#
+    XCTAssertEqual(
+      try JSONDecoder().decode(BackboneConfig.self, from: Data(old.utf8)),
+      .resnet(ResNetConfig(name: "r", block: .basic, layers: [2, 2, 2, 2], width: 8, inChannels: 1, stem: .small, imageSize: 32)))
+    XCTAssertThrowsError(try JSONDecoder().decode(BackboneConfig.self, from: Data(#"{"architecture":"mlp"}"#.utf8))) {
+      XCTAssertTrue("\($0)".contains("unknown architecture \"mlp\" (known: vit, resnet)"), "\($0)")
+    }
+  }
+
   func testSaveLoadSaveIsByteIdentical() throws {
     var rng = RandomGenerator(seed: 3)
     for preset in ["vit-cpu", "resnet18-small"] {

@@ -22,8 +22,11 @@ from safetensors import safe_open
 
 
 def build(config):
-    kind, c = next(iter(config.items()))
-    c = c["_0"] if "_0" in c else c
+    if "architecture" in config:  # {"architecture": "vit", "width": 192, ...}
+        kind, c = config["architecture"], config
+    else:  # files written before the flat form: {"vit": {"_0": {...}}}
+        kind, c = next(iter(config.items()))
+        c = c["_0"] if "_0" in c else c
     if kind == "vit":
         m = timm.models.vision_transformer.VisionTransformer(
             img_size=c["imageSize"], patch_size=c["patchSize"], in_chans=c["inChannels"], num_classes=0,
