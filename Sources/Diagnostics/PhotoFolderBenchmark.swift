@@ -98,7 +98,9 @@ public enum PhotoFolderBenchmark {
 
   /// `body(i)` for every index, on `threads` threads (contiguous chunks), in whole passes
   /// until `seconds` have passed; images per second over those passes.
-  static func imagesPerSecond(count: Int, threads: Int, seconds: Double, _ body: @escaping @Sendable (Int) throws -> Void) throws
+  static func imagesPerSecond(
+    count: Int, threads: Int, seconds: Double, _ body: @escaping @Sendable (Int) throws -> Void
+  ) throws
     -> Double
   {
     let failure = FirstError()

@@ -113,7 +113,8 @@ public final class CachedImageFolder: ImageSource, @unchecked Sendable {
     case .rgb: channels = "rgb"
     case .natural: channels = "natural"
     }
-    let listName = folder.list.map { ((($0 as NSString).lastPathComponent) as NSString).deletingPathExtension + "-" } ?? ""
+    let listName =
+      folder.list.map { ((($0 as NSString).lastPathComponent) as NSString).deletingPathExtension + "-" } ?? ""
     let name = "decoded-\(listName)\(size)-\(channels).cache"
     if let override = ProcessInfo.processInfo.environment["PRETEXT_CACHE_DIR"], !override.isEmpty {
       return (override as NSString).appendingPathComponent("\(FNV1a.hex(absolute(folder.list ?? folder.root)))-\(name)")

@@ -129,7 +129,8 @@ public final class DecodedImageCache: @unchecked Sendable {
       close(fd)
       throw ImageCacheError(partial, "another process is filling this decoded-image cache")
     }
-    if let continued = Self.map(fd, key: key, count: infos.count, byteCount: byteCount, complete: false, writable: true) {
+    if let continued = Self.map(fd, key: key, count: infos.count, byteCount: byteCount, complete: false, writable: true)
+    {
       base = continued
       // Images the file says are stored were synced before it said so.
       statuses = (0..<infos.count).map { continued.load(fromByteOffset: Self.statusOffset($0), as: UInt8.self) }
@@ -190,7 +191,9 @@ public final class DecodedImageCache: @unchecked Sendable {
   }
 
   public func status(at index: Int) -> Status {
-    guard writable else { return Status(rawValue: base.load(fromByteOffset: Self.statusOffset(index), as: UInt8.self)) ?? .missing }
+    guard writable else {
+      return Status(rawValue: base.load(fromByteOffset: Self.statusOffset(index), as: UInt8.self)) ?? .missing
+    }
     return Status(rawValue: lock.withLock { statuses[index] }) ?? .missing
   }
 

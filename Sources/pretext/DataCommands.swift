@@ -75,7 +75,8 @@ struct DataCacheCommand: ParsableCommand {
         side = n
       } else {
         throw ValidationError(
-          "--decode-size must be full or a size from 1 to \(ExperimentConfig.DecodeSize.maximum) pixels, got \(decodeSize)")
+          "--decode-size must be full or a size from 1 to \(ExperimentConfig.DecodeSize.maximum) pixels, got \(decodeSize)"
+        )
       }
       folder = try ImageFolder(path: target, options: ImageFolderOptions(decode: ImageDecodeOptions(shorterSide: side)))
     }
@@ -88,7 +89,8 @@ struct DataCacheCommand: ParsableCommand {
       let rate = seconds > 0 ? Double(done) / seconds : 0
       let eta = rate > 0 && done < total ? String(format: ", ETA %.0fs", Double(total - done) / rate) : ""
       let line = String(
-        format: "\rcache: %ld/%ld images (%.0f%%), %.0f images/s", done, total, 100 * Double(done) / Double(max(total, 1)),
+        format: "\rcache: %ld/%ld images (%.0f%%), %.0f images/s", done, total,
+        100 * Double(done) / Double(max(total, 1)),
         rate)
       FileHandle.standardError.write(Data((line + eta).utf8))
     }

@@ -65,7 +65,8 @@ final class PhotoFolderCLITests: XCTestCase {
   }
 
   func testAListFileTrainsAndDataCacheBuildsItsCacheAhead() throws {
-    try (["a/pattern-gray.jpg", "b/c/pattern-444.jpg", "a/pattern-422.jpg", "b/c/pattern-420.jpg"]
+    try
+      (["a/pattern-gray.jpg", "b/c/pattern-444.jpg", "a/pattern-422.jpg", "b/c/pattern-420.jpg"]
       .joined(separator: "\n") + "\n").write(toFile: photos + "/few.txt", atomically: true, encoding: .utf8)
     let list = photos + "/few.txt"
     let built = try runPretext(["data", "cache", list, "--decode-size", "12", "--threads", "2"])
@@ -76,11 +77,13 @@ final class PhotoFolderCLITests: XCTestCase {
     XCTAssertTrue(built.err.contains("cache: 4/4 images (100%)"), built.err)
     // From a config: the data section and the backbone decide what is cached.
     let fromConfig = try runPretext(
-      ["data", "cache", experiment, "--threads", "2"] + overrides(list, name: "x").filter { $0 != "--set" }.flatMap {
-        ["--set", $0]
-      })
+      ["data", "cache", experiment, "--threads", "2"]
+        + overrides(list, name: "x").filter { $0 != "--set" }.flatMap {
+          ["--set", $0]
+        })
     XCTAssertEqual(fromConfig.status, 0, fromConfig.err)
-    XCTAssertTrue(fromConfig.out.hasPrefix(photos + "/.pretext/decoded-few-full-natural.cache: 4 images"), fromConfig.out)
+    XCTAssertTrue(
+      fromConfig.out.hasPrefix(photos + "/.pretext/decoded-few-full-natural.cache: 4 images"), fromConfig.out)
     let run = try runPretext(
       ["pretrain", experiment, "--threads", "1"] + overrides(list, name: "list") + ["--set", "train.batch_size=4"])
     XCTAssertEqual(run.status, 0, run.err)
@@ -95,12 +98,14 @@ final class PhotoFolderCLITests: XCTestCase {
         "give --decode-size (pixels, or full) for a folder, or pass the experiment config to cache what it trains on"),
       noSize.err)
     let badSize = try runPretext(["data", "cache", photos, "--decode-size", "0"])
-    XCTAssertTrue(badSize.err.contains("--decode-size must be full or a size from 1 to 16384 pixels, got 0"), badSize.err)
+    XCTAssertTrue(
+      badSize.err.contains("--decode-size must be full or a size from 1 to 16384 pixels, got 0"), badSize.err)
   }
 
   func testBadDecodeSizesNameTheKey() throws {
     for (value, shown) in [("0", "0"), ("20000", "20000"), ("big", "big"), ("[1, 2]", "a list or a mapping")] {
-      let r = try runPretext(["pretrain", experiment] + overrides(photos, name: "bad") + ["--set", "data.decode_size=\(value)"])
+      let r = try runPretext(
+        ["pretrain", experiment] + overrides(photos, name: "bad") + ["--set", "data.decode_size=\(value)"])
       XCTAssertEqual(r.status, 1, r.err)
       XCTAssertTrue(
         r.err.contains(

@@ -49,7 +49,8 @@ final class ImageListTests: XCTestCase {
       error("1.png\nnotes.md\n"),
       "\(root)/l.txt: line 2: notes.md is not named like an image (.jpeg, .jpg or .png); an image list holds one "
         + "image path per line, relative to the list's folder")
-    XCTAssertEqual(error("1.png\n./1.png\n"), "\(root)/l.txt: line 2: 1.png is already listed on line 1; list each image once")
+    XCTAssertEqual(
+      error("1.png\n./1.png\n"), "\(root)/l.txt: line 2: 1.png is already listed on line 1; list each image once")
     XCTAssertEqual(
       error("# nothing\n\n"), "\(root)/l.txt: lists no images; expected one image path per line (relative to \(root))")
     try DataFixtures.file(root, "bad.txt", [0xFF, 0xFE, 0x00])

@@ -40,7 +40,8 @@ final class ImageResizeTests: XCTestCase {
 
   func testDecodeOptionsReduceEveryFormatToTheSameShape() throws {
     // A JPEG goes through DCT scaling first; the final size depends only on the header.
-    let jpeg = try JPEG.decode(try JPEGFixtures.bytes("photo-640x480.jpg"), options: ImageDecodeOptions(shorterSide: 100))
+    let jpeg = try JPEG.decode(
+      try JPEGFixtures.bytes("photo-640x480.jpg"), options: ImageDecodeOptions(shorterSide: 100))
     XCTAssertEqual(jpeg.shape, [100, 133, 3])
     let header = try ImageFile.header(of: try JPEGFixtures.bytes("photo-640x480.jpg"))
     XCTAssertTrue(header.decodedShape(ImageDecodeOptions(shorterSide: 100)) == (133, 100, 3))
@@ -49,7 +50,8 @@ final class ImageResizeTests: XCTestCase {
     // low-pass (the block's low frequencies), so the two filters differ by a few levels
     // on a photo; a wrong scale or offset would differ by tens.
     let full = try JPEG.decode(try JPEGFixtures.bytes("photo-640x480.jpg")).resized(width: 133, height: 100)
-    let mean = zip(jpeg.pixels, full.pixels).map { Double(abs(Int($0) - Int($1))) }.reduce(0, +) / Double(full.pixels.count)
+    let mean =
+      zip(jpeg.pixels, full.pixels).map { Double(abs(Int($0) - Int($1))) }.reduce(0, +) / Double(full.pixels.count)
     XCTAssertLessThan(mean, 3, "mean difference \(mean)")
     // PNG: decoded at full size, then resized the same way.
     let source = try fixture("input-rgb.ppm")
