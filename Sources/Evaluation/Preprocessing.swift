@@ -63,12 +63,13 @@ public struct Preprocessing: Codable, Sendable, Equatable {
       source: stored == nil ? "default (mean 0.5, std 0.5)" : "weights file")
   }
 
-  /// One line for tables and cache keys, e.g. "gray→resize 32 (bilinear, antialias)→crop 32→norm 0.5/0.5".
+  /// One line for tables and cache keys, e.g. "gray→resize 32 (bilinear, antialias; …)→center crop 32→normalize …".
   public var summary: String {
     let m = mean.map { String(format: "%g", $0) }.joined(separator: ",")
     let s = std.map { String(format: "%g", $0) }.joined(separator: ",")
     return
-      "\(channels == 1 ? "gray" : "rgb")→resize \(size) (bilinear, antialias)→center crop \(size)→normalize mean \(m) std \(s)"
+      "\(channels == 1 ? "gray" : "rgb")→resize \(size) (bilinear, antialias; larger images reduced while decoded)"
+      + "→center crop \(size)→normalize mean \(m) std \(s)"
   }
 
   func transform() throws -> Compose {

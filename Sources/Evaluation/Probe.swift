@@ -73,6 +73,9 @@ public struct ProbeOptions: Sendable {
   public var reportFileName = "probe.json"
   /// Reuse and save extracted features.
   public var cache = true
+  /// Where to write the backbone's classifier (trained on all the labels used, at the
+  /// chosen depth) as a classifier file for `pretext predict` (nil: not written).
+  public var saveClassifier: String?
   /// Recorded in probe.json: the program version and the command line.
   public var version = ""
   public var commandLine: [String] = []
@@ -407,7 +410,7 @@ public enum Probe {
     let evaluation = ModelEvaluation(
       labels: labels, testLabels: testLabels, classes: classes.count, split: split, classifier: options.classifier,
       knn: options.knnEnabled ? options.knn : nil, seed: options.seed &+ 2)
-    var results = try evaluation.run(inputs, progress: progress)
+    var (results, classifiers) = try evaluation.run(inputs, progress: progress)
     if options.baselines {
       // Gains in top-1 points over each baseline.
       for i in results.indices {
@@ -434,6 +437,17 @@ public enum Probe {
       classifier: options.classifier, knn: options.knnEnabled ? options.knn : nil, seed: options.seed, threads: Parallel.threads, results: results,
       seconds: .init(images: imageSeconds, total: clock.seconds))
     try write(report, to: options.reportPath)
+    if let target = options.saveClassifier {
+      // Model 0 is the backbone (the baselines follow it).
+      let info = ClassifierFile.Info(
+        classes: classes, depth: results[0].layer,
+        source: "linear probe (\(options.classifier.method.rawValue)) on \(trainFolder.list ?? trainFolder.root), "
+          + "\(selection.count) labels; weights \(options.weights)",
+        testTop1: results[0].linear.top1)
+      try ClassifierFile.write(
+        backbone: loaded.backbone, normalization: loaded.normalization, head: classifiers[0], info: info, to: target)
+      progress("wrote the classifier \(target) (\(classes.count) classes, features at \(results[0].layer))")
+    }
     return report
   }
 
@@ -586,7 +600,10 @@ struct ModelEvaluation {
     }
   }
 
-  func run(_ inputs: [ModelInput], progress: (String) -> Void) throws -> [ModelResult] {
+  /// Each model's result and its classifier on all the labels, in `inputs` order.
+  func run(_ inputs: [ModelInput], progress: (String) -> Void) throws -> (
+    results: [ModelResult], classifiers: [LinearClassifier]
+  ) {
     // 1. The depth of each model.
     var chosen = inputs.map { $0.candidates.last! }
     var scores = inputs.map { _ in [ModelResult.LayerScore]() }
@@ -659,7 +676,7 @@ struct ModelEvaluation {
             features: input.featureSeconds, featuresCached: input.cached, layerSelection: selectionSeconds[m],
             linear: fits[m].seconds, knn: knnSeconds)))
     }
-    return results
+    return (results, fits.map(\.classifier))
   }
 }
 

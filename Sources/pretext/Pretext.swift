@@ -10,7 +10,8 @@ struct Pretext: ParsableCommand {
     abstract: "Self-supervised pretraining of image backbones on CPU.",
     version: PretextVersion.string,
     subcommands: [
-      Doctor.self, DataCommand.self, Pretrain.self, Inspect.self, Bench.self, Probe.self, Embed.self, Compare.self,
+      Doctor.self, DataCommand.self, Pretrain.self, Inspect.self, Bench.self, Probe.self, Embed.self, Predict.self,
+      Compare.self,
     ])
 
 }

@@ -62,6 +62,9 @@ struct Probe: ParsableCommand {
   @Option(help: "Folder for probe.json and the feature cache (default: the weights file's folder).") var out: String?
   @Option(help: "Images per forward pass during feature extraction.") var extractionBatchSize = 256
   @Flag(help: "Print probe.json instead of the table.") var json = false
+  @Option(
+    help: "Also write the backbone with its linear classifier (all the labels used, the chosen depth) as a classifier file for `pretext predict`."
+  ) var saveClassifier: String?
   @OptionGroup var architecture: ArchitectureOptions
   @OptionGroup var threadOptions: ThreadOptions
 
@@ -91,6 +94,7 @@ struct Probe: ParsableCommand {
     options.cache = !noCache
     options.outputDirectory = out
     options.extractionBatchSize = extractionBatchSize
+    options.saveClassifier = saveClassifier
     options.version = PretextVersion.string
     options.commandLine = CommandLine.arguments
     let report = try Evaluation.Probe.run(options, progress: note)
@@ -133,6 +137,39 @@ struct Embed: ParsableCommand {
           format: "wrote %@ (features [%ld, %ld] at %@) and %@ in %.1f s", summary.features, summary.images,
           summary.dimension,
           summary.layer, summary.csv, summary.seconds))
+    }
+  }
+}
+
+struct Predict: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Classify every image of a folder (or .txt list) with a classifier file; write a CSV of the top classes.",
+    discussion: """
+      The classifier file comes from `pretext probe ... --save-classifier FILE`: the backbone, the depth its \
+      features are taken at, the linear head and the class names. Images are prepared as for the probe \
+      (channels, resize, centre crop, the weights' normalization). The CSV has path,class,score (softmax \
+      probability), then class_2,score_2 ... up to --top; rows in the folder's path order.
+      """)
+
+  @Option(help: "A classifier file (pretext probe --save-classifier).") var weights: String
+  @Argument(help: "The folder (searched recursively) or .txt list of images to classify.") var folder: String
+  @Option(help: "The CSV to write.") var out: String
+  @Option(help: "Classes per image, best first.") var top = 1
+  @Option(help: "Images per forward pass.") var batchSize = 256
+  @Flag(help: "Print the summary as JSON.") var json = false
+  @OptionGroup var threadOptions: ThreadOptions
+
+  func run() throws {
+    try threadOptions.apply()
+    let summary = try Prediction.run(
+      classifier: weights, folder: folder, output: out, top: top, batchSize: batchSize, progress: note)
+    if json {
+      printWhole(try jsonString(summary))
+    } else {
+      let counts = summary.counts.sorted { ($1.value, $0.key) < ($0.value, $1.key) }.map { "\($0.key) \($0.value)" }
+      print(
+        "wrote \(summary.output): \(summary.images) images (" + counts.joined(separator: ", ")
+          + String(format: ") in %.1f s", summary.seconds))
     }
   }
 }

@@ -67,6 +67,51 @@ final class ProbeCLITests: XCTestCase {
     XCTAssertTrue(FileManager.default.fileExists(atPath: out + "/probe.json"))
   }
 
+  func testASavedClassifierPredictsAFolderAsTheProbeScoredIt() throws {
+    let classifier = dir.appendingPathComponent("classifier.safetensors").path
+    let r = try runPretext([
+      "probe", "--weights", weights, "--train", train, "--test", test, "--no-baselines", "--json", "--save-classifier",
+      classifier, "--threads", "1",
+    ])
+    XCTAssertEqual(r.status, 0, r.err)
+    let report = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any])
+    let result = try XCTUnwrap((report["results"] as? [[String: Any]])?.first)
+    let top1 = try XCTUnwrap((result["linear"] as? [String: Double])?["top1"])
+    // The file is a backbone file too: its metadata is plain JSON, and it names the depth.
+    let file = try SafeTensors.read(path: classifier)
+    let info = try XCTUnwrap(
+      JSONSerialization.jsonObject(with: Data(file.metadata["pretext.classifier"]!.utf8)) as? [String: Any])
+    XCTAssertEqual(info["depth"] as? String, result["layer"] as? String)
+    XCTAssertEqual((info["classes"] as? [String])?.count, 10)
+    XCTAssertEqual(info["test_top1"] as? Double, top1)
+
+    let csv = dir.appendingPathComponent("predictions.csv").path
+    let p = try runPretext(["predict", "--weights", classifier, test, "--out", csv, "--top", "3", "--threads", "1"])
+    XCTAssertEqual(p.status, 0, p.err)
+    XCTAssertTrue(p.out.hasPrefix("wrote \(csv): 20 images ("), p.out)
+    let lines = try String(contentsOfFile: csv, encoding: .utf8).split(separator: "\n").map(String.init)
+    XCTAssertEqual(lines.first, "path,class,score,class_2,score_2,class_3,score_3")
+    XCTAssertEqual(lines.count, 21)
+    // The same features and head as the probe's test pass: the same accuracy, exactly.
+    var correct = 0
+    for line in lines.dropFirst() {
+      let f = line.split(separator: ",").map(String.init)
+      XCTAssertEqual(f.count, 7, line)
+      if f[0].split(separator: "/").first.map(String.init) == f[1] { correct += 1 }
+      let scores = [f[2], f[4], f[6]].compactMap(Double.init)
+      XCTAssertEqual(scores, scores.sorted(by: >), "best first: \(line)")
+      XCTAssertTrue(scores.allSatisfy { (0...1).contains($0) }, line)
+    }
+    XCTAssertEqual(Double(correct) / 20 * 100, top1, accuracy: 1e-9)
+    // A plain backbone file is not a classifier, and says how to make one.
+    let wrong = try runPretext(["predict", "--weights", weights, test, "--out", csv])
+    XCTAssertEqual(wrong.status, 1)
+    XCTAssertTrue(
+      wrong.err.contains(
+        "has no pretext.classifier metadata: a backbone file, not a classifier; make one with `pretext probe --weights"),
+      wrong.err)
+  }
+
   /// Every option of `pretext probe`, table-driven: each is recorded in probe.json and
   /// changes the result it governs against a run with the defaults. (On these 40 images
   /// the kNN temperature changes no vote: its effect is checked against the weighted-vote
