@@ -32,7 +32,8 @@ public enum AllocationFailure {
   public static func message(floats: Int) -> String {
     let size = String(format: "%.1f MB", Double(floats) * 4 / 1e6)
     let what = "out of memory: a tensor of \(floats) floats (\(size)) could not be allocated"
-    let general = "free some memory, or ask for smaller sizes (for a run: train.batch_size, backbone.image_size, backbone.width)"
+    let general =
+      "free some memory, or ask for smaller sizes (for a run: train.batch_size, backbone.image_size, backbone.width)"
     let current = step.load(ordering: .relaxed)
     let prefix = current >= 0 ? "step \(current): " : ""
     return prefix + what + "; " + (advice.withLock { $0 } ?? general)

@@ -24,7 +24,8 @@ extension BackboneConfig {
       let tokens = Double(inputSize / max(c.patchSize, 1)) * Double(inputSize / max(c.patchSize, 1))
       return Double(c.inChannels) * Double(inputSize) * Double(inputSize) + tokens * Double(c.width)
     case .resnet(let c):
-      return Double(c.inChannels) * Double(inputSize) * Double(inputSize) + c.convolutionOutputFloats(inputSize: inputSize)
+      return Double(c.inChannels) * Double(inputSize) * Double(inputSize)
+        + c.convolutionOutputFloats(inputSize: inputSize)
     }
   }
 }

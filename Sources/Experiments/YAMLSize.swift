@@ -1,5 +1,6 @@
 import CYaml
 import Foundation
+import Yams
 
 /// How big a YAML text is once its aliases are expanded, counted before anything is
 /// expanded: a pass over libyaml's events (the same parser Yams composes with), so a
@@ -79,8 +80,6 @@ public enum YAMLSize {
     }
   }
 }
-
-import Yams
 
 /// `Yams.compose`, after `YAMLSize.check`: every config text Pretext reads (config and
 /// compare files, `--set` values) goes through here. A size error is a `ConfigError`

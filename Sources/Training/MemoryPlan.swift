@@ -17,7 +17,14 @@ import Vision
 ///   of a sample, free of everything the batch does not change.
 /// - counted from sizes: the optimizer state (made at the first step), the copy of the
 ///   state kept for rollbacks (`nan_retries`), the batches the loader prepares ahead,
-///   the decoded-image cache, and a checkpoint serialized in memory while it is saved.
+///   the decoded-image cache, and a checkpoint serialized in memory while it is saved
+///   (twice its size: `SafeTensors.encode` holds the tensor data and the file image).
+///   The step's memory is still resident then (its buffers idle in the pool), so the
+///   parts add up.
+///
+/// The plan errs high rather than low: the pool's buffers are counted at their whole
+/// size class (up to 19% above what a tensor touches), and kernel scratch that stops
+/// growing with the batch (conv2d's images per GEMM) is counted as if it went on.
 ///
 /// Configurations far beyond the machine are refused earlier, from formulas alone,
 /// before anything is allocated (Experiments/MemoryCheck.swift).
@@ -76,7 +83,8 @@ public struct MemoryPlan: Codable, Sendable, Equatable {
     guard let available, totalBytes > Double(available.bytes) else { return }
     throw TrainingError(
       "this run needs about \(summary) at its peak, more than the \(available.description); "
-        + "lower train.batch_size (each sample costs \(formatBytes(perSampleBytes))), backbone.image_size or backbone.width")
+        + "lower train.batch_size (each sample costs \(formatBytes(perSampleBytes))), backbone.image_size or backbone.width"
+    )
   }
 }
 
@@ -143,7 +151,8 @@ public func formatBytes(_ bytes: Double) -> String {
   guard bytes.isFinite else { return "\(bytes) bytes" }
   let units: [(Double, String)] = [(1e15, "PB"), (1e12, "TB"), (1e9, "GB"), (1e6, "MB"), (1e3, "kB")]
   for (scale, unit) in units where bytes >= scale {
-    return bytes >= 1e18 ? String(format: "%.3g %@", bytes / 1e15, "PB") : String(format: "%.3g %@", bytes / scale, unit)
+    return bytes >= 1e18
+      ? String(format: "%.3g %@", bytes / 1e15, "PB") : String(format: "%.3g %@", bytes / scale, unit)
   }
   return String(format: "%.0f bytes", bytes)
 }
@@ -166,29 +175,31 @@ extension Trainer {
       BufferPool.shared.trim()
     }
     model.train()
-    var rng = RandomGenerator(seed: settings.seed ^ 0x6D65_6D6F)  // apart from the run's draws
-    var samples: [TaskSample] = []
-    var cachedBytes = 0
-    var index = 0
     // A batch below 16 is measured at its own size (and half of it, at least 2 samples
     // for the BatchNorm of a head).
     let batch = settings.batchSize / group.size
     let large = max(4, min(Self.measuringBatches.1, batch))
     let small = min(Self.measuringBatches.0, large / 2)
-    while samples.count < large && index < source.count {
-      // Unreadable images are skipped here as the loader skips them (and stop a strict
-      // run, as there); the loader reports them when it reaches them.
-      let loaded = source.isStrict ? try source.loadImage(at: index) : try? source.loadImage(at: index)
-      if let image = loaded {
-        if cachedBytes == 0 { cachedBytes = image.pixels.count }
-        samples.append(try task.sample(image, using: &rng))
-      }
-      index += 1
-    }
-    guard samples.count == large else {
+    guard source.count >= large else {
       throw TrainingError(
-        "the dataset has fewer than \(large) readable images, too few to measure a step's memory and to train on")
+        "the dataset has \(source.count) images, fewer than the \(large) a step's memory is measured on; add images")
     }
+    // The samples come from a loader as in training (its thread, its skipping of
+    // unreadable images, its decoded-image cache), so that what a loader thread leaves
+    // resident is in the measured base. Its seed is apart from the run's draws.
+    var samples: [TaskSample] = []
+    do {
+      let loader = try DataLoader<TaskSample, [TaskSample]>(
+        source: source,
+        options: LoaderOptions(
+          batchSize: large, seed: settings.seed ^ 0x6D65_6D6F, prefetchBatches: 1, strict: source.isStrict),
+        prepare: { [task] image, rng in try task.sample(image, using: &rng) }, collate: { $0 })
+      defer { loader.stop() }
+      samples = try loader.next().1
+    }
+    // The loader decides from the first image it decodes whether the dataset is cached.
+    let first = (0..<source.count).lazy.compactMap { try? self.source.loadImage(at: $0) }.first
+    let cachedBytes = Double(first?.pixels.count ?? 0)
     // The gradients are made by the first pass and kept: measure from there on.
     _ = try stepBytes(Array(samples.prefix(small)))
     let a = try stepBytes(Array(samples.prefix(small)))
@@ -198,7 +209,7 @@ extension Trainer {
     // The loader's queue holds `prefetchBatches` batches, its worker builds one more.
     let options = LoaderOptions(batchSize: settings.batchSize)
     let loader = Double(options.prefetchBatches + 1) * Double(batch) * sampleTensors
-    let imagesBytes = Double(cachedBytes) * Double(source.count)
+    let imagesBytes = cachedBytes * Double(source.count)
     let cache = imagesBytes <= Double(options.cacheLimitBytes) ? imagesBytes : 0
     // Counted from sizes, not from `stateTensors()`: asking the optimizer for its state
     // would make it (it is made at the first step).
@@ -211,7 +222,7 @@ extension Trainer {
     return MemoryPlan(
       baseBytes: Double(residentBytes() ?? 0), optimizerBytes: optimizerBytes,
       rollbackBytes: settings.nanRetries > 0 ? stateBytes : 0, perSampleBytes: perSample, batch: batch,
-      loaderBytes: loader, cacheBytes: cache, checkpointBytes: stateBytes)
+      loaderBytes: loader, cacheBytes: cache, checkpointBytes: 2 * stateBytes)
   }
 
   /// Bytes that a forward and backward pass on `samples` took from the system at its

@@ -212,11 +212,14 @@ public final class Trainer: @unchecked Sendable {
     defer { loader.stop() }
     // What an allocation failure says (Autograd/AllocationFailure.swift).
     func keptAdvice(_ checkpoint: String?) -> String {
-      let kept =
-        checkpoint.map { "the last checkpoint, \(($0 as NSString).lastPathComponent) in \(runDirectory), is kept" }
-        ?? "no checkpoint was saved yet"
-      let then = checkpoint == nil ? "then start the run again" : "then continue with --resume"
-      return "\(kept); free some memory (another process may hold it) or lower train.batch_size, \(then)"
+      guard let checkpoint else {
+        return "no checkpoint was saved yet; free some memory (another process may hold it) or lower "
+          + "train.batch_size, then start the run again"
+      }
+      // --resume needs the same config, so a lower batch means a new run.
+      return "the last checkpoint, \((checkpoint as NSString).lastPathComponent) in \(runDirectory), is kept; "
+        + "free some memory (another process may hold it), then continue with --resume "
+        + "(or start a new run with a lower train.batch_size)"
     }
     AllocationFailure.setAdvice(keptAdvice(Checkpoints.list(in: runDirectory).last))
     defer { AllocationFailure.setAdvice(nil) }

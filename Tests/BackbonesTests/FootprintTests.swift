@@ -5,17 +5,22 @@ import XCTest
 /// The memory check's formulas (Sources/Backbones/Footprint.swift) against built models.
 final class FootprintTests: XCTestCase {
   /// The parameter count from the configuration is the built model's, exactly, for every
-  /// preset and for the variants the experiments use (narrow, other sizes, gray input).
+  /// preset's architecture (each narrowed to width 48, which only scales the counts;
+  /// built at full width they take seconds) at two sizes and input channel counts, and
+  /// for the shipped experiments' backbones at their own widths.
   func testParameterCountFromTheConfigIsTheBuiltCount() throws {
     var rng = RandomGenerator(seed: 1)
     var configs: [BackboneConfig] = []
     for name in BackbonePreset.names {
       let isViT = name.hasPrefix("vit")
-      configs.append(try BackbonePreset.config(name, imageSize: 32, patchSize: isViT ? 8 : nil))
-      configs.append(try BackbonePreset.config(name, imageSize: 64, patchSize: isViT ? 16 : nil, inChannels: 1, width: 48))
+      configs.append(try BackbonePreset.config(name, imageSize: 32, patchSize: isViT ? 8 : nil, width: 48))
+      configs.append(
+        try BackbonePreset.config(name, imageSize: 64, patchSize: isViT ? 16 : nil, inChannels: 1, width: 48))
     }
+    configs.append(try BackbonePreset.config("vit-cpu", imageSize: 32, patchSize: 4, inChannels: 1))
     configs.append(try BackbonePreset.config("resnet18-small", imageSize: 42, inChannels: 1, width: 32))
-    configs.append(.vit(ViTConfig(imageSize: 16, patchSize: 4, width: 24, depth: 2, heads: 2, fixedPositionEmbedding: true)))
+    configs.append(
+      .vit(ViTConfig(imageSize: 16, patchSize: 4, width: 24, depth: 2, heads: 2, fixedPositionEmbedding: true)))
     for config in configs {
       let built = try config.make(using: &rng).parameterCount
       XCTAssertEqual(config.parameterCountFromConfig, Double(built), "\(config)")

@@ -19,7 +19,9 @@ final class YAMLSizeTests: XCTestCase {
   /// Nine levels of nine aliases: 9^9 values once expanded, refused from the text at once.
   func testNestedAliasesAreRefusedWithoutExpanding() throws {
     var text = "x0: &a0 [lol]\n"
-    for i in 1...9 { text += "x\(i): &a\(i) [" + Array(repeating: "*a\(i - 1)", count: 9).joined(separator: ",") + "]\n" }
+    for i in 1...9 {
+      text += "x\(i): &a\(i) [" + Array(repeating: "*a\(i - 1)", count: 9).joined(separator: ",") + "]\n"
+    }
     let start = Date()
     XCTAssertThrowsError(try YAMLSize.check(text, source: "bomb.yaml")) { error in
       XCTAssertTrue("\(error)".hasPrefix("bomb.yaml: the YAML expands to more than 100000 values"), "\(error)")

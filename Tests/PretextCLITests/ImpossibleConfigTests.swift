@@ -67,7 +67,8 @@ final class ImpossibleConfigTests: XCTestCase {
         "lower train.batch_size (", "backbone.image_size or backbone.width",
       ])
     assertRefused(
-      try pretrain([path, "--set", "backbone.width=1000000"]), ["exp.yaml:4 (or --set backbone.width=1000000): this run needs at least", "PB of memory"])
+      try pretrain([path, "--set", "backbone.width=1000000"]),
+      ["exp.yaml:4 (or --set backbone.width=1000000): this run needs at least", "PB of memory"])
     assertRefused(
       try pretrain([path, "--set", "backbone.width=100000000"]),
       ["Error: --set backbone.width=100000000: backbone.width must be in [1, 1048576], got 100000000"])
@@ -76,14 +77,18 @@ final class ImpossibleConfigTests: XCTestCase {
       ["Error: --set train.minutes=1e30: train.minutes must be at most 525960 (a year), got 1e+30"])
     assertRefused(
       try pretrain([path, "--set", "task.blur_sigma=[0.1, .inf]"]),
-      ["exp.yaml:5 (or --set task.blur_sigma=[0.1, .inf]): simclr.blur_sigma takes numbers in (0.0, 100.0], got [0.1, inf]"])
+      [
+        "exp.yaml:5 (or --set task.blur_sigma=[0.1, .inf]): simclr.blur_sigma takes numbers in (0.0, 100.0], got [0.1, inf]"
+      ])
   }
 
   /// Nine levels of nine aliases (9^9 values once expanded) in a config's task section,
   /// or in a compare file, are refused from the text, naming the file.
   func testAliasBombsAreRefusedBeforeTheyExpand() throws {
     var lines = ["  x0: &a0 [lol]"]
-    for i in 1...9 { lines.append("  x\(i): &a\(i) [" + Array(repeating: "*a\(i - 1)", count: 9).joined(separator: ",") + "]") }
+    for i in 1...9 {
+      lines.append("  x\(i): &a\(i) [" + Array(repeating: "*a\(i - 1)", count: 9).joined(separator: ",") + "]")
+    }
     let path = try config("\n  name: simclr\n" + lines.joined(separator: "\n"), name: "laughs.yaml")
     assertRefused(
       try pretrain([path]),
@@ -108,7 +113,9 @@ final class ImpossibleConfigTests: XCTestCase {
     let before = try FileManager.default.subpathsOfDirectory(atPath: dir.path).sorted()
     let r = try pretrain([path, "--dry-run"])
     XCTAssertEqual(r.status, 0, r.err)
-    for expected in ["steps:       3,", "epochs of 4 steps", "memory:      about", "checkpoints:", "time:        about"] {
+    for expected in [
+      "steps:       3,", "epochs of 4 steps", "memory:      about", "checkpoints:", "time:        about",
+    ] {
       XCTAssertTrue(r.out.contains(expected), "expected \"\(expected)\" in:\n\(r.out)")
     }
     XCTAssertTrue(r.err.contains("memory: about"), r.err)
@@ -117,7 +124,8 @@ final class ImpossibleConfigTests: XCTestCase {
     try "x".write(toFile: runs, atomically: true, encoding: .utf8)
     let blocked = try pretrain([path, "--dry-run"])
     XCTAssertEqual(blocked.status, 1)
-    XCTAssertTrue(blocked.err.contains("Error: cannot create the run folder \(runs)/tiny: a file has the name"), blocked.err)
+    XCTAssertTrue(
+      blocked.err.contains("Error: cannot create the run folder \(runs)/tiny: a file has the name"), blocked.err)
     try FileManager.default.removeItem(atPath: runs)
     // compare --dry-run: the same checks for each experiment, the probe's folders too.
     let compare = dir.appendingPathComponent("c.yaml").path
@@ -144,7 +152,8 @@ final class ImpossibleConfigTests: XCTestCase {
     let shipped = try FileManager.default.contentsOfDirectory(atPath: experiments.path).filter {
       $0.hasSuffix(".yaml") && !$0.hasPrefix("compare-") && !$0.hasSuffix("-base.yaml")
     }.sorted()
-    XCTAssertEqual(shipped, ["mae.yaml", "relative-location.yaml", "simclr-20min.yaml", "simclr-60min.yaml", "simclr.yaml"])
+    XCTAssertEqual(
+      shipped, ["mae.yaml", "relative-location.yaml", "simclr-20min.yaml", "simclr-60min.yaml", "simclr.yaml"])
     for name in shipped {
       let r = try pretrain([
         experiments.appendingPathComponent(name).path, "--set", "data.unlabeled=\(data)", "--set", "output=\(runs)",
@@ -153,11 +162,13 @@ final class ImpossibleConfigTests: XCTestCase {
       XCTAssertEqual(r.status, 0, r.err)
       XCTAssertTrue(r.err.contains("memory: about"), r.err)
       let stem = String(name.dropLast(5))
-      let json = try JSONSerialization.jsonObject(
-        with: Data(contentsOf: URL(fileURLWithPath: "\(runs)/\(stem)/pretrain.json"))) as! [String: Any]
+      let json =
+        try JSONSerialization.jsonObject(
+          with: Data(contentsOf: URL(fileURLWithPath: "\(runs)/\(stem)/pretrain.json"))) as! [String: Any]
       let estimate = try XCTUnwrap((json["memory"] as? [String: Any])?["total_bytes"] as? Double)
       let peak = try XCTUnwrap(json["peak_resident_bytes"] as? Double)
-      XCTAssertEqual(estimate / peak, 1, accuracy: 0.25, "\(name): estimate \(estimate / 1e6) MB, peak \(peak / 1e6) MB")
+      XCTAssertEqual(
+        estimate / peak, 1, accuracy: 0.25, "\(name): estimate \(estimate / 1e6) MB, peak \(peak / 1e6) MB")
     }
   }
 
@@ -168,18 +179,45 @@ final class ImpossibleConfigTests: XCTestCase {
   func testAllocationFailureDuringTrainingIsAnError() throws {
     let path = try config()
     let exe = try pretextExecutable().path
-    let r = try runProcess(
-      URL(fileURLWithPath: "/bin/sh"),
-      [
-        "-c",
-        "ulimit -v 700000; exec \(exe) pretrain \(path) --threads 1 --set backbone.width=32 --set train.batch_size=64",
-      ])
-    XCTAssertEqual(r.status, 1, r.err)
-    XCTAssertTrue(r.err.contains("memory: about"), r.err)
+    let wide =
+      "--threads 1 --set backbone.width=32 --set train.batch_size=64 --set train.steps=2"
+      + " --set train.checkpoint_every=1"
+    func limited(_ args: String) throws -> (status: Int32, out: String, err: String) {
+      try runProcess(
+        URL(fileURLWithPath: "/bin/sh"), ["-c", "ulimit -v 700000; exec \(exe) pretrain \(path) \(wide) \(args)"])
+    }
+    let first = try limited("")
+    XCTAssertEqual(first.status, 1, first.err)
+    XCTAssertTrue(first.err.contains("memory: about"), first.err)
     XCTAssertTrue(
-      r.err.contains("Error: step 0: out of memory: a tensor of "), "expected the step and the size in:\n\(r.err)")
-    XCTAssertTrue(r.err.contains("could not be allocated; no checkpoint was saved yet; free some memory"), r.err)
-    XCTAssertFalse(r.err.contains("Fatal error"), r.err)
+      first.err.contains("Error: step 0: out of memory: a tensor of "),
+      "expected the step and the size in:\n\(first.err)")
+    XCTAssertTrue(
+      first.err.contains("could not be allocated; no checkpoint was saved yet; free some memory"), first.err)
+    XCTAssertFalse(first.err.contains("Fatal error"), first.err)
+    // Mid-run: the run trained (without the limit) to its checkpoint at step 1 and was
+    // cut short there (its step-2 files removed); resumed under the limit, it stops at
+    // step 1 and keeps that checkpoint, which a resume with memory back goes on from.
+    let full = try runProcess(
+      URL(fileURLWithPath: exe), ["pretrain", path] + wide.split(separator: " ").map(String.init))
+    XCTAssertEqual(full.status, 0, full.err)
+    let run = "\(runs)/tiny"
+    for file in ["checkpoint-00000002.safetensors", "pretrain.json"] {
+      try FileManager.default.removeItem(atPath: "\(run)/\(file)")
+    }
+    let resumed = try limited("--resume")
+    XCTAssertEqual(resumed.status, 1, resumed.err)
+    XCTAssertTrue(
+      resumed.err.contains(
+        "Error: step 1: out of memory: a tensor of "), "expected step 1 in:\n\(resumed.err)")
+    XCTAssertTrue(
+      resumed.err.contains(
+        "could not be allocated; the last checkpoint, checkpoint-00000001.safetensors in \(run), is kept; free some memory"
+      ), resumed.err)
+    let again = try runProcess(
+      URL(fileURLWithPath: exe), ["pretrain", path, "--resume"] + wide.split(separator: " ").map(String.init))
+    XCTAssertEqual(again.status, 0, again.err)
+    XCTAssertTrue(again.out.contains("done: 2 steps"), again.out)
   }
 
   /// Random values from the whole numeric range (±∞, NaN, 0, negatives, huge ones) at
@@ -187,24 +225,30 @@ final class ImpossibleConfigTests: XCTestCase {
   /// `Error:` line — never a signal. Seeded: the same values every time.
   func testRandomValuesAtEveryKeyNeverCrash() throws {
     var rng = SystemRandomNumberGeneratorSeeded(seed: 22)
-    let special = [".inf", "-.inf", ".nan", "0", "-1", "1", "2", "1e30", "-1e30", "9223372036854775807", "1e-30", "0.5"]
+    let special = [
+      ".inf", "-.inf", ".nan", "0", "-1", "1", "2", "1e30", "-1e30", "9223372036854775807", "1e-30", "0.5",
+    ]
     func value() -> String {
       if rng.next() % 2 == 0 { return special[Int(rng.next() % UInt64(special.count))] }
       let magnitude = Double(Int(rng.next() % 40)) - 10
       let sign = rng.next() % 3 == 0 ? "-" : ""
       return sign + String(format: "%.3g", pow(10, magnitude) * Double(rng.next() % 1000) / 100)
     }
-    let train = [
-      "batch_size", "epochs", "steps", "minutes", "base_lr", "min_lr", "warmup_fraction", "weight_decay", "momentum",
-      "clip_grad_norm", "ema_decay", "seed", "log_every", "checkpoint_every", "keep_checkpoints", "artifacts_every",
-      "nan_retries", "nan_lr_factor",
-    ].map { "train.\($0)" } + ["train.betas=[%v, 0.9]"]
+    let train =
+      [
+        "batch_size", "epochs", "steps", "minutes", "base_lr", "min_lr", "warmup_fraction", "weight_decay", "momentum",
+        "clip_grad_norm", "ema_decay", "seed", "log_every", "checkpoint_every", "keep_checkpoints", "artifacts_every",
+        "nan_retries", "nan_lr_factor",
+      ].map { "train.\($0)" } + ["train.betas=[%v, 0.9]"]
     let backbone = ["image_size", "patch_size", "in_channels", "width"].map { "backbone.\($0)" }
     let tasks: [(String, [String])] = [
       (
         "{name: simclr}",
         ["temperature", "projection_hidden", "projection_output", "flip", "color_jitter_p", "grayscale_p", "blur_p"]
-          .map { "task.\($0)" } + ["task.crop_scale=[%v, 1]", "task.blur_sigma=[0.1, %v]", "task.color_jitter=[%v, 0, 0, 0]", "task.mean=[%v]", "task.std=[%v]"]
+          .map { "task.\($0)" } + [
+            "task.crop_scale=[%v, 1]", "task.blur_sigma=[0.1, %v]", "task.color_jitter=[%v, 0, 0, 0]", "task.mean=[%v]",
+            "task.std=[%v]",
+          ]
       ),
       (
         "{name: relative-location, resize: 42, patch_size: 10, gap: 5, jitter: 1, patch_input_size: 10}",
@@ -221,7 +265,9 @@ final class ImpossibleConfigTests: XCTestCase {
       let path = try config(task, name: "p-\(cases.count).yaml")
       for key in train + backbone + keys { cases.append((path, key)) }
     }
-    for key in ["task.mask_ratio", "task.decoder_width", "task.decoder_depth", "task.decoder_heads", "task.flip"] + backbone {
+    for key in ["task.mask_ratio", "task.decoder_width", "task.decoder_depth", "task.decoder_heads", "task.flip"]
+      + backbone
+    {
       cases.append((mae, key))
     }
     let start = Date()
@@ -251,7 +297,9 @@ final class ImpossibleConfigTests: XCTestCase {
       [
         "k", "temperature", "labels_per_class", "iterations", "epochs", "batch_size", "lr", "weight_decay",
         "concat_depths", "validation_fraction", "extraction_batch_size", "seed",
-      ].map { "compare.probe.\($0)" } + ["compare.probe.label_fractions=[%v]", "compare.report.projection_points_per_class"]
+      ].map { "compare.probe.\($0)" } + [
+        "compare.probe.label_fractions=[%v]", "compare.report.projection_points_per_class",
+      ]
     for key in compareKeys {
       let v = value()
       let setting = key.contains("%v") ? key.replacingOccurrences(of: "%v", with: v) : "\(key)=\(v)"
