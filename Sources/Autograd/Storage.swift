@@ -48,6 +48,11 @@ public final class BufferPool: @unchecked Sendable {
     var idleBytes = 0
     var allocations = 0
     var reuses = 0
+    /// Bytes of pooled-size buffers taken from the system and not yet given back (in use
+    /// or idle), and their peak since `resetPeak`: what tensors add to the resident
+    /// memory, for the memory check's measured step (Training/MemoryPlan.swift).
+    var heldBytes = 0
+    var peakHeldBytes = 0
   }
   private let state = Mutex(State())
   /// The most idle memory the pool keeps (bytes).
@@ -60,11 +65,19 @@ public final class BufferPool: @unchecked Sendable {
     state.withLock { ($0.allocations, $0.reuses, $0.idleBytes) }
   }
 
+  /// Bytes held (in use or idle, buffers of 4 KiB and more) and their peak since the last
+  /// `resetPeak()`.
+  public var held: (bytes: Int, peak: Int) { state.withLock { ($0.heldBytes, $0.peakHeldBytes) } }
+
+  /// Starts a new peak from the bytes held now.
+  public func resetPeak() { state.withLock { $0.peakHeldBytes = $0.heldBytes } }
+
   /// Drops every idle buffer (returns memory to the system).
   public func trim() {
     state.withLock { s in
       for (_, list) in s.idle { for p in list { free(UnsafeMutableRawPointer(bitPattern: p)) } }
       s.idle = [:]
+      s.heldBytes -= s.idleBytes
       s.idleBytes = 0
     }
   }
@@ -92,9 +105,16 @@ public final class BufferPool: @unchecked Sendable {
       if let reused, let p = UnsafeMutablePointer<Float>(bitPattern: reused) { return (p, capacity) }
     }
     var raw: UnsafeMutableRawPointer?
-    let bytes = capacity * MemoryLayout<Float>.stride
-    guard posix_memalign(&raw, 64, bytes) == 0, let raw else {
-      fatalError("out of memory allocating a tensor of \(count) floats (\(bytes) bytes)")
+    let (bytes, overflow) = capacity.multipliedReportingOverflow(by: MemoryLayout<Float>.stride)
+    guard !overflow, posix_memalign(&raw, 64, bytes) == 0, let raw else {
+      AllocationFailure.stop(floats: count)
+    }
+    if capacity > Self.minimumPooledFloats {
+      // Only fresh allocations pay this (a step that reuses its buffers does not).
+      state.withLock { s in
+        s.heldBytes += bytes
+        s.peakHeldBytes = Swift.max(s.peakHeldBytes, s.heldBytes)
+      }
     }
     return (raw.bindMemory(to: Float.self, capacity: capacity), capacity)
   }
@@ -103,7 +123,10 @@ public final class BufferPool: @unchecked Sendable {
     if capacity > Self.minimumPooledFloats {
       let address = UInt(bitPattern: pointer)
       let kept = state.withLock { s -> Bool in
-        guard s.idleBytes + capacity * 4 <= limitBytes else { return false }
+        guard s.idleBytes + capacity * 4 <= limitBytes else {
+          s.heldBytes -= capacity * 4
+          return false
+        }
         s.idle[capacity, default: []].append(address)
         s.idleBytes += capacity * 4
         return true

@@ -183,6 +183,38 @@ public final class CompareRun: @unchecked Sendable {
     return outcome
   }
 
+  /// `--dry-run`: every check `run` makes before its first step (the probe's folders,
+  /// each run folder, the data, memory, free disk), with a few measured steps per
+  /// experiment to be trained; returns the plan. Nothing is written.
+  public func dryRun(progress: @escaping (String) -> Void = { _ in }) throws -> String {
+    try checkFolders()
+    var lines: [String] = []
+    for (i, plan) in planned.enumerated() {
+      let tag = "[\(i + 1)/\(planned.count)] \(plan.config.name)"
+      switch RunFolderState.of(plan.runDirectory, for: plan.config) {
+      case .otherConfig:
+        throw ConfigError(
+          "\(plan.runDirectory)/config.yaml is not the config of experiment \(plan.config.name) (\(plan.sourcePath)); the folder is left as it is: move it away to train this config"
+        )
+      case .finished(let record):
+        lines.append("\(tag): would reuse the finished run \(plan.runDirectory) (\(record.steps) steps)")
+      case .interrupted(let step, let total):
+        lines.append("\(tag): would resume \(plan.runDirectory) at step \(step) of \(total)")
+      case .empty:
+        progress("\(tag): checking \(plan.config.taskName) → \(plan.runDirectory)")
+        let run = try PretrainingRun(
+          experiment: plan.config, sourcePath: plan.sourcePath, runDirectory: plan.runDirectory, dryRun: true,
+          progress: progress)
+        let secondsPerStep = try run.trainer.measureSecondsPerStep()
+        lines.append("\(tag): would pretrain \(plan.config.taskName); " + run.planText(secondsPerStep: secondsPerStep))
+      }
+    }
+    let budgets = config.probe.budgets.map { CompareConfig.ProbeSection.fileStem($0) }.joined(separator: ", ")
+    lines.append(
+      "then: probes with labels \(budgets) on \(config.probe.train) and \(config.probe.test); the report in \(config.directory)")
+    return lines.joined(separator: "\n")
+  }
+
   /// Fails before any training when the probe's folders are missing.
   func checkFolders() throws {
     for (key, path) in [("train", config.probe.train), ("test", config.probe.test)] {

@@ -55,7 +55,7 @@ public struct CompareConfig: Sendable {
   /// experiment config.
   public static func isCompareFile(_ path: String) -> Bool {
     guard let data = try? readConfigFile(path),
-      let node = try? Yams.compose(yaml: String(decoding: data, as: UTF8.self)), let mapping = node.mapping
+      let node = try? composeBounded(String(decoding: data, as: UTF8.self), source: path), let mapping = node.mapping
     else { return false }
     return mapping["experiments"] != nil
   }
@@ -69,7 +69,9 @@ public struct CompareConfig: Sendable {
       let data = try readConfigFile(path, kind: "compare")
       let node: Node?
       do {
-        node = try Yams.compose(yaml: String(decoding: data, as: UTF8.self))
+        node = try composeBounded(String(decoding: data, as: UTF8.self), source: path)
+      } catch let e as ConfigError {
+        throw e
       } catch {
         throw ConfigError("\(path): not valid YAML (\(error))")
       }
@@ -245,18 +247,23 @@ public struct CompareConfig: Sendable {
       try check(
         LinearProbeSettings.Method(rawValue: classifier) != nil,
         "classifier must be one of sgd, lars, lbfgs, ridge; got \"\(classifier)\"")
-      try check(k >= 1, "k must be at least 1, got \(k)")
-      try check(temperature > 0 && temperature.isFinite, "temperature must be positive, got \(temperature)")
+      // Upper bounds far above any probe, so that every count derived from them stays in
+      // range (the labeled folders bound what is really used).
+      try check((1...1_000_000).contains(k), "k must be in [1, 1000000], got \(k)")
+      try check(temperature > 0 && temperature <= 100, "temperature must be in (0, 100], got \(temperature)")
       try check(
         validationFraction > 0 && validationFraction < 1,
         "validation_fraction must be in (0, 1), got \(validationFraction)")
-      try check(extractionBatchSize >= 1, "extraction_batch_size must be at least 1")
-      try check(concatDepths >= 1, "concat_depths must be at least 1 (1: single depths only), got \(concatDepths)")
-      try check(iterations >= 1, "iterations must be at least 1")
-      try check(epochs.map { $0 >= 1 } ?? true, "epochs must be at least 1")
-      try check(batchSize.map { $0 >= 2 } ?? true, "batch_size must be at least 2")
-      try check(learningRate.map { $0 > 0 } ?? true, "lr must be positive")
-      try check(weightDecay.map { $0 >= 0 } ?? true, "weight_decay cannot be negative")
+      try check(
+        (1...(1 << 20)).contains(extractionBatchSize), "extraction_batch_size must be in [1, 1048576], got \(extractionBatchSize)")
+      try check(
+        (1...64).contains(concatDepths), "concat_depths must be in [1, 64] (1: single depths only), got \(concatDepths)")
+      try check((1...10_000_000).contains(iterations), "iterations must be in [1, 10000000], got \(iterations)")
+      try check(epochs.map { (1...1_000_000).contains($0) } ?? true, "epochs must be in [1, 1000000], got \(epochs ?? 0)")
+      try check(batchSize.map { (2...(1 << 20)).contains($0) } ?? true, "batch_size must be in [2, 1048576], got \(batchSize ?? 0)")
+      try check(learningRate.map { $0 > 0 && $0 <= 1000 } ?? true, "lr must be in (0, 1000], got \(learningRate ?? 0)")
+      try check(
+        weightDecay.map { $0 >= 0 && $0 <= 1000 } ?? true, "weight_decay must be in [0, 1000], got \(weightDecay ?? 0)")
       try classifierSettings.validate()
     }
 

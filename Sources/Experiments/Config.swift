@@ -4,6 +4,7 @@ import Foundation
 import NN
 import Tasks
 import Training
+import Vision
 import Yams
 
 /// A pretraining experiment: what to train (task, backbone), on what (data), how
@@ -123,8 +124,25 @@ public struct ExperimentConfig: @unchecked Sendable {
       inChannels = try c.decodeIfPresent(Int.self, forKey: .inChannels)
       width = try c.decodeIfPresent(Int.self, forKey: .width)
     }
+    /// The largest side and width accepted: far above anything a CPU trains, small
+    /// enough that sizes derived from them stay in range of an `Int`. What a run can
+    /// really hold is the memory check's answer (MemoryCheck.swift).
+    public static let maximumSize = 1 << 20
+
+    /// The first size setting outside [1, `maximumSize`], with its value.
+    var sizeOutOfRange: (key: String, value: Int)? {
+      for (key, value) in [("image_size", imageSize), ("patch_size", patchSize), ("width", width)] {
+        if let value, !(1...Self.maximumSize).contains(value) { return (key, value) }
+      }
+      return nil
+    }
+
     public func config() throws -> BackboneConfig {
-      try BackbonePreset.config(preset, imageSize: imageSize, patchSize: patchSize, inChannels: inChannels, width: width)
+      if let bad = sizeOutOfRange {
+        throw BackboneError("backbone.\(bad.key) must be in [1, \(Self.maximumSize)], got \(bad.value)")
+      }
+      return try BackbonePreset.config(
+        preset, imageSize: imageSize, patchSize: patchSize, inChannels: inChannels, width: width)
     }
   }
 
@@ -190,13 +208,31 @@ public struct ExperimentConfig: @unchecked Sendable {
     } catch let e as TaskError {
       // A value out of range, or a task that does not fit the backbone.
       throw ConfigError("\(locator.locate(["task"], fallback: sourcePath)): \(e)")
+    } catch let e as TransformError {
+      // A view recipe the transforms refuse (e.g. a patch grid's jitter wider than its gap).
+      throw ConfigError("\(locator.locate(["task"], fallback: sourcePath)): \(e)")
     }
   }
 
   /// Builds the backbone of the `backbone` section; errors name the file and line.
   public func makeBackbone(using rng: inout RandomGenerator) throws -> any Backbone {
+    let config = try backboneConfig()
     do {
-      return try backbone.config().make(using: &rng)
+      return try config.make(using: &rng)
+    } catch let e as BackboneError {
+      throw ConfigError("\(locator.locate(["backbone"])): \(e)")
+    }
+  }
+
+  /// The `backbone` section's configuration (nothing built); errors name the file and
+  /// line (of the key, for a size out of range).
+  public func backboneConfig() throws -> BackboneConfig {
+    if let bad = backbone.sizeOutOfRange {
+      throw ConfigError(
+        "\(locator.locate(["backbone", bad.key])): backbone.\(bad.key) must be in [1, \(BackboneSection.maximumSize)], got \(bad.value)")
+    }
+    do {
+      return try backbone.config()
     } catch let e as BackboneError {
       throw ConfigError("\(locator.locate(["backbone"])): \(e)")
     }
@@ -272,7 +308,9 @@ public struct ExperimentConfig: @unchecked Sendable {
     let text = String(decoding: data, as: UTF8.self)
     let node: Node?
     do {
-      node = try Yams.compose(yaml: text)
+      node = try composeBounded(text, source: path)
+    } catch let e as ConfigError {
+      throw e
     } catch {
       throw ConfigError("\(path): not valid YAML (\(error))")
     }
@@ -308,6 +346,7 @@ public struct ExperimentConfig: @unchecked Sendable {
     }
     let keys = override[..<eq].split(separator: ".").map(String.init)
     let valueText = String(override[override.index(after: eq)...])
+    try YAMLSize.check(valueText, source: "--set \(override)")
     let value = (try? Yams.compose(yaml: valueText)) ?? nil ?? Node(valueText)
     func set(_ mapping: inout Node.Mapping, _ keys: ArraySlice<String>) {
       guard let first = keys.first else { return }

@@ -18,32 +18,50 @@ public final class PretrainingRun: @unchecked Sendable {
   public let runDirectory: String
   public let trainer: Trainer
   public let images: ImageFolder
+  /// The memory this run needs at its peak (checked against what is available).
+  public let memory: MemoryPlan
 
   /// - Parameters:
   ///   - sourcePath: the config file, named in errors about the task section.
   ///   - runDirectory: where the run goes (default: the config's `output/name`).
   ///   - group: the processes of a data-parallel run (`mpirun`); only process 0 touches
   ///     the run folder.
+  ///   - dryRun: check everything a run checks (the run folder and its free space
+  ///     included) but write nothing (`--dry-run`).
   public init(
     experiment: ExperimentConfig, sourcePath: String, runDirectory: String? = nil,
-    group: any Communicator = SingleProcess(), progress: (String) -> Void = { _ in }
+    group: any Communicator = SingleProcess(), dryRun: Bool = false, progress: (String) -> Void = { _ in }
   ) throws {
     self.experiment = experiment
     let directory = runDirectory ?? experiment.runDirectory
     self.runDirectory = directory
     images = try experiment.openUnlabeledImages()
     if group.isLeader { progress(images.summary) }
+    // Memory: a lower bound from the config before the first tensor, then the plan from
+    // two measured steps before training.
+    let limit = MemoryLimit.current()
+    try experiment.checkMemoryFloor(against: limit, processes: group.size)
     var rng = RandomGenerator(seed: experiment.train.seed)
     let backbone = try experiment.makeBackbone(using: &rng)
     let task = try experiment.makeTask(backbone: backbone, using: &rng, sourcePath: sourcePath)
-    // The cache is opened (and its file started) only once the config is known to be good.
-    let source = experiment.data.cache ? Self.cached(images, group: group, progress: progress) : images
+    // The cache is opened (and its file started) only once the config is known to be good,
+    // and never by a dry run, which writes nothing.
+    let source = experiment.data.cache && !dryRun ? Self.cached(images, group: group, progress: progress) : images
     trainer = try Trainer(
       task: task, backbone: backbone, source: source, settings: experiment.train, runDirectory: directory, group: group)
+    memory = try trainer.memoryPlan()
+    try memory.check(against: limit)
+    if group.isLeader {
+      progress("memory: about \(memory.summary) at the peak" + (limit.map { "; \($0.description)" } ?? ""))
+    }
     // Everything that can be checked is checked before the run folder is touched.
     if group.isLeader {
-      try trainer.prepareRunFolder()
-      try writeAtomically(Array(experiment.resolvedYAML.utf8), to: Self.configPath(in: directory))
+      if dryRun {
+        try trainer.checkRunFolderWithoutWriting()
+      } else {
+        try trainer.prepareRunFolder()
+        try writeAtomically(Array(experiment.resolvedYAML.utf8), to: Self.configPath(in: directory))
+      }
     }
   }
 
@@ -81,10 +99,38 @@ public final class PretrainingRun: @unchecked Sendable {
     if trainer.group.isLeader && summary.steps >= summary.totalSteps {
       let record = PretrainingRecord(
         configHash: experiment.hash, steps: summary.steps, seconds: summary.seconds,
-        finished: ISO8601DateFormatter().string(from: Date()))
+        finished: ISO8601DateFormatter().string(from: Date()), memory: memory,
+        peakResidentBytes: residentBytes(peak: true).map(Double.init))
       try record.write(to: PretrainingRecord.path(in: runDirectory))
     }
     return summary
+  }
+
+  /// What `--dry-run` prints: the budget in steps and epochs, the memory, the files and
+  /// the time at `secondsPerStep` (measured on this machine).
+  public func planText(secondsPerStep: Double) -> String {
+    let plan = trainer.plan
+    let perEpoch = max(1, images.count / experiment.train.batchSize)
+    let steps: Int
+    let budget: String
+    if plan.isTimed {
+      steps = plan.totalSteps(step: 0, elapsedSeconds: 0, secondsPerStep: secondsPerStep)
+      budget = "~\(steps) (train.minutes \(experiment.train.minutes) at this speed)"
+    } else {
+      steps = plan.initialTotal
+      budget = "\(steps)"
+    }
+    let epochs = Double(steps) / Double(perEpoch)
+    let (checkpoint, backboneFiles) = trainer.fileSizes()
+    let disk = (experiment.train.keepCheckpoints + 1) * checkpoint + 2 * backboneFiles
+    let time = plan.seconds ?? Double(steps) * secondsPerStep
+    return [
+      "plan for \(runDirectory) (dry run: nothing was written)",
+      "  steps:       \(budget), \(String(format: "%.2f", epochs)) epochs of \(perEpoch) steps (batch \(experiment.train.batchSize), \(images.count) images)",
+      "  memory:      about \(memory.summary) at the peak",
+      "  checkpoints: \(formatBytes(Double(checkpoint))) each, every \(experiment.train.checkpointEvery) steps (\(experiment.train.keepCheckpoints) kept), backbone files \(formatBytes(Double(backboneFiles))); up to \(formatBytes(Double(disk))) on disk",
+      "  time:        about \(formatDuration(time)) at \(String(format: "%.3g", secondsPerStep)) s per step (measured over 2 steps)",
+    ].joined(separator: "\n")
   }
 
   public static func configPath(in runDirectory: String) -> String {
@@ -119,14 +165,25 @@ public struct PretrainingRecord: Codable, Sendable, Equatable {
   public var seconds: Double
   /// ISO 8601 date of the end of training.
   public var finished: String
+  /// The memory plan checked before training (of the last session), and the process's
+  /// peak resident memory measured at the end (`VmHWM`); absent in older records.
+  public var memory: MemoryPlan?
+  public var peakResidentBytes: Double?
 
-  enum CodingKeys: String, CodingKey { case configHash = "config_hash", steps, seconds, finished }
+  enum CodingKeys: String, CodingKey {
+    case configHash = "config_hash", steps, seconds, finished, memory, peakResidentBytes = "peak_resident_bytes"
+  }
 
-  public init(configHash: String, steps: Int, seconds: Double, finished: String) {
+  public init(
+    configHash: String, steps: Int, seconds: Double, finished: String, memory: MemoryPlan? = nil,
+    peakResidentBytes: Double? = nil
+  ) {
     self.configHash = configHash
     self.steps = steps
     self.seconds = seconds
     self.finished = finished
+    self.memory = memory
+    self.peakResidentBytes = peakResidentBytes
   }
 
   public static func path(in runDirectory: String) -> String {

@@ -59,11 +59,32 @@ public final class Contrastive: PretextTask, @unchecked Sendable {
   let views: MultiView
   let input: InputPreparation
 
+  /// Two views at the backbone's size.
+  static func backboneInputs(_ settings: Settings, backbone: BackboneConfig) -> [Int] {
+    [backbone.imageSize, backbone.imageSize]
+  }
+
   public init(_ settings: Settings, backbone: any Backbone, using rng: inout RandomGenerator) throws {
-    guard settings.temperature > 0 else { throw TaskError("simclr.temperature must be positive") }
     guard settings.cropScale.count == 2, settings.colorJitter.count == 4, settings.blurSigma.count == 2 else {
       throw TaskError("simclr: crop_scale and blur_sigma take 2 numbers, color_jitter 4")
     }
+    let r = SettingsRanges(task: "simclr")
+    // A temperature beyond 100 flattens every similarity to the same logit.
+    try r.check("temperature", settings.temperature, in: 0...100, openBelow: true)
+    try r.check("projection_hidden", settings.projectionHidden, in: 1...maximumTaskWidth)
+    try r.check("projection_output", settings.projectionOutput, in: 1...maximumTaskWidth)
+    try r.checkPair("crop_scale", settings.cropScale, in: 0...1, openBelow: true)
+    try r.check("color_jitter", settings.colorJitter, in: 0...1)
+    for (key, p) in [
+      ("flip", settings.flip), ("color_jitter_p", settings.colorJitterProbability),
+      ("grayscale_p", settings.grayscaleProbability), ("blur_p", settings.blurProbability),
+    ] {
+      try r.check(key, p, in: 0...1)
+    }
+    // Sigma in pixels: beyond 100 the kernel is wider than any image Pretext trains on.
+    try r.checkPair("blur_sigma", settings.blurSigma, in: 0...100, openBelow: true)
+    try r.check("mean", settings.mean, in: -1000...1000)
+    try r.check("std", settings.std, in: 0...1000, openBelow: true)
     self.settings = settings
     let size = backbone.config.imageSize
     input = try InputPreparation(channels: backbone.config.inChannels, mean: settings.mean, std: settings.std)

@@ -64,6 +64,9 @@ public final class MaskedAutoencoder: PretextTask, @unchecked Sendable {
   let input: InputPreparation
   let keepCount: Int
 
+  /// One view at the backbone's size (every patch is embedded; the encoder then keeps some).
+  static func backboneInputs(_ settings: Settings, backbone: BackboneConfig) -> [Int] { [backbone.imageSize] }
+
   public init(_ settings: Settings, backbone: any Backbone, using rng: inout RandomGenerator) throws {
     guard case .vit(let vit) = backbone.config else {
       throw TaskError("mae needs a ViT backbone (it encodes visible patches only), got \(backbone.config.name)")
@@ -71,6 +74,14 @@ public final class MaskedAutoencoder: PretextTask, @unchecked Sendable {
     guard settings.maskRatio > 0 && settings.maskRatio < 1 else {
       throw TaskError("mae.mask_ratio must be in (0, 1), got \(settings.maskRatio)")
     }
+    let r = SettingsRanges(task: "mae")
+    try r.check("decoder_width", settings.decoderWidth, in: 4...maximumTaskWidth)
+    try r.check("decoder_depth", settings.decoderDepth, in: 1...64)
+    try r.check("decoder_heads", settings.decoderHeads, in: 1...settings.decoderWidth)
+    try r.checkPair("crop_scale", settings.cropScale, in: 0...1, openBelow: true)
+    try r.check("flip", settings.flip, in: 0...1)
+    try r.check("mean", settings.mean, in: -1000...1000)
+    try r.check("std", settings.std, in: 0...1000, openBelow: true)
     guard settings.decoderWidth % 4 == 0, settings.decoderWidth % settings.decoderHeads == 0 else {
       throw TaskError("mae.decoder_width \(settings.decoderWidth) must be a multiple of 4 and of decoder_heads")
     }

@@ -15,6 +15,15 @@ public enum TaskRegistry {
 
   public static var names: [String] { factories.keys.sorted() }
 
+  /// The side of each image a sample pushes through the backbone (one entry per view),
+  /// from the settings and the backbone's configuration alone: what a memory check needs
+  /// before anything is built.
+  public static let backboneInputs: [String: @Sendable (Decoder?, BackboneConfig) throws -> [Int]] = [
+    "relative-location": { d, b in RelativeLocation.backboneInputs(try settings(d), backbone: b) },
+    "mae": { d, b in MaskedAutoencoder.backboneInputs(try settings(d), backbone: b) },
+    "simclr": { d, b in Contrastive.backboneInputs(try settings(d), backbone: b) },
+  ]
+
   /// Builds task `name`; `settings` decodes its options (defaults when nil).
   public static func make(
     _ name: String, settings: Decoder? = nil, backbone: any Backbone, using rng: inout RandomGenerator

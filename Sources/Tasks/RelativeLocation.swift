@@ -62,7 +62,24 @@ public final class RelativeLocation: PretextTask, @unchecked Sendable {
   let grayscale: RandomGrayscale
   let input: InputPreparation
 
+  /// Two patches, at `patch_input_size` (or the backbone's size).
+  static func backboneInputs(_ settings: Settings, backbone: BackboneConfig) -> [Int] {
+    let size = settings.patchInputSize > 0 ? settings.patchInputSize : backbone.imageSize
+    return [size, size]
+  }
+
   public init(_ settings: Settings, backbone: any Backbone, using rng: inout RandomGenerator) throws {
+    let r = SettingsRanges(task: "relative-location")
+    // Sides in pixels, up to a 16k-px image: the memory check bounds what a run can hold.
+    for (key, v) in [("resize", settings.resize), ("gap", settings.gap), ("jitter", settings.jitter)] {
+      try r.check(key, v, in: 0...16384)
+    }
+    try r.check("patch_size", settings.patchSize, in: 1...16384)
+    try r.check("patch_input_size", settings.patchInputSize, in: 0...16384)
+    try r.check("head_hidden", settings.headHidden, in: 1...maximumTaskWidth)
+    try r.check("grayscale_p", settings.grayscaleProbability, in: 0...1)
+    try r.check("mean", settings.mean, in: -1000...1000)
+    try r.check("std", settings.std, in: 0...1000, openBelow: true)
     self.settings = settings
     sampler = try PatchGridSampler(patchSize: settings.patchSize, gap: settings.gap, jitter: settings.jitter)
     if settings.resize > 0 {

@@ -217,6 +217,19 @@ public final class Trainer: @unchecked Sendable {
     }
     var loader = try makeLoader(startingAt: state.position)
     defer { loader.stop() }
+    // What an allocation failure says (Autograd/AllocationFailure.swift).
+    func keptAdvice(_ checkpoint: String?) -> String {
+      guard let checkpoint else {
+        return "no checkpoint was saved yet; free some memory (another process may hold it) or lower "
+          + "train.batch_size, then start the run again"
+      }
+      // --resume needs the same config, so a lower batch means a new run.
+      return "the last checkpoint, \((checkpoint as NSString).lastPathComponent) in \(runDirectory), is kept; "
+        + "free some memory (another process may hold it), then continue with --resume "
+        + "(or start a new run with a lower train.batch_size)"
+    }
+    AllocationFailure.setAdvice(keptAdvice(Checkpoints.list(in: runDirectory).last))
+    defer { AllocationFailure.setAdvice(nil) }
     model.train()
     let log = try MetricsLog(
       directory: runDirectory, enabled: group.isLeader, resumedFrom: resumedFrom, events: state.rollbacks)
@@ -241,6 +254,7 @@ public final class Trainer: @unchecked Sendable {
     var wallSinceLog = DispatchTime.now().uptimeNanoseconds
     // A stop (Ctrl-C, SIGTERM) requested on any process stops them all before a step.
     while state.step < state.totalSteps && !group.any(stopRequested) {
+      AllocationFailure.setStep(state.step)
       let waitStart = DispatchTime.now().uptimeNanoseconds
       let (position, batch) = try loader.next()
       if passes > 0 {
@@ -322,6 +336,7 @@ public final class Trainer: @unchecked Sendable {
       if state.step % settings.checkpointEvery == 0 && state.step < state.totalSteps {
         state.elapsedSeconds = elapsed
         try saveCheckpoint(state)
+        AllocationFailure.setAdvice(keptAdvice(Checkpoints.path(step: state.step, in: runDirectory)))
         if lastGood != nil { lastGood = Snapshot(tensors: stateTensors(), state: state) }
       }
       if settings.artifactsEvery > 0 && state.step % settings.artifactsEvery == 0 && group.isLeader {
@@ -426,6 +441,59 @@ public final class Trainer: @unchecked Sendable {
   }
   private var runFolderReady = false
 
+  /// `prepareRunFolder`'s checks without writing anything (`--dry-run`): the folder, or
+  /// the nearest folder above it that exists, must be a writable folder with room for a
+  /// checkpoint.
+  public func checkRunFolderWithoutWriting() throws {
+    var existing = runDirectory
+    var isFolder: ObjCBool = false
+    while !FileManager.default.fileExists(atPath: existing, isDirectory: &isFolder) {
+      let parent = (existing as NSString).deletingLastPathComponent
+      if parent.isEmpty || parent == existing {
+        existing = "."
+        break
+      }
+      existing = parent
+    }
+    _ = FileManager.default.fileExists(atPath: existing, isDirectory: &isFolder)
+    guard isFolder.boolValue else {
+      throw TrainingError("cannot create the run folder \(runDirectory): a file has the name \(existing)")
+    }
+    guard access(existing, W_OK) == 0 else {
+      let reason = String(cString: strerror(errno))
+      throw TrainingError(
+        existing == runDirectory
+          ? "cannot write to the run folder \(runDirectory): \(reason)"
+          : "cannot create the run folder \(runDirectory): \(existing): \(reason)")
+    }
+    let (checkpoint, backboneFiles) = fileSizes()
+    let whole = (settings.keepCheckpoints + 1) * checkpoint + 2 * backboneFiles
+    if let warning = try Self.checkFreeSpace(
+      available: Self.availableBytes(at: existing), oneSave: checkpoint + backboneFiles, wholeRun: whole,
+      folder: runDirectory)
+    {
+      report(warning)
+    }
+  }
+
+  /// Seconds per step at this machine's speed: `steps` real steps (forward, backward,
+  /// update) on batches from the data, after one untimed step. They change the model, so
+  /// this is for a trainer that is not trained afterwards (`--dry-run`); nothing is written.
+  public func measureSecondsPerStep(steps: Int = 2) throws -> Double {
+    let loader = try makeLoader(startingAt: LoaderPosition())
+    defer { loader.stop() }
+    model.train()
+    var times: [Double] = []
+    for i in 0...steps {
+      let start = clock()
+      let (_, batch) = try loader.next()
+      _ = try lossAndGradients(batch)
+      optimizer.step(lr: 0)
+      if i > 0 { times.append(clock() - start) }
+    }
+    return times.sorted()[times.count / 2]
+  }
+
   /// Fails early (before any training) when the run folder cannot be written.
   func checkWritable() throws {
     let probe = (runDirectory as NSString).appendingPathComponent(".write-test-\(getpid())")
@@ -443,7 +511,7 @@ public final class Trainer: @unchecked Sendable {
   }
 
   /// Bytes of a checkpoint file and of the backbone file(s) written beside it.
-  func fileSizes() -> (checkpoint: Int, backboneFiles: Int) {
+  public func fileSizes() -> (checkpoint: Int, backboneFiles: Int) {
     let headers = 1 << 16  // JSON headers, generously
     let state = stateTensors().reduce(0) { $0 + $1.count }
     return (4 * state + headers, (4 * backbone.parameterCount + headers) * (average == nil ? 1 : 2))
@@ -550,7 +618,7 @@ func makeFolders(_ path: String) throws {
 }
 
 /// `12s`, `3m5s`, `2h7m`; `?` for a non-number or a negative value.
-func formatDuration(_ s: Double) -> String {
+public func formatDuration(_ s: Double) -> String {
   guard s.isFinite, s >= 0 else { return "?" }
   let t = Int(saturating: s)
   return t >= 3600 ? "\(t / 3600)h\(t % 3600 / 60)m" : t >= 60 ? "\(t / 60)m\(t % 60)s" : "\(t)s"

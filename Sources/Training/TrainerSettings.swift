@@ -89,31 +89,42 @@ public struct TrainerSettings: Codable, Sendable, Equatable {
       if !ok { throw SettingError(key: key.rawValue, message: message) }
     }
     try check(.batchSize, batchSize >= 2, "batch_size must be at least 2, got \(batchSize)")
+    // Far above a CPU batch; the memory check bounds what a run can hold.
+    try check(.batchSize, batchSize <= 1 << 20, "batch_size must be at most 1048576, got \(batchSize)")
     try check(.steps, epochs > 0 || steps > 0 || minutes > 0, "one of epochs, steps or minutes must be positive")
     try check(.steps, steps >= 0, "steps cannot be negative, got \(steps)")
+    try check(
+      .steps, steps <= TrainingPlan.maximumSteps, "steps must be at most \(TrainingPlan.maximumSteps), got \(steps)")
     try check(.minutes, minutes >= 0, "minutes cannot be negative, got \(minutes)")
     // Upper bounds far beyond any run, so that planning arithmetic stays in range.
-    try check(.minutes, minutes <= 1e7, "minutes must be at most 10000000 (19 years), got \(minutes)")
+    try check(.minutes, minutes <= 525_960, "minutes must be at most 525960 (a year), got \(minutes)")
     try check(.epochs, epochs >= 0, "epochs cannot be negative, got \(epochs)")
     try check(.epochs, epochs <= 1e9, "epochs must be at most 1000000000, got \(epochs)")
     try check(
       .optimizer, ["adamw", "sgd", "lars"].contains(optimizer), "optimizer must be adamw, sgd or lars, got \"\(optimizer)\"")
-    try check(.baseLearningRate, baseLearningRate > 0, "base_lr must be positive, got \(baseLearningRate)")
+    try check(
+      .baseLearningRate, baseLearningRate > 0 && baseLearningRate <= 1e3,
+      "base_lr must be in (0, 1000], got \(baseLearningRate)")
     try check(
       .minimumLearningRate, minimumLearningRate >= 0 && minimumLearningRate <= baseLearningRate,
       "min_lr must be in [0, base_lr], got \(minimumLearningRate)")
     try check(
       .warmupFraction, warmupFraction >= 0 && warmupFraction < 1, "warmup_fraction must be in [0, 1), got \(warmupFraction)")
-    try check(.weightDecay, weightDecay >= 0, "weight_decay cannot be negative, got \(weightDecay)")
+    try check(.weightDecay, weightDecay >= 0 && weightDecay <= 1e3, "weight_decay must be in [0, 1000], got \(weightDecay)")
+    try check(.momentum, momentum >= 0 && momentum < 1, "momentum must be in [0, 1), got \(momentum)")
     try check(
       .betas, betas.count == 2 && betas.allSatisfy { $0 >= 0 && $0 < 1 }, "betas must be two numbers in [0, 1), got \(betas)")
-    try check(.clipGradientNorm, clipGradientNorm >= 0, "clip_grad_norm cannot be negative, got \(clipGradientNorm)")
+    try check(
+      .clipGradientNorm, clipGradientNorm >= 0 && clipGradientNorm.isFinite,
+      "clip_grad_norm must be 0 (off) or a positive number, got \(clipGradientNorm)")
     try check(.emaDecay, emaDecay >= 0 && emaDecay < 1, "ema_decay must be in [0, 1), got \(emaDecay)")
     try check(.logEvery, logEvery > 0, "log_every must be positive, got \(logEvery)")
     try check(.checkpointEvery, checkpointEvery > 0, "checkpoint_every must be positive, got \(checkpointEvery)")
     try check(.keepCheckpoints, keepCheckpoints > 0, "keep_checkpoints must be positive, got \(keepCheckpoints)")
+    try check(
+      .keepCheckpoints, keepCheckpoints <= 10_000, "keep_checkpoints must be at most 10000, got \(keepCheckpoints)")
     try check(.artifactsEvery, artifactsEvery >= 0, "artifacts_every cannot be negative, got \(artifactsEvery)")
-    try check(.nanRetries, nanRetries >= 0, "nan_retries cannot be negative, got \(nanRetries)")
+    try check(.nanRetries, nanRetries >= 0 && nanRetries <= 1000, "nan_retries must be in [0, 1000], got \(nanRetries)")
     try check(
       .nanLearningRateFactor, nanLearningRateFactor > 0 && nanLearningRateFactor < 1,
       "nan_lr_factor must be in (0, 1), got \(nanLearningRateFactor)")

@@ -25,6 +25,12 @@ struct Compare: ParsableCommand {
       "Override an experiment value for every experiment (key.path=value), or a compare-file value with compare.key.path=value (repeatable)."
   )
   var overrides: [String] = []
+  @Flag(
+    name: .customLong("dry-run"),
+    help:
+      "Check every experiment as a run would (configs, data and label folders, run folders, free disk, memory), measure a few steps of each and print the plan; write nothing."
+  )
+  var dryRun = false
   @OptionGroup var threadOptions: ThreadOptions
 
   func run() throws {
@@ -46,6 +52,10 @@ struct Compare: ParsableCommand {
     let comparison = try CompareRun(
       config: config, extraExperiments: files.filter { !compareFiles.contains($0) }, overrides: experimentOverrides)
     comparison.commandLine = CommandLine.arguments
+    if dryRun {
+      print(try comparison.dryRun(progress: note))
+      return
+    }
     note("comparison \(config.name): \(comparison.planned.count) experiment(s) → \(config.directory)")
     let signals = StopOnSignal { comparison.requestStop() }
     let outcome = try comparison.run(progress: note)

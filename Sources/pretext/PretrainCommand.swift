@@ -18,6 +18,12 @@ struct Pretrain: ParsableCommand {
   @Option(name: .customLong("set"), help: "Override a config value: key.path=value (repeatable).")
   var overrides: [String] = []
   @Flag(help: "Continue the run from its newest checkpoint.") var resume = false
+  @Flag(
+    name: .customLong("dry-run"),
+    help:
+      "Check everything a run checks (config, data, run folder, free disk, memory), measure a few steps and print the plan; write nothing."
+  )
+  var dryRun = false
   @OptionGroup var threadOptions: ThreadOptions
 
   func run() throws {
@@ -62,8 +68,14 @@ struct Pretrain: ParsableCommand {
         throw RunError("\(configPath) differs from the config given; resume with the same config and --set values")
       }
     }
-    let run = try PretrainingRun(experiment: experiment, sourcePath: config, group: group, progress: note)
+    let run = try PretrainingRun(
+      experiment: experiment, sourcePath: config, group: group, dryRun: dryRun, progress: note)
     let trainer = run.trainer
+    if dryRun {
+      let secondsPerStep = try trainer.measureSecondsPerStep()
+      if leader { print(run.planText(secondsPerStep: secondsPerStep)) }
+      return
+    }
     if leader {
       let processes =
         group.size > 1
