@@ -398,7 +398,7 @@ final class BadInputTests: XCTestCase {
     let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: weights)))
     let truncated = dir.appendingPathComponent("truncated.safetensors").path
     try Data(bytes.prefix(100_000)).write(to: URL(fileURLWithPath: truncated))
-    assertFails(try probe(truncated), "are outside the 92784 bytes of data (truncated file?)" + expected)
+    assertFails(try probe(truncated), "are outside the 92776 bytes of data (truncated file?)" + expected)
     var flipped = bytes
     flipped[flipped.count - 100] ^= 1
     let damaged = dir.appendingPathComponent("damaged.safetensors").path
