@@ -103,6 +103,11 @@ public struct MemoryLimit: Sendable, Equatable {
 
   public var description: String { "\(formatBytes(Double(bytes))) available (\(source))" }
 
+  public init(bytes: Int, source: String) {
+    self.bytes = bytes
+    self.source = source
+  }
+
   public static func current() -> MemoryLimit? {
     let resident = residentBytes() ?? 0
     var best: MemoryLimit? = nil
