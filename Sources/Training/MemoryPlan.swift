@@ -17,7 +17,7 @@ import Vision
 ///   of a sample, free of everything the batch does not change.
 /// - counted from sizes: the optimizer state (made at the first step), the copy of the
 ///   state kept for rollbacks (`nan_retries`), the batches the loader prepares ahead,
-///   the decoded-image cache, and a checkpoint serialized in memory while it is saved
+///   the decoded-image cache, the gradients, and a checkpoint serialized in memory while it is saved
 ///   (twice its size: `SafeTensors.encode` holds the tensor data and the file image).
 ///   The step's memory is still resident then (its buffers idle in the pool), so the
 ///   parts add up.
@@ -30,6 +30,9 @@ import Vision
 /// before anything is allocated (Experiments/MemoryCheck.swift).
 public struct MemoryPlan: Codable, Sendable, Equatable {
   public var baseBytes: Double
+  /// The parameters' gradients: made by every backward pass and dropped by `zeroGrad`,
+  /// so in neither the base nor the per-sample difference.
+  public var gradientBytes: Double
   public var optimizerBytes: Double
   public var rollbackBytes: Double
   public var perSampleBytes: Double
@@ -45,10 +48,11 @@ public struct MemoryPlan: Codable, Sendable, Equatable {
   public var totalBytes: Double
 
   public init(
-    baseBytes: Double, optimizerBytes: Double, rollbackBytes: Double, perSampleBytes: Double, batch: Int,
+    baseBytes: Double, gradientBytes: Double, optimizerBytes: Double, rollbackBytes: Double, perSampleBytes: Double, batch: Int,
     loaderBytes: Double, checkpointBytes: Double
   ) {
     self.baseBytes = baseBytes
+    self.gradientBytes = gradientBytes
     self.optimizerBytes = optimizerBytes
     self.rollbackBytes = rollbackBytes
     self.perSampleBytes = perSampleBytes
@@ -56,14 +60,15 @@ public struct MemoryPlan: Codable, Sendable, Equatable {
     self.loaderBytes = loaderBytes
     self.checkpointBytes = checkpointBytes
     totalBytes =
-      baseBytes + optimizerBytes + rollbackBytes + perSampleBytes * Double(batch) + loaderBytes + checkpointBytes
+      baseBytes + gradientBytes + optimizerBytes + rollbackBytes + perSampleBytes * Double(batch) + loaderBytes
+      + checkpointBytes
   }
 
   public var stepBytes: Double { perSampleBytes * Double(batch) }
 
   enum CodingKeys: String, CodingKey {
     case totalBytes = "total_bytes"
-    case baseBytes = "base_bytes", optimizerBytes = "optimizer_bytes", rollbackBytes = "rollback_bytes"
+    case baseBytes = "base_bytes", gradientBytes = "gradient_bytes", optimizerBytes = "optimizer_bytes", rollbackBytes = "rollback_bytes"
     case perSampleBytes = "per_sample_bytes", batch, loaderBytes = "loader_bytes"
     case checkpointBytes = "checkpoint_bytes"
   }
@@ -71,6 +76,7 @@ public struct MemoryPlan: Codable, Sendable, Equatable {
   /// `1.42 GB (process and model 180 MB, one step of 256 samples 1.20 GB, …)`.
   public var summary: String {
     var parts = ["process and model \(formatBytes(baseBytes))", "a step of \(batch) samples \(formatBytes(stepBytes))"]
+    parts.append("gradients \(formatBytes(gradientBytes))")
     if optimizerBytes > 0 { parts.append("optimizer state \(formatBytes(optimizerBytes))") }
     if rollbackBytes > 0 { parts.append("rollback copy \(formatBytes(rollbackBytes))") }
     parts.append("loader \(formatBytes(loaderBytes))")
@@ -97,6 +103,11 @@ public struct MemoryLimit: Sendable, Equatable {
   public var source: String
 
   public var description: String { "\(formatBytes(Double(bytes))) available (\(source))" }
+
+  public init(bytes: Int, source: String) {
+    self.bytes = bytes
+    self.source = source
+  }
 
   public static func current() -> MemoryLimit? {
     let resident = residentBytes() ?? 0
@@ -215,7 +226,7 @@ extension Trainer {
     let stateBytes = modelBytes + optimizerBytes + averageBytes
     BufferPool.shared.trim()
     return MemoryPlan(
-      baseBytes: Double(residentBytes() ?? 0), optimizerBytes: optimizerBytes,
+      baseBytes: Double(residentBytes() ?? 0), gradientBytes: parameterBytes, optimizerBytes: optimizerBytes,
       rollbackBytes: settings.nanRetries > 0 ? stateBytes : 0, perSampleBytes: perSample, batch: batch,
       loaderBytes: loader, checkpointBytes: 2 * stateBytes)
   }
