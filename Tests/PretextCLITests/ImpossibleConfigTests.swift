@@ -26,7 +26,7 @@ final class ImpossibleConfigTests: XCTestCase {
     try? FileManager.default.removeItem(at: dir)
   }
 
-  /// The issue's workload, small: a narrow ResNet-18 with SimCLR, 3 steps.
+  /// The workload of the bad-config table, small: a narrow ResNet-18 with SimCLR, 3 steps.
   func config(_ task: String = "{name: simclr}", name: String = "exp.yaml") throws -> String {
     let path = dir.appendingPathComponent(name).path
     try """
