@@ -12,16 +12,9 @@ import XCTest
 final class KillResumeTests: XCTestCase {
   var dir: URL!
   override func setUpWithError() throws {
-    dir = FileManager.default.temporaryDirectory.appendingPathComponent("pretext-kill-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    try writeTinyFashionMNIST(to: dir.appendingPathComponent("idx"), train: 48, test: 10) { i, y, x in
+    dir = try makeImportedTinyFashionMNIST(prefix: "pretext-kill", train: 48, test: 10) { i, y, x in
       UInt8(((y * 28 + x) * 5 + i * 31) % 241)
     }
-    let r = try runPretext([
-      "data", "import", "fashion-mnist", "--source", dir.appendingPathComponent("idx").path, "--out",
-      dir.appendingPathComponent("fm").path,
-    ])
-    XCTAssertEqual(r.status, 0, r.err)
   }
   override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
 

@@ -50,6 +50,22 @@ func runProcess(_ executable: URL, _ args: [String], environment: [String: Strin
   return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: errData, as: UTF8.self))
 }
 
+/// A fresh temporary folder `<prefix>-<UUID>` holding `fm/`, the Fashion-MNIST folders
+/// that `pretext data import` makes from tiny IDX files (see `writeTinyFashionMNIST`).
+func makeImportedTinyFashionMNIST(
+  prefix: String, train: Int, test: Int, pixel: (_ image: Int, _ y: Int, _ x: Int) -> UInt8
+) throws -> URL {
+  let dir = FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix)-\(UUID().uuidString)")
+  try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+  try writeTinyFashionMNIST(to: dir.appendingPathComponent("idx"), train: train, test: test, pixel: pixel)
+  let r = try runPretext([
+    "data", "import", "fashion-mnist", "--source", dir.appendingPathComponent("idx").path, "--out",
+    dir.appendingPathComponent("fm").path,
+  ])
+  XCTAssertEqual(r.status, 0, r.err)
+  return dir
+}
+
 /// Writes Fashion-MNIST-shaped plain IDX files (28×28 images, labels i % 10) into
 /// `folder`, for `pretext data import fashion-mnist --source folder`. `pixel(i, y, x)`
 /// gives image i's pixels.
