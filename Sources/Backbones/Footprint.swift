@@ -18,7 +18,12 @@ extension BackboneConfig {
   /// pass reads (a ResNet's convolution outputs, which BatchNorm's backward needs; a
   /// ViT's patch embedding — its blocks keep more, but a masked encoder sees only some
   /// tokens). The real use is several times this (measured in `Trainer.measureMemory`).
-  public func activationFloatsFloor(inputSize: Int) -> Double {
+  public func activationFloatsFloor(inputSize requested: Int) -> Double {
+    // Sizes come from settings not yet range-checked (a task checks its own when it is
+    // built, after this floor). Beyond 2^20 px a side already needs more memory than any
+    // machine has, so the floor at 2^20 refuses such a run just the same, without
+    // integer overflow in the layer arithmetic.
+    let inputSize = min(max(requested, 0), 1 << 20)
     switch self {
     case .vit(let c):
       let tokens = Double(inputSize / max(c.patchSize, 1)) * Double(inputSize / max(c.patchSize, 1))

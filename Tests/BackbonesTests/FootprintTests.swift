@@ -42,4 +42,15 @@ final class FootprintTests: XCTestCase {
     XCTAssertEqual(
       vit.activationFloatsFloor(inputSize: 64) / vit.activationFloatsFloor(inputSize: 32), 4, accuracy: 1e-12)
   }
+
+  /// Sizes from settings not yet range-checked (Int.max, negatives) give a finite floor,
+  /// enormous for huge sizes, instead of trapping on integer overflow.
+  func testUncheckedSizesNeverOverflow() throws {
+    for name in ["resnet18", "resnet18-small", "resnet50", "vit-cpu"] {
+      let config = try BackbonePreset.config(name)
+      let huge = config.activationFloatsFloor(inputSize: Int.max)
+      XCTAssertTrue(huge.isFinite && huge > 1e12, "\(name): \(huge)")
+      XCTAssertEqual(config.activationFloatsFloor(inputSize: -5), config.activationFloatsFloor(inputSize: 0), "\(name)")
+    }
+  }
 }

@@ -245,6 +245,7 @@ final class ImpossibleConfigTests: XCTestCase {
         "nan_retries", "nan_lr_factor",
       ].map { "train.\($0)" } + ["train.betas=[%v, 0.9]"]
     let backbone = ["image_size", "patch_size", "in_channels", "width"].map { "backbone.\($0)" }
+    let data = ["data.decode_size"]
     let tasks: [(String, [String])] = [
       (
         "{name: simclr}",
@@ -267,7 +268,7 @@ final class ImpossibleConfigTests: XCTestCase {
     var cases: [(String, String)] = []
     for (task, keys) in tasks {
       let path = try config(task, name: "p-\(cases.count).yaml")
-      for key in train + backbone + keys { cases.append((path, key)) }
+      for key in train + backbone + data + keys { cases.append((path, key)) }
     }
     for key in ["task.mask_ratio", "task.decoder_width", "task.decoder_depth", "task.decoder_heads", "task.flip"]
       + backbone
