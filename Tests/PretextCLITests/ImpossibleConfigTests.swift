@@ -228,7 +228,7 @@ final class ImpossibleConfigTests: XCTestCase {
   /// every numeric key, through `--dry-run`: each run ends with status 0, or 1 and an
   /// `Error:` line — never a signal. Seeded: the same values every time.
   func testRandomValuesAtEveryKeyNeverCrash() throws {
-    var rng = SystemRandomNumberGeneratorSeeded(seed: 22)
+    var rng = SeededGenerator(seed: 22)  // KillResumeTests.swift: SplitMix64, the same draws every run
     let special = [
       ".inf", "-.inf", ".nan", "0", "-1", "1", "2", "1e30", "-1e30", "9223372036854775807", "1e-30", "0.5",
     ]
@@ -318,18 +318,5 @@ final class ImpossibleConfigTests: XCTestCase {
     XCTAssertGreaterThan(outcomes[1] ?? 0, 10, "\(outcomes)")
     XCTAssertFalse(FileManager.default.fileExists(atPath: runs), "dry runs write nothing")
     XCTAssertLessThan(Date().timeIntervalSince(start), 45, "\(2 * cases.count + compareKeys.count) dry runs")
-  }
-}
-
-/// SplitMix64: a seeded generator, so the property test draws the same values every run.
-struct SystemRandomNumberGeneratorSeeded: RandomNumberGenerator {
-  var state: UInt64
-  init(seed: UInt64) { state = seed }
-  mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
   }
 }
