@@ -317,6 +317,8 @@ final class ImpossibleConfigTests: XCTestCase {
     XCTAssertGreaterThan(outcomes[0] ?? 0, 10, "\(outcomes)")
     XCTAssertGreaterThan(outcomes[1] ?? 0, 10, "\(outcomes)")
     XCTAssertFalse(FileManager.default.fileExists(atPath: runs), "dry runs write nothing")
-    XCTAssertLessThan(Date().timeIntervalSince(start), 45, "\(2 * cases.count + compareKeys.count) dry runs")
+    // A bound against a hang, not a speed check: 25–29 s measured here, machines of this
+    // kind differ about 2× in speed, and another process may share the cores (×2 again).
+    XCTAssertLessThan(Date().timeIntervalSince(start), 120, "\(2 * cases.count + compareKeys.count) dry runs")
   }
 }
