@@ -44,11 +44,17 @@ let package = Package(
     .target(name: "Vision", dependencies: ["CPNG", "CJPEG", "CZlib", "Autograd"], swiftSettings: engineSwiftFlags),
     .target(name: "NN", dependencies: ["Autograd"], swiftSettings: engineSwiftFlags),
     .target(name: "Backbones", dependencies: ["NN", "Autograd"], swiftSettings: engineSwiftFlags),
-    .target(name: "Tasks", dependencies: ["Backbones", "NN", "Autograd", "Vision"], swiftSettings: engineSwiftFlags),
+    // Optimizers, learning-rate and momentum schedules, moving averages: below Tasks, so
+    // that a task can own a momentum target network.
+    .target(name: "Optimization", dependencies: ["NN", "Autograd"], swiftSettings: engineSwiftFlags),
     .target(
-      name: "Training", dependencies: ["Tasks", "Backbones", "NN", "Autograd", "Vision"], swiftSettings: engineSwiftFlags),
+      name: "Tasks", dependencies: ["Optimization", "Backbones", "NN", "Autograd", "Vision"],
+      swiftSettings: engineSwiftFlags),
     .target(
-      name: "Diagnostics", dependencies: ["Autograd", "CBLAS", "Vision", "Backbones", "Tasks", "Training", "NN"], swiftSettings: engineSwiftFlags),
+      name: "Training", dependencies: ["Optimization", "Tasks", "Backbones", "NN", "Autograd", "Vision"],
+      swiftSettings: engineSwiftFlags),
+    .target(
+      name: "Diagnostics", dependencies: ["Autograd", "CBLAS", "Vision", "Backbones", "Tasks", "Optimization", "Training", "NN"], swiftSettings: engineSwiftFlags),
     .target(
       name: "Experiments",
       dependencies: [
@@ -56,7 +62,7 @@ let package = Package(
       ],
       swiftSettings: engineSwiftFlags),
     .target(
-      name: "Evaluation", dependencies: ["Backbones", "NN", "Autograd", "Vision", "Training"],
+      name: "Evaluation", dependencies: ["Optimization", "Backbones", "NN", "Autograd", "Vision"],
       swiftSettings: engineSwiftFlags),
     .executableTarget(
       name: "pretext",
@@ -73,9 +79,11 @@ let package = Package(
       resources: [.copy("Fixtures")], swiftSettings: engineSwiftFlags),
     .testTarget(
       name: "ExperimentsTests", dependencies: ["Experiments", "Evaluation", "Backbones", "Tasks", "Vision", "Autograd"]),
+    .testTarget(
+      name: "OptimizationTests", dependencies: ["Optimization", "NN", "Autograd"], swiftSettings: engineSwiftFlags),
     .testTarget(name: "TasksTests", dependencies: ["Tasks", "Backbones", "NN", "Autograd", "Vision"], swiftSettings: engineSwiftFlags),
     .testTarget(
-      name: "TrainingTests", dependencies: ["Training", "Tasks", "Backbones", "Vision", "NN", "Autograd"],
+      name: "TrainingTests", dependencies: ["Training", "Optimization", "Tasks", "Backbones", "Vision", "NN", "Autograd"],
       swiftSettings: engineSwiftFlags),
     .testTarget(name: "BackbonesTests", dependencies: ["Backbones", "NN"], resources: [.copy("Fixtures")], swiftSettings: engineSwiftFlags),
     .testTarget(

@@ -1,7 +1,7 @@
 import Autograd
 import Foundation
 import NN
-import Training
+import Optimization
 
 /// How the linear classifier on frozen features is trained.
 public struct LinearProbeSettings: Codable, Sendable, Equatable {
@@ -191,7 +191,7 @@ public enum LinearProbe {
   /// BatchNorm in training mode normalizes with the batch statistics (biased variance)
   /// and updates running statistics with momentum 0.1 from the unbiased variance, as
   /// PyTorch; no gradient flows into it (it has no parameters and its input is fixed).
-  /// The gradients land in the Linear layer's `grad` tensors, and Training's optimizers
+  /// The gradients land in the Linear layer's `grad` tensors, and the optimizers
   /// apply them. One thread per fit keeps a fit's result independent of the thread
   /// count and lets independent fits (the depths being compared) run side by side.
   static func trainHead(

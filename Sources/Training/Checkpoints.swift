@@ -2,6 +2,7 @@ import Autograd
 import Backbones
 import Foundation
 import NN
+import Optimization
 import Vision
 
 /// Where a run stands, saved with every checkpoint.
@@ -59,12 +60,12 @@ public enum Checkpoints {
   public static func latest(in directory: String) throws -> String? { list(in: directory).last }
 
   static func save(
-    model: Module, optimizer: any Optimizer, average: WeightAverage?, state: CheckpointState, backbone: any Backbone,
+    model: Module, optimizer: any Optimizer, average: MovingAverage?, state: CheckpointState, backbone: any Backbone,
     in directory: String, keep: Int
   ) throws {
     var tensors = model.stateDict().map { ("model." + $0.name, $0.tensor) }
     tensors += optimizer.state().map { ("optimizer." + $0.name, $0.tensor) }
-    tensors += (average?.shadows ?? []).map { ("ema." + $0.name, $0.tensor) }
+    tensors += (average?.averages ?? []).map { ("ema." + $0.name, $0.tensor) }
     let metadata = [
       stateKey: String(decoding: try JSONEncoder.compact.encode(state), as: UTF8.self),
       "pretext.backbone": String(decoding: try JSONEncoder.compact.encode(backbone.config), as: UTF8.self),
@@ -82,14 +83,14 @@ public enum Checkpoints {
   }
 
   /// Restores model and optimizer tensors from `path`; returns the run state.
-  static func load(_ path: String, model: Module, optimizer: any Optimizer, average: WeightAverage?) throws -> CheckpointState {
+  static func load(_ path: String, model: Module, optimizer: any Optimizer, average: MovingAverage?) throws -> CheckpointState {
     try restore(SafeTensors.read(path: path), from: path, model: model, optimizer: optimizer, average: average)
   }
 
   /// Restores model and optimizer tensors from a checkpoint file already read (and so
   /// verified: sizes, checksum); `path` names it in errors. Returns the run state.
   static func restore(
-    _ file: SafeTensors, from path: String, model: Module, optimizer: any Optimizer, average: WeightAverage?
+    _ file: SafeTensors, from path: String, model: Module, optimizer: any Optimizer, average: MovingAverage?
   ) throws -> CheckpointState {
     guard let text = file.metadata[stateKey],
       let state = try? JSONDecoder().decode(CheckpointState.self, from: Data(text.utf8))
@@ -102,7 +103,7 @@ public enum Checkpoints {
       uniquingKeysWith: { a, _ in a })
     try optimizer.load(state: optimizerState)
     if let average {
-      for (name, t) in average.shadows {
+      for (name, t) in average.averages {
         guard let saved = file["ema." + name] else { throw TrainingError("\(path): no averaged weights for \(name) (was ema_decay changed?)") }
         try t.assign(saved)
       }

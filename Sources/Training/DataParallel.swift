@@ -1,6 +1,7 @@
 import Autograd
 import Foundation
 import NN
+import Optimization
 
 // Data-parallel training: N processes (launched by `mpirun`), one model copy each.
 //

@@ -222,7 +222,7 @@ extension Trainer {
     let parameterBytes = Double(parameters.reduce(0) { $0 + $1.tensor.count } * 4)
     let optimizerBytes = (settings.optimizer == "adamw" ? 2 : 1) * parameterBytes
     let modelBytes = Double(model.stateDict().reduce(0) { $0 + $1.tensor.count } * 4)
-    let averageBytes = Double((average?.shadows ?? []).reduce(0) { $0 + $1.tensor.count } * 4)
+    let averageBytes = Double((average?.averages ?? []).reduce(0) { $0 + $1.tensor.count } * 4)
     let stateBytes = modelBytes + optimizerBytes + averageBytes
     BufferPool.shared.trim()
     return MemoryPlan(

@@ -3,6 +3,7 @@ import Backbones
 import Foundation
 import Synchronization
 import NN
+import Optimization
 import Tasks
 import Vision
 
@@ -112,7 +113,7 @@ public final class Trainer: @unchecked Sendable {
   let parameters: [OptimizedParameter]
   let optimizer: any Optimizer
   /// The exponential moving average of the backbone's weights (when `ema_decay` > 0).
-  let average: WeightAverage?
+  let average: MovingAverage?
   let gradients: GradientAverager
 
   /// `group`: the processes of a data-parallel run (each builds its own trainer with the
@@ -145,14 +146,9 @@ public final class Trainer: @unchecked Sendable {
     }
     parameters = model.optimizedParameters()
     gradients = GradientAverager(parameters)
-    average = settings.emaDecay > 0 ? WeightAverage(backbone, decay: settings.emaDecay) : nil
-    switch settings.optimizer {
-    case "sgd": optimizer = SGD(parameters, momentum: settings.momentum, weightDecay: settings.weightDecay)
-    case "lars": optimizer = LARS(parameters, momentum: settings.momentum, weightDecay: settings.weightDecay)
-    default:
-      optimizer = AdamW(
-        parameters, beta1: settings.betas[0], beta2: settings.betas[1], weightDecay: settings.weightDecay)
-    }
+    average = settings.emaDecay > 0 ? MovingAverage(of: backbone) : nil
+    optimizer = (OptimizerKind(rawValue: settings.optimizer) ?? .adamw).make(
+      parameters, momentum: settings.momentum, betas: settings.betas, weightDecay: settings.weightDecay)
   }
 
   var stepsPerEpoch: Int { max(1, source.count / settings.batchSize) }
@@ -191,7 +187,7 @@ public final class Trainer: @unchecked Sendable {
     try BackboneWeights.save(backbone, to: backbonePath, input: task.inputNormalization)
     if let average {
       let metadata = try BackboneWeights.metadata(config: backbone.config, input: task.inputNormalization)
-      try SafeTensors(tensors: average.shadows, metadata: metadata).write(to: averagePath)
+      try SafeTensors(tensors: average.averages, metadata: metadata).write(to: averagePath)
     }
   }
 
@@ -308,7 +304,7 @@ public final class Trainer: @unchecked Sendable {
       let norm = gradientNorm(parameters)
       if settings.clipGradientNorm > 0 { clipGradientNorm(parameters, maxNorm: settings.clipGradientNorm) }
       optimizer.step(lr: Float(rate))
-      average?.update()
+      average?.update(momentum: settings.emaDecay)
       state.step += 1
       state.position = LoaderPosition(epoch: position.epoch, batch: position.batch + 1)
       if state.position.batch >= loader.batchesPerEpoch { state.position = LoaderPosition(epoch: position.epoch + 1) }
@@ -404,7 +400,7 @@ public final class Trainer: @unchecked Sendable {
   /// Every tensor a checkpoint holds, in a fixed order: the model's parameters and
   /// buffers, the optimizer's state and the averaged weights.
   func stateTensors() -> [Tensor] {
-    model.stateDict().map(\.tensor) + optimizer.state().map(\.tensor) + (average?.shadows.map(\.tensor) ?? [])
+    model.stateDict().map(\.tensor) + optimizer.state().map(\.tensor) + (average?.averages.map(\.tensor) ?? [])
   }
 
   /// A copy of the training state in memory.

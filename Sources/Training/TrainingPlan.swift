@@ -1,4 +1,5 @@
 import Autograd
+import Optimization
 import Foundation
 
 /// A run's budget (`train.steps`, `train.minutes` or `train.epochs`) as a number of

@@ -1,6 +1,6 @@
 import Autograd
 import NN
-import Training
+import Optimization
 import XCTest
 
 /// One step of each optimizer against values computed by hand from the update rules.
@@ -94,9 +94,46 @@ final class OptimizerTests: XCTestCase {
   func testEMA() throws {
     let m = Module()
     let w = m.register(parameter: "w", try Tensor(shape: [1], [0]))
-    let ema = WeightAverage(m, decay: 0.5)
+    let ema = MovingAverage(of: m)
     w.data[0] = 1
-    ema.update()
-    XCTAssertEqual(ema.shadows[0].tensor.scalars, [0.5])
+    ema.update(momentum: 0.5)
+    XCTAssertEqual(ema.averages[0].tensor.scalars, [0.5])
+  }
+
+  /// A momentum target starts as a copy of the online module, is frozen (out of the
+  /// optimizer's parameters), averages parameters and buffers alike, and refuses a module
+  /// of another shape.
+  func testMomentumTargetNetwork() throws {
+    func net(_ w: Float) throws -> Module {
+      let m = Module()
+      m.register(parameter: "w", try Tensor(shape: [2], [w, 2 * w]))
+      m.register(buffer: "running_mean", try Tensor(shape: [1], [w]))
+      return m
+    }
+    let online = try net(4), target = try net(0)
+    let average = try MovingAverage(of: online, into: target)
+    XCTAssertEqual(target.stateDict().map(\.tensor.scalars), [[4, 8], [4]])
+    XCTAssertTrue(target.optimizedParameters().isEmpty)
+    XCTAssertEqual(online.optimizedParameters().count, 1)
+    online.stateDict()[0].tensor.data[0] = 8
+    online.stateDict()[1].tensor.data[0] = 0
+    average.update(momentum: 0.75)
+    XCTAssertEqual(target.stateDict().map(\.tensor.scalars), [[5, 8], [3]])
+    average.update(momentum: 1)
+    XCTAssertEqual(target.stateDict().map(\.tensor.scalars), [[5, 8], [3]])
+
+    let other = Module()
+    other.register(parameter: "w", try Tensor(shape: [3], [0, 0, 0]))
+    other.register(buffer: "running_mean", try Tensor(shape: [1], [0]))
+    XCTAssertThrowsError(try MovingAverage(of: online, into: other))
+  }
+
+  /// BYOL's schedule: base at the start, (1 + base)/2 half-way, 1 at the end and beyond.
+  func testCosineMomentum() {
+    XCTAssertEqual(cosineMomentum(base: 0.996, fraction: 0), 0.996, accuracy: 1e-7)
+    XCTAssertEqual(cosineMomentum(base: 0.996, fraction: 0.5), 0.998, accuracy: 1e-7)
+    XCTAssertEqual(cosineMomentum(base: 0.996, fraction: 1), 1)
+    XCTAssertEqual(cosineMomentum(base: 0.996, fraction: 3), 1)
+    XCTAssertEqual(cosineMomentum(base: 0.99, fraction: -1), 0.99, accuracy: 1e-7)
   }
 }
