@@ -121,8 +121,9 @@ public final class PretrainingRun: @unchecked Sendable {
       budget = "\(steps)"
     }
     let epochs = Double(steps) / Double(perEpoch)
-    let (checkpoint, backboneFiles) = trainer.fileSizes()
-    let disk = (experiment.train.keepCheckpoints + 1) * checkpoint + 2 * backboneFiles
+    let sizes = trainer.fileSizes()
+    let (checkpoint, backboneFiles) = (sizes.checkpoint, sizes.backboneFiles)
+    let disk = sizes.wholeRun(keep: experiment.train.keepCheckpoints)
     let time = plan.seconds ?? Double(steps) * secondsPerStep
     return [
       "plan for \(runDirectory) (dry run: nothing was written)",
@@ -133,12 +134,8 @@ public final class PretrainingRun: @unchecked Sendable {
     ].joined(separator: "\n")
   }
 
-  public static func configPath(in runDirectory: String) -> String {
-    (runDirectory as NSString).appendingPathComponent("config.yaml")
-  }
-  public static func backbonePath(in runDirectory: String) -> String {
-    (runDirectory as NSString).appendingPathComponent("backbone.safetensors")
-  }
+  public static func configPath(in runDirectory: String) -> String { RunFolder(runDirectory).config }
+  public static func backbonePath(in runDirectory: String) -> String { RunFolder(runDirectory).backbone }
 }
 
 extension ExperimentConfig {
@@ -186,9 +183,7 @@ public struct PretrainingRecord: Codable, Sendable, Equatable {
     self.peakResidentBytes = peakResidentBytes
   }
 
-  public static func path(in runDirectory: String) -> String {
-    (runDirectory as NSString).appendingPathComponent("pretrain.json")
-  }
+  public static func path(in runDirectory: String) -> String { RunFolder(runDirectory).record }
 
   public static func read(from path: String) -> PretrainingRecord? {
     guard let data = readWholeFile(path) else { return nil }
@@ -231,5 +226,23 @@ public enum RunFolderState: Equatable, Sendable {
     // A checkpoint without a readable state is left to the trainer's own error on resume.
     let state = try? Checkpoints.state(of: newest)
     return .interrupted(step: state?.step ?? 0, totalSteps: state?.totalSteps ?? 0)
+  }
+
+  /// Whether `pretrain` may start (or, with `resume`, continue) a run of `experiment` in
+  /// `runDirectory`: a folder holding checkpoints is continued only with `--resume`, and
+  /// only with the config that wrote them.
+  public static func checkStart(_ runDirectory: String, for experiment: ExperimentConfig, resume: Bool) throws {
+    let folder = RunFolder(runDirectory)
+    let hasCheckpoints = !folder.checkpoints.isEmpty
+    if !resume && hasCheckpoints {
+      throw ConfigError(
+        "\(runDirectory) already holds a run; add --resume to continue it, or choose another name (--set name=...)")
+    }
+    if resume && !hasCheckpoints {
+      throw ConfigError("--resume: no checkpoint in \(runDirectory) (start without --resume)")
+    }
+    if resume, of(runDirectory, for: experiment) == .otherConfig {
+      throw ConfigError("\(folder.config) differs from the config given; resume with the same config and --set values")
+    }
   }
 }

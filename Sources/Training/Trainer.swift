@@ -7,78 +7,6 @@ import Optimization
 import Tasks
 import Vision
 
-/// One logged training step (a line of `metrics.jsonl`).
-public struct StepRecord: Codable, Sendable {
-  public var step: Int
-  public var epoch: Double
-  public var loss: Double
-  public var metrics: [String: Double]
-  public var learningRate: Double
-  public var imagesPerSecond: Double
-  public var elapsedSeconds: Double
-  /// The global L2 norm of the step's gradient (averaged over the processes, before
-  /// clipping); absent from logs written before it was recorded.
-  public var gradientNorm: Double?
-  /// The share of wall time since the previous record that the step waited for the
-  /// loader's batch (0: data never held training back); absent from older logs.
-  public var dataWait: Double?
-
-  enum CodingKeys: String, CodingKey {
-    case step, epoch, loss, metrics, learningRate = "lr", imagesPerSecond = "images_per_second"
-    case elapsedSeconds = "elapsed_seconds", gradientNorm = "grad_norm", dataWait = "data_wait"
-  }
-}
-
-/// A rollback after a non-finite loss or gradient (a line of `metrics.jsonl`, told apart
-/// from step records by its `event` key).
-public struct RollbackEvent: Codable, Sendable {
-  public var event = "nan_rollback"
-  /// The step whose loss or gradient was not finite.
-  public var step: Int
-  /// The checkpoint step training went back to.
-  public var restoredStep: Int
-  public var reason: String
-  /// The factor on the scheduled learning rate from now on.
-  public var learningRateFactor: Double
-  /// Which rollback this is, of `retries` allowed.
-  public var rollback: Int
-  public var retries: Int
-
-  public init(step: Int, restoredStep: Int, reason: String, learningRateFactor: Double, rollback: Int, retries: Int) {
-    self.step = step
-    self.restoredStep = restoredStep
-    self.reason = reason
-    self.learningRateFactor = learningRateFactor
-    self.rollback = rollback
-    self.retries = retries
-  }
-
-  enum CodingKeys: String, CodingKey {
-    case event, step, restoredStep = "restored_step", reason, learningRateFactor = "lr_factor", rollback, retries
-  }
-}
-
-/// What a finished (or stopped) run reports.
-public struct TrainingSummary: Codable, Sendable {
-  public var steps: Int
-  public var totalSteps: Int
-  public var finalLoss: Double
-  public var seconds: Double
-  public var imagesPerSecond: Double
-  public var backbonePath: String
-  public var resumedFromStep: Int?
-  public var skippedImages: Int
-  /// Seconds this session's steps waited for the loader, after its first batch (which
-  /// also waits for the pipeline to start).
-  public var dataWaitSeconds: Double
-
-  enum CodingKeys: String, CodingKey {
-    case steps, totalSteps = "total_steps", finalLoss = "final_loss", seconds, imagesPerSecond = "images_per_second"
-    case backbonePath = "backbone_path", resumedFromStep = "resumed_from_step", skippedImages = "skipped_images"
-    case dataWaitSeconds = "data_wait_seconds"
-  }
-}
-
 /// The generic training loop: it asks the task for samples and losses and knows nothing
 /// else about it. It owns the optimizer, the learning-rate schedule, logging,
 /// checkpoints (full state for `resume`, and the backbone alone for the probe and for
@@ -88,7 +16,8 @@ public final class Trainer: @unchecked Sendable {
   public let backbone: any Backbone
   public let source: any ImageSource
   public let settings: TrainerSettings
-  public let runDirectory: String
+  public let folder: RunFolder
+  public var runDirectory: String { folder.path }
   /// The processes training together (data parallelism; see DataParallel.swift), or
   /// this process alone.
   public let group: any Communicator
@@ -136,7 +65,7 @@ public final class Trainer: @unchecked Sendable {
     self.backbone = backbone
     self.source = source
     self.settings = settings
-    self.runDirectory = runDirectory
+    self.folder = RunFolder(runDirectory)
     self.group = group
     // One tree for names: backbone.* and heads.* (checkpoint and optimizer-state keys).
     model.register(child: "backbone", backbone)
@@ -160,9 +89,9 @@ public final class Trainer: @unchecked Sendable {
   /// tests set a simulated one). Read once per step.
   public var clock: @Sendable () -> Double = monotonicSeconds
 
-  public var backbonePath: String { (runDirectory as NSString).appendingPathComponent("backbone.safetensors") }
+  public var backbonePath: String { folder.backbone }
   /// The averaged backbone (with `ema_decay`), beside `backbone.safetensors`.
-  public var averagePath: String { (runDirectory as NSString).appendingPathComponent("backbone-ema.safetensors") }
+  public var averagePath: String { folder.backboneAverage }
 
   /// A full checkpoint (for `resume`) and the backbone files (for the probe and PyTorch),
   /// written by process 0 once every process agrees on the state.
@@ -420,56 +349,33 @@ public final class Trainer: @unchecked Sendable {
 
   // MARK: Run folder
 
-  /// Creates the run folder and fails early (before any training) when it cannot be
-  /// written or has too little room for a checkpoint; removes temporary files of writes
-  /// cut short by a crash or a kill (the files they were replacing are intact: writes
-  /// are atomic).
+  /// Creates the run folder and checks it before any training (RunFolder.prepare).
   public func prepareRunFolder() throws {
     if runFolderReady { return }
-    try makeFolders(runDirectory)
-    try checkWritable()
-    try checkFreeSpace()
-    for name in (try? FileManager.default.contentsOfDirectory(atPath: runDirectory)) ?? []
-    where name.hasPrefix(".") && name.contains(".tmp-") {
-      try? FileManager.default.removeItem(atPath: (runDirectory as NSString).appendingPathComponent(name))
-    }
+    if let warning = try folder.prepare(fileSizes(), keep: settings.keepCheckpoints) { report(warning) }
     runFolderReady = true
   }
   private var runFolderReady = false
 
-  /// `prepareRunFolder`'s checks without writing anything (`--dry-run`): the folder, or
-  /// the nearest folder above it that exists, must be a writable folder with room for a
-  /// checkpoint.
+  /// `prepareRunFolder`'s checks without writing anything (`--dry-run`).
   public func checkRunFolderWithoutWriting() throws {
-    var existing = runDirectory
-    var isFolder: ObjCBool = false
-    while !FileManager.default.fileExists(atPath: existing, isDirectory: &isFolder) {
-      let parent = (existing as NSString).deletingLastPathComponent
-      if parent.isEmpty || parent == existing {
-        existing = "."
-        break
-      }
-      existing = parent
-    }
-    _ = FileManager.default.fileExists(atPath: existing, isDirectory: &isFolder)
-    guard isFolder.boolValue else {
-      throw TrainingError("cannot create the run folder \(runDirectory): a file has the name \(existing)")
-    }
-    guard access(existing, W_OK) == 0 else {
-      let reason = String(cString: strerror(errno))
-      throw TrainingError(
-        existing == runDirectory
-          ? "cannot write to the run folder \(runDirectory): \(reason)"
-          : "cannot create the run folder \(runDirectory): \(existing): \(reason)")
-    }
-    let (checkpoint, backboneFiles) = fileSizes()
-    let whole = (settings.keepCheckpoints + 1) * checkpoint + 2 * backboneFiles
-    if let warning = try Self.checkFreeSpace(
-      available: Self.availableBytes(at: existing), oneSave: checkpoint + backboneFiles, wholeRun: whole,
-      folder: runDirectory)
-    {
-      report(warning)
-    }
+    if let warning = try folder.checkWithoutWriting(fileSizes(), keep: settings.keepCheckpoints) { report(warning) }
+  }
+
+  /// Bytes of a checkpoint file and of the backbone file(s) written beside it.
+  public func fileSizes() -> RunFileSizes {
+    let headers = 1 << 16  // JSON headers, generously
+    let state = stateTensors().reduce(0) { $0 + $1.count }
+    return RunFileSizes(
+      checkpoint: 4 * state + headers, backboneFiles: (4 * backbone.parameterCount + headers) * (average == nil ? 1 : 2))
+  }
+
+  /// The newest checkpoint that loads, restored into the model and the optimizer (a
+  /// damaged one is set aside: RunFolder.newestReadableCheckpoint).
+  func loadNewestUsableCheckpoint() throws -> (CheckpointState, String) {
+    let (file, path) = try folder.newestReadableCheckpoint(report: report)
+    let state = try Checkpoints.restore(file, from: path, model: model, optimizer: optimizer, average: average)
+    return (state, path)
   }
 
   /// Seconds per step at this machine's speed: `steps` real steps (forward, backward,
@@ -490,101 +396,6 @@ public final class Trainer: @unchecked Sendable {
     return times.sorted()[times.count / 2]
   }
 
-  /// Fails early (before any training) when the run folder cannot be written.
-  func checkWritable() throws {
-    let probe = (runDirectory as NSString).appendingPathComponent(".write-test-\(getpid())")
-    let fd = open(probe, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-    guard fd >= 0, Foundation.write(fd, "ok", 2) == 2 else {
-      let reason = String(cString: strerror(errno))
-      if fd >= 0 {
-        close(fd)
-        unlink(probe)
-      }
-      throw TrainingError("cannot write to the run folder \(runDirectory): \(reason)")
-    }
-    close(fd)
-    try? FileManager.default.removeItem(atPath: probe)
-  }
-
-  /// Bytes of a checkpoint file and of the backbone file(s) written beside it.
-  public func fileSizes() -> (checkpoint: Int, backboneFiles: Int) {
-    let headers = 1 << 16  // JSON headers, generously
-    let state = stateTensors().reduce(0) { $0 + $1.count }
-    return (4 * state + headers, (4 * backbone.parameterCount + headers) * (average == nil ? 1 : 2))
-  }
-
-  /// Free bytes for this user on the file system holding `path` (nil if unknown).
-  static func availableBytes(at path: String) -> Int? {
-    var info = statvfs()
-    guard statvfs(path, &info) == 0 else { return nil }
-    return Int(info.f_bavail) * Int(info.f_frsize)
-  }
-
-  /// Checks the room in the run folder: one save (a checkpoint and the backbone files,
-  /// each written whole before the file it replaces goes) must fit, or training would
-  /// only fail later; less than the whole run needs (`keep_checkpoints` + 1 checkpoints
-  /// at the peak, beside the files already there) gives a warning.
-  func checkFreeSpace() throws {
-    let (checkpoint, backboneFiles) = fileSizes()
-    let existing = (Checkpoints.list(in: runDirectory) + [backbonePath, averagePath]).reduce(0) {
-      $0 + ((try? FileManager.default.attributesOfItem(atPath: $1)[.size] as? Int) ?? 0)
-    }
-    let whole = (settings.keepCheckpoints + 1) * checkpoint + 2 * backboneFiles - existing
-    if let warning = try Self.checkFreeSpace(
-      available: Self.availableBytes(at: runDirectory), oneSave: checkpoint + backboneFiles, wholeRun: whole,
-      folder: runDirectory)
-    {
-      report(warning)
-    }
-  }
-
-  /// Throws when `available` bytes cannot hold one save; returns a warning when they
-  /// cannot hold the whole run.
-  public static func checkFreeSpace(available: Int?, oneSave: Int, wholeRun: Int, folder: String) throws -> String? {
-    guard let available else { return nil }
-    func mb(_ n: Int) -> String { String(format: "%.1f MB", Double(n) / 1e6) }
-    if available < oneSave {
-      throw TrainingError(
-        "the run folder \(folder) has \(mb(available)) free, less than the \(mb(oneSave)) a checkpoint needs; "
-          + "free some space or set `output` to another disk")
-    }
-    if available < wholeRun {
-      return "warning: the run folder \(folder) has \(mb(available)) free, and this run's checkpoints may need up to "
-        + "\(mb(wholeRun)) (lower train.keep_checkpoints, or free some space)"
-    }
-    return nil
-  }
-
-  /// The newest checkpoint that loads. A damaged one (truncated, or failing its
-  /// checksum) is renamed `*.damaged` (kept for inspection, out of the checkpoint list)
-  /// and the one before it is tried.
-  func loadNewestUsableCheckpoint() throws -> (CheckpointState, String) {
-    let candidates = Checkpoints.list(in: runDirectory)
-    guard !candidates.isEmpty else {
-      throw TrainingError("--resume: no checkpoint in \(runDirectory) (start without --resume)")
-    }
-    var damaged: [String] = []
-    for path in candidates.reversed() {
-      let file: SafeTensors
-      do {
-        file = try SafeTensors.read(path: path)
-      } catch {
-        let aside = path + ".damaged"
-        try? FileManager.default.removeItem(atPath: aside)
-        try FileManager.default.moveItem(atPath: path, toPath: aside)
-        let next = path == candidates.first ? "" : ", trying the checkpoint before it"
-        report("\(error); renamed to \((aside as NSString).lastPathComponent)\(next)")
-        damaged.append((path as NSString).lastPathComponent)
-        continue
-      }
-      let state = try Checkpoints.restore(file, from: path, model: model, optimizer: optimizer, average: average)
-      return (state, path)
-    }
-    throw TrainingError(
-      "--resume: every checkpoint in \(runDirectory) is damaged (\(damaged.joined(separator: ", ")), renamed *.damaged); "
-        + "start the run again without --resume")
-  }
-
   /// `step 6/120 | epoch 0.11 | loss 4.2900 | … | lr 1.87e-05 | 628 img/s | ETA 12s`;
   /// `total` is `TrainingPlan.describeTotal`'s (`~120` for a minutes budget).
   func progressLine(_ r: StepRecord, total: String, secondsLeft: Double) -> String {
@@ -598,93 +409,11 @@ public final class Trainer: @unchecked Sendable {
   }
 }
 
-/// `mkdir -p`, failing with the system's reason ("Permission denied") and the folder
-/// that could not be made.
-func makeFolders(_ path: String) throws {
-  var isFolder: ObjCBool = false
-  if FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) {
-    if isFolder.boolValue { return }
-    throw TrainingError("cannot create the run folder \(path): a file has that name")
-  }
-  let parent = (path as NSString).deletingLastPathComponent
-  if !parent.isEmpty && parent != path { try makeFolders(parent) }
-  if mkdir(path, 0o755) != 0 && errno != EEXIST {
-    throw TrainingError("cannot create the run folder \(path): \(String(cString: strerror(errno)))")
-  }
-}
-
 /// `12s`, `3m5s`, `2h7m`; `?` for a non-number or a negative value.
 public func formatDuration(_ s: Double) -> String {
   guard s.isFinite, s >= 0 else { return "?" }
   let t = Int(saturating: s)
   return t >= 3600 ? "\(t / 3600)h\(t % 3600 / 60)m" : t >= 60 ? "\(t / 60)m\(t % 60)s" : "\(t)s"
-}
-
-/// Keeps the step records up to `step` (the checkpoint resumed or rolled back to: the
-/// steps after it are run again) and the first `events` rollback events (those the
-/// training state counts); drops the rest and any line cut short by a crash.
-func truncateMetrics(_ url: URL, after step: Int, events: Int) throws {
-  struct Line: Decodable {
-    let step: Int
-    let event: String?
-  }
-  guard let data = readWholeFile(url.path) else { return }
-  var kept: [Substring] = []
-  var eventsKept = 0
-  for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
-    guard let record = try? JSONDecoder().decode(Line.self, from: Data(line.utf8)) else { continue }
-    if record.event != nil {
-      if eventsKept < events {
-        kept.append(line)
-        eventsKept += 1
-      }
-    } else if record.step <= step {
-      kept.append(line)
-    }
-  }
-  let text = kept.map { $0 + "\n" }.joined()
-  try writeAtomically(Array(text.utf8), to: url.path)
-}
-
-/// `metrics.jsonl` of a run: one JSON object per line (step records, rollback events),
-/// written by process 0 only (`enabled`).
-final class MetricsLog {
-  let url: URL
-  private var file: FileHandle?
-
-  /// Opens the log: emptied for a new run; for a resumed one, cut back to the
-  /// checkpoint (`truncateMetrics`).
-  init(directory: String, enabled: Bool, resumedFrom: Int?, events: Int) throws {
-    url = URL(fileURLWithPath: (directory as NSString).appendingPathComponent("metrics.jsonl"))
-    guard enabled else { return }
-    if let resumedFrom { try truncateMetrics(url, after: resumedFrom, events: events) }
-    file = try openAppending(url, truncate: resumedFrom == nil)
-  }
-
-  deinit { try? file?.close() }
-
-  func append<T: Encodable>(_ line: T) throws {
-    try file?.write(contentsOf: JSONEncoder.compact.encode(line) + Data("\n".utf8))
-  }
-
-  /// Keeps the steps up to `step` and the first `events` events (see `truncateMetrics`).
-  func truncate(after step: Int, events: Int) throws {
-    guard let open = file else { return }
-    try open.close()
-    try truncateMetrics(url, after: step, events: events)
-    file = try openAppending(url, truncate: false)
-  }
-}
-
-func openAppending(_ url: URL, truncate: Bool) throws -> FileHandle {
-  if truncate || !FileManager.default.fileExists(atPath: url.path) {
-    guard FileManager.default.createFile(atPath: url.path, contents: nil) else {
-      throw TrainingError("cannot create \(url.path)")
-    }
-  }
-  let h = try FileHandle(forWritingTo: url)
-  try h.seekToEnd()
-  return h
 }
 
 extension JSONEncoder {

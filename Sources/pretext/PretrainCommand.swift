@@ -53,21 +53,8 @@ struct Pretrain: ParsableCommand {
     let leader = group.isLeader
     let experiment = try ExperimentConfig.load(path: config, overrides: overrides)
     let runDirectory = experiment.runDirectory
-    let configPath = PretrainingRun.configPath(in: runDirectory)
     // Everything that can be checked is checked before the run folder is touched.
-    if leader {
-      let hasCheckpoints = !Checkpoints.list(in: runDirectory).isEmpty
-      if !resume && hasCheckpoints {
-        throw RunError(
-          "\(runDirectory) already holds a run; add --resume to continue it, or choose another name (--set name=...)")
-      }
-      if resume && !hasCheckpoints {
-        throw RunError("--resume: no checkpoint in \(runDirectory) (start without --resume)")
-      }
-      if resume, let saved = try? String(contentsOfFile: configPath, encoding: .utf8), saved != experiment.resolvedYAML {
-        throw RunError("\(configPath) differs from the config given; resume with the same config and --set values")
-      }
-    }
+    if leader { try RunFolderState.checkStart(runDirectory, for: experiment, resume: resume) }
     let run = try PretrainingRun(
       experiment: experiment, sourcePath: config, group: group, dryRun: dryRun, progress: note)
     let trainer = run.trainer

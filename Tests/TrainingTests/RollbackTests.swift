@@ -171,7 +171,7 @@ final class RollbackTests: XCTestCase {
 
   func testFreeSpaceCheckSaysHowMuchIsNeeded() throws {
     XCTAssertThrowsError(
-      try Trainer.checkFreeSpace(available: 1_000_000, oneSave: 45_000_000, wholeRun: 120_000_000, folder: "runs/x")
+      try RunFolder.checkFreeSpace(available: 1_000_000, oneSave: 45_000_000, wholeRun: 120_000_000, folder: "runs/x")
     ) {
       XCTAssertEqual(
         "\($0)",
@@ -179,12 +179,12 @@ final class RollbackTests: XCTestCase {
       )
     }
     XCTAssertEqual(
-      try Trainer.checkFreeSpace(available: 50_000_000, oneSave: 45_000_000, wholeRun: 120_000_000, folder: "runs/x"),
+      try RunFolder.checkFreeSpace(available: 50_000_000, oneSave: 45_000_000, wholeRun: 120_000_000, folder: "runs/x"),
       "warning: the run folder runs/x has 50.0 MB free, and this run's checkpoints may need up to 120.0 MB (lower train.keep_checkpoints, or free some space)"
     )
     XCTAssertNil(
-      try Trainer.checkFreeSpace(available: nil, oneSave: 45_000_000, wholeRun: 120_000_000, folder: "runs/x"))
+      try RunFolder.checkFreeSpace(available: nil, oneSave: 45_000_000, wholeRun: 120_000_000, folder: "runs/x"))
     XCTAssertNil(
-      try Trainer.checkFreeSpace(available: 200_000_000, oneSave: 45_000_000, wholeRun: 120_000_000, folder: "runs/x"))
+      try RunFolder.checkFreeSpace(available: 200_000_000, oneSave: 45_000_000, wholeRun: 120_000_000, folder: "runs/x"))
   }
 }
