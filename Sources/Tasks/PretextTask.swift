@@ -53,6 +53,27 @@ public struct TaskBatch: Sendable {
   public var imageCount: Int { views.reduce(0) { $0 + $1.shape[0] } }
 }
 
+/// Where training stands after an optimizer step, as the trainer plans it: the steps
+/// done and the planned total (re-planned during a minutes budget). It is computed from
+/// the run state saved in every checkpoint, so a resumed run, or one rolled back after a
+/// non-finite loss, gives a task the same progress at the same step; a task keeps no
+/// counter of its own.
+public struct TrainingProgress: Sendable, Equatable {
+  /// Optimizer steps done (1 after the first).
+  public var step: Int
+  public var totalSteps: Int
+  public var stepsPerEpoch: Int
+  public init(step: Int, totalSteps: Int, stepsPerEpoch: Int) {
+    self.step = step
+    self.totalSteps = totalSteps
+    self.stepsPerEpoch = stepsPerEpoch
+  }
+  /// Epochs done, fractional.
+  public var epoch: Double { Double(step) / Double(max(1, stepsPerEpoch)) }
+  /// The share of the planned steps done, in [0, 1].
+  public var fraction: Double { totalSteps > 0 ? min(1, Double(step) / Double(totalSteps)) : 1 }
+}
+
 /// The loss of a batch (a scalar tensor to back-propagate) and named metrics to log.
 public struct TaskOutput {
   public var loss: Tensor
@@ -82,12 +103,16 @@ public protocol PretextTask: AnyObject, Sendable {
   func sample(_ image: Image, using rng: inout RandomGenerator) throws -> TaskSample
   /// Loss and metrics of a collated batch.
   func loss(_ batch: TaskBatch, backbone: any Backbone) throws -> TaskOutput
+  /// Runs after each optimizer step (e.g. a momentum target network's update, from the
+  /// progress's schedule). The default does nothing.
+  func afterStep(_ progress: TrainingProgress) throws
   /// Writes the task's pictures (e.g. MAE reconstructions) for `batch` into `directory`;
   /// returns the files written.
   func writeArtifacts(_ batch: TaskBatch, backbone: any Backbone, directory: String, step: Int) throws -> [String]
 }
 
 extension PretextTask {
+  public func afterStep(_ progress: TrainingProgress) throws {}
   public func writeArtifacts(_ batch: TaskBatch, backbone: any Backbone, directory: String, step: Int) throws -> [String] { [] }
 }
 

@@ -126,34 +126,11 @@ public final class Trainer: @unchecked Sendable {
   public func run(resume: Bool) throws -> TrainingSummary {
     if group.isLeader { try prepareRunFolder() }
     let plan = self.plan
-    var state = CheckpointState(step: 0, totalSteps: plan.initialTotal, position: LoaderPosition(), elapsedSeconds: 0)
-    if resume && group.isLeader {
-      let (loaded, path) = try loadNewestUsableCheckpoint()
-      state = loaded
-      report("resuming from \(path) at step \(state.step) of \(plan.describeTotal(state.totalSteps))")
-    }
-    state = try synchronizeStart(state)
+    var state = try startingState(resume: resume)
     let resumedFrom: Int? = resume ? state.step : nil
-    if settings.steps > 0 && settings.minutes > 0 {
-      report("budget: train.steps \(settings.steps) (train.minutes \(settings.minutes) is not used: steps come first)")
-    }
-    if plan.isTimed, let seconds = plan.seconds, state.elapsedSeconds >= seconds {
-      state.totalSteps = state.step  // the time was spent before the resume
-    }
     var loader = try makeLoader(startingAt: state.position)
     defer { loader.stop() }
-    // What an allocation failure says (Autograd/AllocationFailure.swift).
-    func keptAdvice(_ checkpoint: String?) -> String {
-      guard let checkpoint else {
-        return "no checkpoint was saved yet; free some memory (another process may hold it) or lower "
-          + "train.batch_size, then start the run again"
-      }
-      // --resume needs the same config, so a lower batch means a new run.
-      return "the last checkpoint, \((checkpoint as NSString).lastPathComponent) in \(runDirectory), is kept; "
-        + "free some memory (another process may hold it), then continue with --resume "
-        + "(or start a new run with a lower train.batch_size)"
-    }
-    AllocationFailure.setAdvice(keptAdvice(Checkpoints.list(in: runDirectory).last))
+    AllocationFailure.setAdvice(allocationAdvice(keeping: Checkpoints.list(in: runDirectory).last))
     defer { AllocationFailure.setAdvice(nil) }
     model.train()
     let log = try MetricsLog(
@@ -161,37 +138,15 @@ public final class Trainer: @unchecked Sendable {
     // The state to roll back to after a non-finite loss or gradient: a copy of the last
     // checkpoint, kept in memory (only when rollbacks are enabled).
     var lastGood = settings.nanRetries > 0 ? Snapshot(tensors: stateTensors(), state: state) : nil
-    let start = clock()
-    let elapsedBefore = state.elapsedSeconds
-    // Forward and backward passes run by this process (rolled-back ones included): the
-    // denominator of its mean step time.
-    var passes = 0
-    var now = start
-    var imagesSinceLog = 0
-    var lastLog = start
+    var meter = StepMeter(start: clock(), elapsedBefore: state.elapsedSeconds)
     var lastLoss = Double.nan
-    var imagesTotal = 0
     var lastBatch: TaskBatch? = nil
-    // Time spent waiting for batches, on the machine's own clock (the injected `clock`
-    // is read once per step, for the budget).
-    var waitTotal = 0.0
-    var waitSinceLog = 0.0
-    var wallSinceLog = DispatchTime.now().uptimeNanoseconds
     // A stop (Ctrl-C, SIGTERM) requested on any process stops them all before a step.
     while state.step < state.totalSteps && !group.any(stopRequested) {
       AllocationFailure.setStep(state.step)
-      let waitStart = DispatchTime.now().uptimeNanoseconds
-      let (position, batch) = try loader.next()
-      if passes > 0 {
-        let waited = Double(DispatchTime.now().uptimeNanoseconds - waitStart) / 1e9
-        waitTotal += waited
-        waitSinceLog += waited
-      }
+      let (position, batch) = try meter.waitingForData { try loader.next() }
       let (loss, metrics, fault) = try lossAndGradients(batch)
-      passes += 1
-      now = clock()
-      let elapsed = elapsedBefore + (now - start)
-      let secondsPerStep = (now - start) / Double(passes)
+      meter.passDone(at: clock())
       if let fault {
         guard let snapshot = lastGood, state.rollbacks < settings.nanRetries else {
           let retries = settings.nanRetries > 0 ? " after \(state.rollbacks) rollback(s)" : ""
@@ -199,35 +154,17 @@ public final class Trainer: @unchecked Sendable {
             "step \(state.step): \(fault)\(retries); the last checkpoint in \(runDirectory) is kept "
               + "(lower base_lr, enable clip_grad_norm, or set nan_retries to roll back and retry)")
         }
-        // Back to the last checkpoint, with a lower learning rate from there on; the
-        // rollback count and the factor are not rolled back (they are saved with the
-        // next checkpoint, so a resumed run continues with them). Every process sees
-        // the same (averaged) loss and gradients, so all roll back together. A minutes
-        // budget keeps counting the time of the abandoned steps.
-        let failedStep = state.step
-        try restore(snapshot)
-        state.step = snapshot.state.step
-        state.position = snapshot.state.position
-        state.rollbacks += 1
-        state.learningRateFactor *= settings.nanLearningRateFactor
+        try rollBack(to: snapshot, after: fault, state: &state, log: log)
         loader.stop()
         loader = try makeLoader(startingAt: state.position)
-        // The steps after the checkpoint are run again: their records go, the events stay.
-        try log.truncate(after: snapshot.state.step, events: state.rollbacks - 1)
-        try log.append(
-          RollbackEvent(
-            step: failedStep, restoredStep: state.step, reason: fault, learningRateFactor: state.learningRateFactor,
-            rollback: state.rollbacks, retries: settings.nanRetries))
-        report(
-          "step \(failedStep): \(fault); rolled back to step \(state.step) with the learning rate ×"
-            + "\(state.learningRateFactor) (rollback \(state.rollbacks) of \(settings.nanRetries))")
         continue
       }
       // The plan once this step is done. Process 0's plan is every process's, so that
       // all take the same steps.
       if plan.isTimed {
         state.totalSteps = group.broadcast(
-          plan.totalSteps(step: state.step + 1, elapsedSeconds: elapsed, secondsPerStep: secondsPerStep), root: 0)
+          plan.totalSteps(step: state.step + 1, elapsedSeconds: meter.elapsed, secondsPerStep: meter.secondsPerStep),
+          root: 0)
       }
       let rate = plan.schedule(totalSteps: state.totalSteps).rate(at: state.step) * state.learningRateFactor
       let norm = gradientNorm(parameters)
@@ -235,48 +172,105 @@ public final class Trainer: @unchecked Sendable {
       optimizer.step(lr: Float(rate))
       average?.update(momentum: settings.emaDecay)
       state.step += 1
+      // After the step, from the run state alone (saved in checkpoints): a resumed or
+      // rolled-back run gives the task the same progress.
+      try task.afterStep(progress(state))
       state.position = LoaderPosition(epoch: position.epoch, batch: position.batch + 1)
       if state.position.batch >= loader.batchesPerEpoch { state.position = LoaderPosition(epoch: position.epoch + 1) }
       lastLoss = loss
       lastBatch = batch
       // Images of the global batch (every process's slice).
-      imagesSinceLog += batch.imageCount * group.size
-      imagesTotal += batch.imageCount * group.size
+      meter.stepDone(images: batch.imageCount * group.size)
       if state.step % settings.logEvery == 0 || state.step == state.totalSteps {
-        let speed = Double(imagesSinceLog) / max(1e-9, now - lastLog)
-        let record = StepRecord(
-          step: state.step, epoch: Double(state.step) / Double(stepsPerEpoch), loss: loss,
-          metrics: Dictionary(metrics.map { ($0.name, $0.value) }, uniquingKeysWith: { a, _ in a }),
-          learningRate: rate, imagesPerSecond: speed, elapsedSeconds: elapsed, gradientNorm: norm,
-          dataWait: waitSinceLog / max(1e-9, Double(DispatchTime.now().uptimeNanoseconds - wallSinceLog) / 1e9))
+        let record = meter.record(
+          step: state.step, epoch: progress(state).epoch, loss: loss, metrics: metrics, learningRate: rate,
+          gradientNorm: norm)
         try log.append(record)
         let left = plan.secondsLeft(
-          step: state.step, totalSteps: state.totalSteps, elapsedSeconds: elapsed, secondsPerStep: secondsPerStep)
+          step: state.step, totalSteps: state.totalSteps, elapsedSeconds: meter.elapsed,
+          secondsPerStep: meter.secondsPerStep)
         report(progressLine(record, total: plan.describeTotal(state.totalSteps), secondsLeft: left))
-        imagesSinceLog = 0
-        lastLog = now
-        waitSinceLog = 0
-        wallSinceLog = DispatchTime.now().uptimeNanoseconds
       }
       if state.step % settings.checkpointEvery == 0 && state.step < state.totalSteps {
-        state.elapsedSeconds = elapsed
+        state.elapsedSeconds = meter.elapsed
         try saveCheckpoint(state)
-        AllocationFailure.setAdvice(keptAdvice(Checkpoints.path(step: state.step, in: runDirectory)))
+        AllocationFailure.setAdvice(allocationAdvice(keeping: Checkpoints.path(step: state.step, in: runDirectory)))
         if lastGood != nil { lastGood = Snapshot(tensors: stateTensors(), state: state) }
       }
       if settings.artifactsEvery > 0 && state.step % settings.artifactsEvery == 0 && group.isLeader {
         _ = try task.writeArtifacts(batch, backbone: backbone, directory: runDirectory, step: state.step)
       }
     }
-    state.elapsedSeconds = elapsedBefore + (now - start)
+    state.elapsedSeconds = meter.elapsed
     try saveCheckpoint(state)
     if let lastBatch, group.isLeader {
       _ = try task.writeArtifacts(lastBatch, backbone: backbone, directory: runDirectory, step: state.step)
     }
     return TrainingSummary(
       steps: state.step, totalSteps: state.totalSteps, finalLoss: lastLoss, seconds: state.elapsedSeconds,
-      imagesPerSecond: Double(imagesTotal) / max(now - start, 1e-9), backbonePath: backbonePath,
-      resumedFromStep: resumedFrom, skippedImages: loader.skipped.count, dataWaitSeconds: waitTotal)
+      imagesPerSecond: meter.imagesPerSecond, backbonePath: backbonePath, resumedFromStep: resumedFrom,
+      skippedImages: loader.skipped.count, dataWaitSeconds: meter.waitTotal)
+  }
+
+  /// The run state training starts from: step 0, or (`resume`) the newest usable
+  /// checkpoint's, the same on every process.
+  func startingState(resume: Bool) throws -> CheckpointState {
+    let plan = self.plan
+    var state = CheckpointState(step: 0, totalSteps: plan.initialTotal, position: LoaderPosition(), elapsedSeconds: 0)
+    if resume && group.isLeader {
+      let (loaded, path) = try loadNewestUsableCheckpoint()
+      state = loaded
+      report("resuming from \(path) at step \(state.step) of \(plan.describeTotal(state.totalSteps))")
+    }
+    state = try synchronizeStart(state)
+    if settings.steps > 0 && settings.minutes > 0 {
+      report("budget: train.steps \(settings.steps) (train.minutes \(settings.minutes) is not used: steps come first)")
+    }
+    if plan.isTimed, let seconds = plan.seconds, state.elapsedSeconds >= seconds {
+      state.totalSteps = state.step  // the time was spent before the resume
+    }
+    return state
+  }
+
+  /// Where training stands, as the task sees it (`PretextTask.afterStep`).
+  func progress(_ state: CheckpointState) -> TrainingProgress {
+    TrainingProgress(step: state.step, totalSteps: state.totalSteps, stepsPerEpoch: stepsPerEpoch)
+  }
+
+  /// Back to the last checkpoint after a non-finite loss or gradient at `state.step`,
+  /// with a lower learning rate from there on. The rollback count and the factor are not
+  /// rolled back (they are saved with the next checkpoint, so a resumed run continues
+  /// with them). Every process sees the same (averaged) loss and gradients, so all roll
+  /// back together. A minutes budget keeps counting the time of the abandoned steps.
+  func rollBack(to snapshot: Snapshot, after fault: String, state: inout CheckpointState, log: MetricsLog) throws {
+    let failedStep = state.step
+    try restore(snapshot)
+    state.step = snapshot.state.step
+    state.position = snapshot.state.position
+    state.rollbacks += 1
+    state.learningRateFactor *= settings.nanLearningRateFactor
+    // The steps after the checkpoint are run again: their records go, the events stay.
+    try log.truncate(after: snapshot.state.step, events: state.rollbacks - 1)
+    try log.append(
+      RollbackEvent(
+        step: failedStep, restoredStep: state.step, reason: fault, learningRateFactor: state.learningRateFactor,
+        rollback: state.rollbacks, retries: settings.nanRetries))
+    report(
+      "step \(failedStep): \(fault); rolled back to step \(state.step) with the learning rate ×"
+        + "\(state.learningRateFactor) (rollback \(state.rollbacks) of \(settings.nanRetries))")
+  }
+
+  /// What an allocation failure says (Autograd/AllocationFailure.swift), given the last
+  /// checkpoint kept.
+  func allocationAdvice(keeping checkpoint: String?) -> String {
+    guard let checkpoint else {
+      return "no checkpoint was saved yet; free some memory (another process may hold it) or lower "
+        + "train.batch_size, then start the run again"
+    }
+    // --resume needs the same config, so a lower batch means a new run.
+    return "the last checkpoint, \((checkpoint as NSString).lastPathComponent) in \(runDirectory), is kept; "
+      + "free some memory (another process may hold it), then continue with --resume "
+      + "(or start a new run with a lower train.batch_size)"
   }
 
   /// Bytes of the gradient buffer averaged over the processes at every step (trainable
