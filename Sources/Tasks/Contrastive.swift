@@ -55,7 +55,7 @@ public final class Contrastive: PretextTask, @unchecked Sendable {
   public let settings: Settings
   public let heads: Module
   public var inputNormalization: InputNormalization { InputNormalization(mean: settings.mean, std: settings.std) }
-  let fc1: Linear, bn: BatchNorm, fc2: Linear
+  let projection: MLPHead
   let views: MultiView
   let input: InputPreparation
 
@@ -100,13 +100,11 @@ public final class Contrastive: PretextTask, @unchecked Sendable {
     ])
     views = try MultiView(views: 2, pipeline)
     // Projection head g(·): Linear → BN → ReLU → Linear (SimCLR v1/v2, lightly's head).
-    fc1 = Linear(backbone.featureCount, settings.projectionHidden, bias: false, using: &rng)
-    bn = BatchNorm(settings.projectionHidden)
-    fc2 = Linear(settings.projectionHidden, settings.projectionOutput, using: &rng)
+    projection = MLPHead(
+      input: backbone.featureCount, hidden: settings.projectionHidden, output: settings.projectionOutput,
+      hiddenBias: false, using: &rng)
     heads = Module()
-    heads.register(child: "projection_fc1", fc1)
-    heads.register(child: "projection_bn", bn)
-    heads.register(child: "projection_fc2", fc2)
+    projection.register(in: heads, prefix: "projection_")
   }
 
   public func sample(_ image: Image, using rng: inout RandomGenerator) throws -> TaskSample {
@@ -114,7 +112,7 @@ public final class Contrastive: PretextTask, @unchecked Sendable {
   }
 
   func project(_ features: Tensor) throws -> Tensor {
-    try fc2(bn(fc1(features)).relu())
+    try projection(features)
   }
 
   public func loss(_ batch: TaskBatch, backbone: any Backbone) throws -> TaskOutput {

@@ -55,7 +55,7 @@ public final class RelativeLocation: PretextTask, @unchecked Sendable {
   public let settings: Settings
   public let heads: Module
   public var inputNormalization: InputNormalization { InputNormalization(mean: settings.mean, std: settings.std) }
-  let fc1: Linear, bn: BatchNorm, fc2: Linear
+  let head: MLPHead
   let sampler: PatchGridSampler
   let resize: Resize?
   let patchResize: Resize
@@ -103,13 +103,9 @@ public final class RelativeLocation: PretextTask, @unchecked Sendable {
     grayscale = try RandomGrayscale(p: settings.grayscaleProbability)
     input = try InputPreparation(channels: backbone.config.inChannels, mean: settings.mean, std: settings.std)
     // Head on [center, neighbour] features: fc → BN → ReLU → fc → 8.
-    fc1 = Linear(2 * backbone.featureCount, settings.headHidden, using: &rng)
-    bn = BatchNorm(settings.headHidden)
-    fc2 = Linear(settings.headHidden, 8, using: &rng)
+    head = MLPHead(input: 2 * backbone.featureCount, hidden: settings.headHidden, output: 8, using: &rng)
     heads = Module()
-    heads.register(child: "fc1", fc1)
-    heads.register(child: "bn", bn)
-    heads.register(child: "fc2", fc2)
+    head.register(in: heads)
   }
 
   public func sample(_ image: Image, using rng: inout RandomGenerator) throws -> TaskSample {
@@ -128,7 +124,7 @@ public final class RelativeLocation: PretextTask, @unchecked Sendable {
     let n = batch.count
     let features = try backbone.features(Tensor.concat(batch.views, axis: 0))  // [2N, F]
     let pair = try Tensor.concat([features.sliced(axis: 0, 0..<n), features.sliced(axis: 0, n..<(2 * n))], axis: 1)
-    let logits = try fc2(bn(fc1(pair)).relu())
+    let logits = try head(pair)
     let loss = try crossEntropy(logits, targets: batch.labels)
     let predicted = try logits.argmax(axis: 1).values
     let accuracy = Double(zip(predicted, batch.labels).filter { $0 == $1 }.count) / Double(n)
