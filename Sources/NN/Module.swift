@@ -5,7 +5,7 @@ import Autograd
 ///
 /// Names are dotted paths built from the registration names (`blocks.3.attn.qkv.weight`)
 /// and are chosen to match timm (ViT) and torchvision (ResNet), so they double as
-/// checkpoint keys that PyTorch loads directly (DESIGN.md, engine principle 7).
+/// checkpoint keys that PyTorch loads directly (docs/engine-principles.md, principle 7).
 ///
 /// Subclasses create their parameters and children in `init`, then register them with
 /// `register(parameter:)`, `register(buffer:)` and `register(child:)` in the order
