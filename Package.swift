@@ -40,23 +40,26 @@ let package = Package(
       name: "CJPEG", cSettings: engineCFlags, linkerSettings: [.linkedLibrary("jpeg")]),
     // zlib, for gzip-compressed dataset files (Debian's Fashion-MNIST IDX files).
     .target(name: "CZlib", cSettings: engineCFlags, linkerSettings: [.linkedLibrary("z")]),
-    .target(name: "Autograd", dependencies: ["CBLAS", "CMPI"], swiftSettings: engineSwiftFlags),
-    .target(name: "Vision", dependencies: ["CPNG", "CJPEG", "CZlib", "Autograd"], swiftSettings: engineSwiftFlags),
-    .target(name: "NN", dependencies: ["Autograd"], swiftSettings: engineSwiftFlags),
+    // Files, atomic writes, hashing and formatting that every module shares; below all
+    // other Pretext modules (Foundation only).
+    .target(name: "Support", swiftSettings: engineSwiftFlags),
+    .target(name: "Autograd", dependencies: ["Support", "CBLAS", "CMPI"], swiftSettings: engineSwiftFlags),
+    .target(name: "Vision", dependencies: ["Support", "CPNG", "CJPEG", "CZlib", "Autograd"], swiftSettings: engineSwiftFlags),
+    .target(name: "NN", dependencies: ["Support", "Autograd"], swiftSettings: engineSwiftFlags),
     .target(name: "Backbones", dependencies: ["NN", "Autograd"], swiftSettings: engineSwiftFlags),
     .target(name: "Tasks", dependencies: ["Backbones", "NN", "Autograd", "Vision"], swiftSettings: engineSwiftFlags),
     .target(
-      name: "Training", dependencies: ["Tasks", "Backbones", "NN", "Autograd", "Vision"], swiftSettings: engineSwiftFlags),
+      name: "Training", dependencies: ["Support", "Tasks", "Backbones", "NN", "Autograd", "Vision"], swiftSettings: engineSwiftFlags),
     .target(
       name: "Diagnostics", dependencies: ["Autograd", "CBLAS", "Vision", "Backbones", "Tasks", "Training", "NN"], swiftSettings: engineSwiftFlags),
     .target(
       name: "Experiments",
       dependencies: [
-        "Training", "Evaluation", "Tasks", "Backbones", "NN", "Vision", "Autograd", .product(name: "Yams", package: "Yams"),
+        "Support", "Training", "Evaluation", "Tasks", "Backbones", "NN", "Vision", "Autograd", .product(name: "Yams", package: "Yams"),
       ],
       swiftSettings: engineSwiftFlags),
     .target(
-      name: "Evaluation", dependencies: ["Backbones", "NN", "Autograd", "Vision", "Training"],
+      name: "Evaluation", dependencies: ["Support", "Backbones", "NN", "Autograd", "Vision", "Training"],
       swiftSettings: engineSwiftFlags),
     .executableTarget(
       name: "pretext",
@@ -67,7 +70,7 @@ let package = Package(
     .target(name: "DiskFaults", path: "Tests/DiskFaults", linkerSettings: [.linkedLibrary("dl")]),
     // Fuzz entry points (a replay tool in normal builds): Tests/Fuzz/run-swift-fuzzers.sh.
     .executableTarget(
-      name: "pretext-fuzz", dependencies: ["Autograd", "NN", "Vision", "Experiments"], swiftSettings: engineSwiftFlags),
+      name: "pretext-fuzz", dependencies: ["Support", "Autograd", "NN", "Vision", "Experiments"], swiftSettings: engineSwiftFlags),
     .testTarget(
       name: "AutogradTests", dependencies: ["Autograd"],
       resources: [.copy("Fixtures")], swiftSettings: engineSwiftFlags),
@@ -77,12 +80,12 @@ let package = Package(
     .testTarget(
       name: "TrainingTests", dependencies: ["Training", "Tasks", "Backbones", "Vision", "NN", "Autograd"],
       swiftSettings: engineSwiftFlags),
-    .testTarget(name: "BackbonesTests", dependencies: ["Backbones", "NN"], resources: [.copy("Fixtures")], swiftSettings: engineSwiftFlags),
+    .testTarget(name: "BackbonesTests", dependencies: ["Support", "Backbones", "NN"], resources: [.copy("Fixtures")], swiftSettings: engineSwiftFlags),
     .testTarget(
       name: "VisionTests", dependencies: ["Vision", "CJPEG"],
       resources: [.copy("Fixtures")]),
     .testTarget(
-      name: "EvaluationTests", dependencies: ["Evaluation", "Backbones", "NN", "Autograd", "Vision"],
+      name: "EvaluationTests", dependencies: ["Support", "Evaluation", "Backbones", "NN", "Autograd", "Vision"],
       swiftSettings: engineSwiftFlags),
     .testTarget(name: "PretextCLITests", dependencies: ["pretext", "Diagnostics", "Vision", "NN"]),
   ]

@@ -1,4 +1,5 @@
 import CMPI
+import Support
 
 #if canImport(Glibc)
   import Glibc

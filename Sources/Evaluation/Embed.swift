@@ -2,6 +2,7 @@ import Autograd
 import Backbones
 import Foundation
 import NN
+import Support
 import Vision
 
 /// `pretext embed`: the features of every image (PNG or JPEG) under a folder (labeled or not), for use

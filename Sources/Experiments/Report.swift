@@ -2,6 +2,7 @@ import Autograd
 import Evaluation
 import Foundation
 import NN
+import Support
 import Vision
 
 /// The comparison's outputs, from the run records: `results.csv` (every probe result, for

@@ -1,6 +1,7 @@
 import Autograd
 import Backbones
 import Foundation
+import Support
 import Synchronization
 import NN
 import Tasks
