@@ -43,7 +43,9 @@ let package = Package(
     // Files, atomic writes, hashing and formatting that every module shares; below all
     // other Pretext modules (Foundation only).
     .target(name: "Support", swiftSettings: engineSwiftFlags),
-    .target(name: "Autograd", dependencies: ["Support", "CBLAS", "CMPI"], swiftSettings: engineSwiftFlags),
+    .target(name: "Autograd", dependencies: ["Support", "CBLAS"], swiftSettings: engineSwiftFlags),
+    // The processes of a run launched by mpirun, through Open MPI (CMPI).
+    .target(name: "Distributed", dependencies: ["Support", "Autograd", "CMPI"], swiftSettings: engineSwiftFlags),
     .target(name: "Vision", dependencies: ["Support", "CPNG", "CJPEG", "CZlib", "Autograd"], swiftSettings: engineSwiftFlags),
     .target(name: "NN", dependencies: ["Support", "Autograd"], swiftSettings: engineSwiftFlags),
     .target(name: "Backbones", dependencies: ["NN", "Autograd"], swiftSettings: engineSwiftFlags),
@@ -51,7 +53,7 @@ let package = Package(
     .target(
       name: "Training", dependencies: ["Support", "Tasks", "Backbones", "NN", "Autograd", "Vision"], swiftSettings: engineSwiftFlags),
     .target(
-      name: "Diagnostics", dependencies: ["Autograd", "CBLAS", "Vision", "Backbones", "Tasks", "Training", "NN"], swiftSettings: engineSwiftFlags),
+      name: "Diagnostics", dependencies: ["Distributed", "Autograd", "CBLAS", "Vision", "Backbones", "Tasks", "Training", "NN"], swiftSettings: engineSwiftFlags),
     .target(
       name: "Experiments",
       dependencies: [
@@ -64,7 +66,7 @@ let package = Package(
     .executableTarget(
       name: "pretext",
       dependencies: [
-        "Autograd", "Vision", "Diagnostics", "NN", "Backbones", "Tasks", "Training", "Experiments", "Evaluation",
+        "Autograd", "Distributed", "Vision", "Diagnostics", "NN", "Backbones", "Tasks", "Training", "Experiments", "Evaluation",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
     .target(name: "DiskFaults", path: "Tests/DiskFaults", linkerSettings: [.linkedLibrary("dl")]),

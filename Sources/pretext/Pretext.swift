@@ -1,6 +1,7 @@
 import ArgumentParser
 import Autograd
 import Diagnostics
+import Distributed
 import Foundation
 
 @main
@@ -23,6 +24,8 @@ struct ThreadOptions: ParsableArguments {
 
   func apply() throws {
     try BLAS.load()
+    // The processes mpirun started on this machine share its cores.
+    Parallel.shareCores(among: MPILaunch.current?.localSize ?? 1)
     if let threads {
       guard threads > 0 else { throw ValidationError("--threads must be positive, got \(threads)") }
       Parallel.setThreads(threads)

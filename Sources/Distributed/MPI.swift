@@ -1,3 +1,4 @@
+import Autograd
 import CMPI
 import Support
 
