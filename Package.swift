@@ -48,7 +48,7 @@ let package = Package(
     .target(name: "Distributed", dependencies: ["Support", "Autograd", "CMPI"], swiftSettings: engineSwiftFlags),
     .target(name: "Vision", dependencies: ["Support", "CPNG", "CJPEG", "CZlib", "Autograd"], swiftSettings: engineSwiftFlags),
     .target(name: "NN", dependencies: ["Support", "Autograd"], swiftSettings: engineSwiftFlags),
-    .target(name: "Backbones", dependencies: ["NN", "Autograd"], swiftSettings: engineSwiftFlags),
+    .target(name: "Backbones", dependencies: ["Support", "NN", "Autograd"], swiftSettings: engineSwiftFlags),
     .target(name: "Tasks", dependencies: ["Backbones", "NN", "Autograd", "Vision"], swiftSettings: engineSwiftFlags),
     .target(
       name: "Training", dependencies: ["Support", "Tasks", "Backbones", "NN", "Autograd", "Vision"], swiftSettings: engineSwiftFlags),
@@ -66,7 +66,7 @@ let package = Package(
     .executableTarget(
       name: "pretext",
       dependencies: [
-        "Autograd", "Distributed", "Vision", "Diagnostics", "NN", "Backbones", "Tasks", "Training", "Experiments", "Evaluation",
+        "Support", "Autograd", "Distributed", "Vision", "Diagnostics", "NN", "Backbones", "Tasks", "Training", "Experiments", "Evaluation",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
     .target(name: "DiskFaults", path: "Tests/DiskFaults", linkerSettings: [.linkedLibrary("dl")]),

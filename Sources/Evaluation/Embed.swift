@@ -94,10 +94,4 @@ public enum Embedding {
       images: folder.count, dimension: features.shape[1], layer: layer, features: options.output,
       csv: csvPath(for: options.output), weightsSHA256: loaded.sha256, seconds: clock.seconds)
   }
-
-  /// A CSV field, quoted when it holds a comma, quote or line break (RFC 4180).
-  static func csvField(_ s: String) -> String {
-    guard s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return s }
-    return "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\""
-  }
 }

@@ -669,7 +669,7 @@ final class MetricsLog {
   deinit { try? file?.close() }
 
   func append<T: Encodable>(_ line: T) throws {
-    try file?.write(contentsOf: JSONEncoder.compact.encode(line) + Data("\n".utf8))
+    try file?.write(contentsOf: JSONEncoder.sortedKeys.encode(line) + Data("\n".utf8))
   }
 
   /// Keeps the steps up to `step` and the first `events` events (see `truncateMetrics`).
@@ -690,12 +690,4 @@ func openAppending(_ url: URL, truncate: Bool) throws -> FileHandle {
   let h = try FileHandle(forWritingTo: url)
   try h.seekToEnd()
   return h
-}
-
-extension JSONEncoder {
-  static var compact: JSONEncoder {
-    let e = JSONEncoder()
-    e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-    return e
-  }
 }

@@ -3,6 +3,7 @@ import Autograd
 import Diagnostics
 import Distributed
 import Foundation
+import Support
 
 @main
 struct Pretext: ParsableCommand {
@@ -99,9 +100,7 @@ func note(_ line: String) {
 }
 
 func jsonString<T: Encodable>(_ value: T) throws -> String {
-  let encoder = JSONEncoder()
-  encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-  return String(decoding: try encoder.encode(value), as: UTF8.self)
+  String(decoding: try JSONEncoder.sortedKeysPretty.encode(value), as: UTF8.self)
 }
 
 struct BenchData: ParsableCommand {
