@@ -53,7 +53,7 @@ let package = Package(
     .target(
       name: "Training", dependencies: ["Support", "Tasks", "Backbones", "NN", "Autograd", "Vision"], swiftSettings: engineSwiftFlags),
     .target(
-      name: "Diagnostics", dependencies: ["Distributed", "Autograd", "CBLAS", "Vision", "Backbones", "Tasks", "Training", "NN"], swiftSettings: engineSwiftFlags),
+      name: "Diagnostics", dependencies: ["Support", "Distributed", "Autograd", "CBLAS", "Vision", "Backbones", "Tasks", "Training", "NN"], swiftSettings: engineSwiftFlags),
     .target(
       name: "Experiments",
       dependencies: [
@@ -76,6 +76,7 @@ let package = Package(
     .testTarget(
       name: "AutogradTests", dependencies: ["Autograd"],
       resources: [.copy("Fixtures")], swiftSettings: engineSwiftFlags),
+    .testTarget(name: "SupportTests", dependencies: ["Support"]),
     .testTarget(
       name: "ExperimentsTests", dependencies: ["Experiments", "Evaluation", "Backbones", "Tasks", "Vision", "Autograd"]),
     .testTarget(name: "TasksTests", dependencies: ["Tasks", "Backbones", "NN", "Autograd", "Vision"], swiftSettings: engineSwiftFlags),
