@@ -40,43 +40,53 @@ let package = Package(
       name: "CJPEG", cSettings: engineCFlags, linkerSettings: [.linkedLibrary("jpeg")]),
     // zlib, for gzip-compressed dataset files (Debian's Fashion-MNIST IDX files).
     .target(name: "CZlib", cSettings: engineCFlags, linkerSettings: [.linkedLibrary("z")]),
-    .target(name: "Autograd", dependencies: ["CBLAS", "CMPI"], swiftSettings: engineSwiftFlags),
-    .target(name: "Vision", dependencies: ["CPNG", "CJPEG", "CZlib", "Autograd"], swiftSettings: engineSwiftFlags),
-    .target(name: "NN", dependencies: ["Autograd"], swiftSettings: engineSwiftFlags),
-    .target(name: "Backbones", dependencies: ["NN", "Autograd"], swiftSettings: engineSwiftFlags),
+    // Files, atomic writes, hashing and formatting that every module shares; below all
+    // other Pretext modules (Foundation only).
+    .target(name: "Support", swiftSettings: engineSwiftFlags),
+    .target(name: "Autograd", dependencies: ["Support", "CBLAS"], swiftSettings: engineSwiftFlags),
+    // The processes of a run launched by mpirun, through Open MPI (CMPI).
+    .target(name: "Distributed", dependencies: ["Support", "Autograd", "CMPI"], swiftSettings: engineSwiftFlags),
+    .target(name: "Vision", dependencies: ["Support", "CPNG", "CJPEG", "CZlib", "Autograd"], swiftSettings: engineSwiftFlags),
+    .target(name: "NN", dependencies: ["Support", "Autograd"], swiftSettings: engineSwiftFlags),
+    .target(name: "Backbones", dependencies: ["Support", "NN", "Autograd"], swiftSettings: engineSwiftFlags),
     // Optimizers, learning-rate and momentum schedules, moving averages: below Tasks, so
     // that a task can own a momentum target network.
-    .target(name: "Optimization", dependencies: ["NN", "Autograd"], swiftSettings: engineSwiftFlags),
+    .target(name: "Optimization", dependencies: ["Support", "NN", "Autograd"], swiftSettings: engineSwiftFlags),
     .target(
       name: "Tasks", dependencies: ["Optimization", "Backbones", "NN", "Autograd", "Vision"],
       swiftSettings: engineSwiftFlags),
     .target(
-      name: "Training", dependencies: ["Optimization", "Tasks", "Backbones", "NN", "Autograd", "Vision"],
+      name: "Training", dependencies: ["Support", "Optimization", "Tasks", "Backbones", "NN", "Autograd", "Vision"],
       swiftSettings: engineSwiftFlags),
     .target(
-      name: "Diagnostics", dependencies: ["Autograd", "CBLAS", "Vision", "Backbones", "Tasks", "Optimization", "Training", "NN"], swiftSettings: engineSwiftFlags),
-    .target(
-      name: "Experiments",
+      name: "Diagnostics",
       dependencies: [
-        "Training", "Evaluation", "Tasks", "Backbones", "NN", "Vision", "Autograd", .product(name: "Yams", package: "Yams"),
+        "Support", "Distributed", "Autograd", "CBLAS", "Vision", "Backbones", "Tasks", "Optimization", "Training", "NN",
       ],
       swiftSettings: engineSwiftFlags),
     .target(
-      name: "Evaluation", dependencies: ["Optimization", "Backbones", "NN", "Autograd", "Vision"],
+      name: "Experiments",
+      dependencies: [
+        "Support", "Training", "Evaluation", "Tasks", "Backbones", "NN", "Vision", "Autograd", .product(name: "Yams", package: "Yams"),
+      ],
+      swiftSettings: engineSwiftFlags),
+    .target(
+      name: "Evaluation", dependencies: ["Support", "Optimization", "Backbones", "NN", "Autograd", "Vision"],
       swiftSettings: engineSwiftFlags),
     .executableTarget(
       name: "pretext",
       dependencies: [
-        "Autograd", "Vision", "Diagnostics", "NN", "Backbones", "Tasks", "Training", "Experiments", "Evaluation",
+        "Support", "Autograd", "Distributed", "Vision", "Diagnostics", "NN", "Backbones", "Tasks", "Training", "Experiments", "Evaluation",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
     .target(name: "DiskFaults", path: "Tests/DiskFaults", linkerSettings: [.linkedLibrary("dl")]),
     // Fuzz entry points (a replay tool in normal builds): Tests/Fuzz/run-swift-fuzzers.sh.
     .executableTarget(
-      name: "pretext-fuzz", dependencies: ["Autograd", "NN", "Vision", "Experiments"], swiftSettings: engineSwiftFlags),
+      name: "pretext-fuzz", dependencies: ["Support", "Autograd", "NN", "Vision", "Experiments"], swiftSettings: engineSwiftFlags),
     .testTarget(
       name: "AutogradTests", dependencies: ["Autograd"],
       resources: [.copy("Fixtures")], swiftSettings: engineSwiftFlags),
+    .testTarget(name: "SupportTests", dependencies: ["Support"]),
     .testTarget(
       name: "ExperimentsTests", dependencies: ["Experiments", "Evaluation", "Backbones", "Tasks", "Vision", "Autograd"]),
     .testTarget(
@@ -85,12 +95,12 @@ let package = Package(
     .testTarget(
       name: "TrainingTests", dependencies: ["Training", "Optimization", "Tasks", "Backbones", "Vision", "NN", "Autograd"],
       swiftSettings: engineSwiftFlags),
-    .testTarget(name: "BackbonesTests", dependencies: ["Backbones", "NN"], resources: [.copy("Fixtures")], swiftSettings: engineSwiftFlags),
+    .testTarget(name: "BackbonesTests", dependencies: ["Support", "Backbones", "NN"], resources: [.copy("Fixtures")], swiftSettings: engineSwiftFlags),
     .testTarget(
       name: "VisionTests", dependencies: ["Vision", "CJPEG"],
       resources: [.copy("Fixtures")]),
     .testTarget(
-      name: "EvaluationTests", dependencies: ["Evaluation", "Backbones", "NN", "Autograd", "Vision"],
+      name: "EvaluationTests", dependencies: ["Support", "Evaluation", "Backbones", "NN", "Autograd", "Vision"],
       swiftSettings: engineSwiftFlags),
     .testTarget(name: "PretextCLITests", dependencies: ["pretext", "Diagnostics", "Vision", "NN"]),
   ]

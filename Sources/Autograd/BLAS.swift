@@ -1,4 +1,5 @@
 import CBLAS
+import Support
 
 /// OpenBLAS as Pretext uses it: row-major single-precision GEMM, thread control, and
 /// what was loaded (see Sources/CBLAS/include/pretext_blas.h for how the core type is
@@ -62,10 +63,4 @@ public enum BLAS {
   public static var coreChosenByUser: Bool { pretext_blas_core_from_user() != 0 }
   /// The core type Pretext would choose for this CPU.
   public static var bestCore: String { String(cString: pretext_blas_best_core()) }
-}
-
-/// An error from the runtime environment (a missing library, an unusable file).
-public struct RuntimeError: Error, CustomStringConvertible, Sendable {
-  public let description: String
-  public init(_ description: String) { self.description = description }
 }

@@ -3,7 +3,7 @@
 /// Data-parallel training runs one copy of the model per process; each process takes a
 /// slice of every global batch. The processes meet only through these collectives,
 /// called by every process in the same order. `SingleProcess` is the trivial group (a
-/// run on one process); `MPIProcessGroup` is a run launched by `mpirun`. Code written
+/// run on one process); `MPIProcessGroup` (module Distributed) is a run launched by `mpirun`. Code written
 /// against `Communicator` runs the same way on one process and on many.
 ///
 /// Collectives are called from the training thread only (never from inside a kernel's

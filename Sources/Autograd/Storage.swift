@@ -5,7 +5,7 @@ import Synchronization
 ///
 /// Buffers come from and return to `BufferPool`, so a training step that allocates the
 /// same activation sizes as the previous step reuses their memory instead of going
-/// through `malloc` and page faults again (DESIGN.md, engine principle 5).
+/// through `malloc` and page faults again (docs/engine-principles.md, principle 5).
 public final class TensorStorage: @unchecked Sendable {
   public let pointer: UnsafeMutablePointer<Float>
   /// Number of floats the tensor uses (the buffer may be larger: pool size classes).

@@ -3,7 +3,7 @@
 /// Every differentiable op computes its forward result and, when gradients are being
 /// recorded, attaches a `GradFn` to it: the op's inputs and a pullback closure that maps
 /// the gradient of the result to the gradients of the inputs. The pullback sits next to
-/// the forward code in each op's file (DESIGN.md, engine principle 1). `backward()`
+/// the forward code in each op's file (docs/engine-principles.md, principle 1). `backward()`
 /// walks the graph in reverse topological order and *accumulates* gradients, so a
 /// tensor used twice receives the sum of both contributions.
 

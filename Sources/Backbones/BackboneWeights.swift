@@ -1,6 +1,7 @@
 import Autograd
 import Foundation
 import NN
+import Support
 
 /// Backbone weight files: safetensors with the architecture in `__metadata__`
 /// (`pretext.backbone`: the configuration as JSON; `format`: "pt", as timm expects), so
@@ -17,8 +18,8 @@ public enum BackboneWeights {
 
   /// The metadata of a backbone weights file.
   public static func metadata(config: BackboneConfig, input: InputNormalization?) throws -> [String: String] {
-    var m = [configKey: String(decoding: try JSONEncoder.sorted.encode(config), as: UTF8.self), "format": "pt"]
-    if let input { m[inputKey] = String(decoding: try JSONEncoder.sorted.encode(input), as: UTF8.self) }
+    var m = [configKey: String(decoding: try JSONEncoder.sortedKeys.encode(config), as: UTF8.self), "format": "pt"]
+    if let input { m[inputKey] = String(decoding: try JSONEncoder.sortedKeys.encode(input), as: UTF8.self) }
     return m
   }
 
@@ -80,14 +81,6 @@ public struct InputNormalization: Codable, Sendable, Equatable {
   }
   /// Pretext's default: mean 0.5, std 0.5 (pixels to [−1, 1]).
   public static let standard = InputNormalization(mean: [0.5], std: [0.5])
-}
-
-extension JSONEncoder {
-  static var sorted: JSONEncoder {
-    let e = JSONEncoder()
-    e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-    return e
-  }
 }
 
 /// `pretext inspect`: the per-layer table of a backbone for an input size.

@@ -2,6 +2,7 @@ import Autograd
 import Backbones
 import Dispatch
 import Foundation
+import Support
 import Tasks
 import Vision
 
@@ -107,10 +108,8 @@ public enum PhotoFolderBenchmark {
     let t0 = DispatchTime.now().uptimeNanoseconds
     var done = 0
     repeat {
-      DispatchQueue.concurrentPerform(iterations: threads) { t in
-        for i in (count * t / threads)..<(count * (t + 1) / threads) {
-          do { try body(i) } catch { failure.record(error) }
-        }
+      _ = concurrentMap(count, threads: threads) { i in
+        do { try body(i) } catch { failure.record(error) }
       }
       if let error = failure.error { throw error }
       done += count

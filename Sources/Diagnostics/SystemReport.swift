@@ -1,5 +1,6 @@
 import Autograd
 import CBLAS
+import Distributed
 import Foundation
 
 /// What `pretext doctor` reports: the BLAS in use, threads, CPU vector extensions and an

@@ -2,6 +2,7 @@ import Autograd
 import Backbones
 import Foundation
 import NN
+import Support
 import Vision
 
 // A classifier a user can apply: a backbone, the depth its features are taken at, a
@@ -176,8 +177,8 @@ public enum Prediction {
         let total = exps.reduce(0, +)
         let best = (0..<c).sorted { exps[$0] != exps[$1] ? exps[$0] > exps[$1] : $0 < $1 }.prefix(k)
         counts[classes[best.first!], default: 0] += 1
-        var fields = [Embedding.csvField(images.files[index])]
-        for j in best { fields += [Embedding.csvField(classes[j]), String(format: "%.4f", exps[j] / total)] }
+        var fields = [csvField(images.files[index])]
+        for j in best { fields += [csvField(classes[j]), String(format: "%.4f", exps[j] / total)] }
         lines.append(fields.joined(separator: ","))
       }
       start += indices.count

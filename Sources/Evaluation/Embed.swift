@@ -2,6 +2,7 @@ import Autograd
 import Backbones
 import Foundation
 import NN
+import Support
 import Vision
 
 /// `pretext embed`: the features of every image (PNG or JPEG) under a folder (labeled or not), for use
@@ -92,11 +93,5 @@ public enum Embedding {
     return Summary(
       images: folder.count, dimension: features.shape[1], layer: layer, features: options.output,
       csv: csvPath(for: options.output), weightsSHA256: loaded.sha256, seconds: clock.seconds)
-  }
-
-  /// A CSV field, quoted when it holds a comma, quote or line break (RFC 4180).
-  static func csvField(_ s: String) -> String {
-    guard s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return s }
-    return "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\""
   }
 }

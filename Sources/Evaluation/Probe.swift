@@ -2,6 +2,7 @@ import Autograd
 import Backbones
 import Foundation
 import NN
+import Support
 import Vision
 
 /// Which depth of the backbone the probe reads.
@@ -487,9 +488,7 @@ public enum Probe {
       throw EvaluationError(
         folder, "cannot create the output folder (\(error.localizedDescription)); choose another with --out")
     }
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-    try writeAtomically(Array(try encoder.encode(report)) + [10], to: path)
+    try writeAtomically(Array(try JSONEncoder.sortedKeysPretty.encode(report)) + [10], to: path)
   }
 }
 
@@ -723,12 +722,4 @@ final class JobCounter: @unchecked Sendable {
 struct Stopwatch {
   let start = DispatchTime.now().uptimeNanoseconds
   var seconds: Double { Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
-}
-
-extension JSONEncoder {
-  static var sortedKeys: JSONEncoder {
-    let e = JSONEncoder()
-    e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-    return e
-  }
 }

@@ -1,6 +1,7 @@
 import Autograd
 import Backbones
 import Foundation
+import Support
 import Vision
 
 // What a later step can take from an earlier probe instead of recomputing it: its

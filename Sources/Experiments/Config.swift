@@ -2,6 +2,7 @@ import Autograd
 import Backbones
 import Foundation
 import NN
+import Support
 import Tasks
 import Training
 import Vision

@@ -2,6 +2,7 @@ import Autograd
 import Evaluation
 import Foundation
 import NN
+import Support
 import Vision
 
 /// The comparison's outputs, from the run records: `results.csv` (every probe result, for
@@ -151,17 +152,11 @@ public struct CompareReport: Sendable {
             Self.signed(r.gainOverRandomInit?.linear), Self.signed(r.gainOverRandomInit?.knn ?? nil),
             Self.signed(r.gainOverRawPixels?.linear), Self.signed(r.gainOverRawPixels?.knn ?? nil), run.runDirectory,
           ]
-          lines.append(fields.map(Self.csvField).joined(separator: ","))
+          lines.append(fields.map(csvField).joined(separator: ","))
         }
       }
     }
     return lines.joined(separator: "\n") + "\n"
-  }
-
-  /// RFC 4180 quoting when needed.
-  static func csvField(_ s: String) -> String {
-    guard s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return s }
-    return "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\""
   }
 
   // MARK: Tables (shared by Markdown and HTML)

@@ -2,6 +2,7 @@ import Autograd
 import Backbones
 import Evaluation
 import Foundation
+import Support
 import Training
 import Vision
 

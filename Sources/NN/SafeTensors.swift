@@ -1,5 +1,6 @@
 import Autograd
 import Foundation
+import Support
 
 /// The safetensors format (https://github.com/huggingface/safetensors): an 8-byte
 /// little-endian header length N, N bytes of JSON header

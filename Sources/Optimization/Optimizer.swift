@@ -1,5 +1,6 @@
 import Autograd
 import NN
+import Support
 
 /// A parameter the optimizer updates: its name (the checkpoint key of its state), the
 /// tensor, and its weight-decay group.

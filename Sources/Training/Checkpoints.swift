@@ -3,6 +3,7 @@ import Backbones
 import Foundation
 import NN
 import Optimization
+import Support
 import Vision
 
 /// Where a run stands, saved with every checkpoint.
@@ -67,8 +68,8 @@ public enum Checkpoints {
     tensors += optimizer.state().map { ("optimizer." + $0.name, $0.tensor) }
     tensors += (average?.averages ?? []).map { ("ema." + $0.name, $0.tensor) }
     let metadata = [
-      stateKey: String(decoding: try JSONEncoder.compact.encode(state), as: UTF8.self),
-      "pretext.backbone": String(decoding: try JSONEncoder.compact.encode(backbone.config), as: UTF8.self),
+      stateKey: String(decoding: try JSONEncoder.sortedKeys.encode(state), as: UTF8.self),
+      "pretext.backbone": String(decoding: try JSONEncoder.sortedKeys.encode(backbone.config), as: UTF8.self),
     ]
     try SafeTensors(tensors: tensors, metadata: metadata).write(to: path(step: state.step, in: directory))
     for old in list(in: directory).dropLast(keep) { try? FileManager.default.removeItem(atPath: old) }

@@ -2,6 +2,7 @@ import Autograd
 import Foundation
 import NN
 import Optimization
+import Support
 
 // Data-parallel training: N processes (launched by `mpirun`), one model copy each.
 //
@@ -118,7 +119,7 @@ extension Trainer {
   /// checkpoint it resumed from) and run state.
   func synchronizeStart(_ state: CheckpointState) throws -> CheckpointState {
     guard group.size > 1 else { return state }
-    let settingsText = String(decoding: try JSONEncoder.compact.encode(settings), as: UTF8.self) + task.name
+    let settingsText = String(decoding: try JSONEncoder.sortedKeys.encode(settings), as: UTF8.self) + task.name
     let modelText = model.stateDict().map { "\($0.name)\($0.tensor.shape)" }.joined(separator: ";")
     let checks: [(value: UInt64, problem: (Int, UInt64, UInt64) -> String)] = [
       (
@@ -162,7 +163,7 @@ extension Trainer {
       t.data.update(from: flat.data + offset, count: t.count)
       offset += t.count
     }
-    let json = group.broadcast(group.isLeader ? Array(try JSONEncoder.compact.encode(state)) : [], root: 0)
+    let json = group.broadcast(group.isLeader ? Array(try JSONEncoder.sortedKeys.encode(state)) : [], root: 0)
     return try JSONDecoder().decode(CheckpointState.self, from: Data(json))
   }
 

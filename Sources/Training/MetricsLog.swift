@@ -1,4 +1,5 @@
 import Autograd
+import Support
 import Foundation
 import NN
 
@@ -46,7 +47,7 @@ final class MetricsLog {
   deinit { try? file?.close() }
 
   func append<T: Encodable>(_ line: T) throws {
-    try file?.write(contentsOf: JSONEncoder.compact.encode(line) + Data("\n".utf8))
+    try file?.write(contentsOf: JSONEncoder.sortedKeys.encode(line) + Data("\n".utf8))
   }
 
   /// Keeps the steps up to `step` and the first `events` events (see `truncateMetrics`).

@@ -1,5 +1,6 @@
 import Foundation
 import NN
+import Support
 
 /// The folder of one pretraining run: it owns the name of every file a run writes and the
 /// checks made on the folder before training (writable, room for a checkpoint) and on

@@ -1,6 +1,7 @@
 import Autograd
 import Backbones
 import Foundation
+import Support
 import Synchronization
 import NN
 import Optimization
@@ -410,10 +411,3 @@ public func formatDuration(_ s: Double) -> String {
   return t >= 3600 ? "\(t / 3600)h\(t % 3600 / 60)m" : t >= 60 ? "\(t / 60)m\(t % 60)s" : "\(t)s"
 }
 
-extension JSONEncoder {
-  static var compact: JSONEncoder {
-    let e = JSONEncoder()
-    e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-    return e
-  }
-}

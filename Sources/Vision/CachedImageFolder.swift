@@ -1,5 +1,6 @@
 import Autograd
 import Foundation
+import Support
 import Synchronization
 
 #if canImport(Glibc)

@@ -1,5 +1,6 @@
 import Autograd
 import Foundation
+import Support
 
 // `pretext data check`: decode every image (PNG or JPEG) under a folder, not just its
 // header, and report what a training run would meet — how many images are usable, their

@@ -1,5 +1,6 @@
 import Autograd
 import Foundation
+import Support
 
 #if canImport(Glibc)
   import Glibc
@@ -418,10 +419,8 @@ struct ImportManifest: Codable, Equatable {
   }
 
   func write(_ path: String) throws {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
     do {
-      try PNG.writeAtomically([UInt8](try encoder.encode(self)) + [10], to: path)
+      try PNG.writeAtomically([UInt8](try JSONEncoder.sortedKeys.encode(self)) + [10], to: path)
     } catch {
       throw DatasetError(kind: .io, path: path, reason: "cannot write the import manifest: \(error)")
     }

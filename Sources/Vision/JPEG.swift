@@ -1,6 +1,7 @@
 import Autograd
 import CJPEG
 import Foundation
+import Support
 
 // JPEG reading on top of libjpeg-turbo (through the CJPEG shim, which keeps libjpeg's
 // longjmp error handling entirely inside C). Decoding yields 8-bit gray or RGB `Image`s,

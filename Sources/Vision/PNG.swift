@@ -1,6 +1,7 @@
 import Autograd
 import CPNG
 import Foundation
+import Support
 
 #if canImport(Glibc)
   import Glibc

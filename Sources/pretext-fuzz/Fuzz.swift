@@ -2,6 +2,7 @@ import Autograd
 import Experiments
 import Foundation
 import NN
+import Support
 import Vision
 
 // Fuzz entry points for the parsers of untrusted files: safetensors weights, IDX

@@ -1,7 +1,9 @@
 import ArgumentParser
 import Autograd
 import Diagnostics
+import Distributed
 import Foundation
+import Support
 
 @main
 struct Pretext: ParsableCommand {
@@ -23,6 +25,8 @@ struct ThreadOptions: ParsableArguments {
 
   func apply() throws {
     try BLAS.load()
+    // The processes mpirun started on this machine share its cores.
+    Parallel.shareCores(among: MPILaunch.current?.localSize ?? 1)
     if let threads {
       guard threads > 0 else { throw ValidationError("--threads must be positive, got \(threads)") }
       Parallel.setThreads(threads)
@@ -96,9 +100,7 @@ func note(_ line: String) {
 }
 
 func jsonString<T: Encodable>(_ value: T) throws -> String {
-  let encoder = JSONEncoder()
-  encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-  return String(decoding: try encoder.encode(value), as: UTF8.self)
+  String(decoding: try JSONEncoder.sortedKeysPretty.encode(value), as: UTF8.self)
 }
 
 struct BenchData: ParsableCommand {

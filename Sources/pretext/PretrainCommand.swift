@@ -1,6 +1,7 @@
 import ArgumentParser
 import Autograd
 import Backbones
+import Distributed
 import Experiments
 import Foundation
 import Training

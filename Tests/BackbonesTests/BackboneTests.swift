@@ -2,6 +2,7 @@ import Autograd
 import Backbones
 import Foundation
 import NN
+import Support
 import XCTest
 
 /// Test tier 5 (shapes and parameter counts of every preset) and tier 2 (the same

@@ -1,6 +1,7 @@
 import Autograd
 import Evaluation
 import Foundation
+import Support
 import XCTest
 
 final class HashingTests: XCTestCase {

@@ -3,6 +3,7 @@ import Backbones
 import Evaluation
 import Foundation
 import NN
+import Support
 import Vision
 import XCTest
 

@@ -1,28 +1,6 @@
 /// Fused normalization layers: batch norm (Ioffe & Szegedy 2015) and layer norm (Ba et
 /// al. 2016), each with a hand-written backward pass instead of a chain of small ops.
 
-import Dispatch
-
-extension Parallel {
-  /// Runs `body(chunkIndex, range)` over the same static chunks as `forChunks`, for
-  /// kernels that keep one partial result per chunk and combine them in order.
-  static func forIndexedChunks(_ count: Int, minChunk: Int = 1, _ body: (Int, Range<Int>) -> Void)
-    -> Int
-  {
-    if count <= 0 { return 0 }
-    let chunks = Swift.min(threads, Swift.max(1, count / Swift.max(1, minChunk)))
-    if chunks == 1 {
-      body(0, 0..<count)
-      return 1
-    }
-    nonisolated(unsafe) let work = body
-    DispatchQueue.concurrentPerform(iterations: chunks) { c in
-      work(c, (count * c / chunks)..<(count * (c + 1) / chunks))
-    }
-    return chunks
-  }
-}
-
 /// Batch normalization over axis 1 of [N, C, …]: statistics per channel over the batch
 /// and spatial positions.
 ///

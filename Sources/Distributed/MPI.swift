@@ -1,4 +1,6 @@
+import Autograd
 import CMPI
+import Support
 
 #if canImport(Glibc)
   import Glibc
