@@ -131,7 +131,7 @@ public final class Trainer: @unchecked Sendable {
     let resumedFrom: Int? = resume ? state.step : nil
     var loader = try makeLoader(startingAt: state.position)
     defer { loader.stop() }
-    AllocationFailure.setAdvice(allocationAdvice(keeping: Checkpoints.list(in: runDirectory).last))
+    AllocationFailure.setAdvice(allocationAdvice(keeping: folder.checkpoints.last))
     defer { AllocationFailure.setAdvice(nil) }
     model.train()
     let log = try MetricsLog(
@@ -195,7 +195,7 @@ public final class Trainer: @unchecked Sendable {
       if state.step % settings.checkpointEvery == 0 && state.step < state.totalSteps {
         state.elapsedSeconds = meter.elapsed
         try saveCheckpoint(state)
-        AllocationFailure.setAdvice(allocationAdvice(keeping: Checkpoints.path(step: state.step, in: runDirectory)))
+        AllocationFailure.setAdvice(allocationAdvice(keeping: folder.checkpoint(step: state.step)))
         if lastGood != nil { lastGood = Snapshot(tensors: stateTensors(), state: state) }
       }
       if settings.artifactsEvery > 0 && state.step % settings.artifactsEvery == 0 && group.isLeader {

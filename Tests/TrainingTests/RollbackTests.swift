@@ -15,6 +15,8 @@ final class FaultInjectingTask: PretextTask, @unchecked Sendable {
   let inner: any PretextTask
   let faults: [Int: Fault]
   private(set) var calls = 0
+  /// What `afterStep` was given, in order.
+  private(set) var progress: [TrainingProgress] = []
 
   init(_ inner: any PretextTask, faults: [Int: Fault]) {
     self.inner = inner
@@ -27,6 +29,8 @@ final class FaultInjectingTask: PretextTask, @unchecked Sendable {
   func sample(_ image: Image, using rng: inout RandomGenerator) throws -> TaskSample {
     try inner.sample(image, using: &rng)
   }
+
+  func afterStep(_ progress: TrainingProgress) throws { self.progress.append(progress) }
 
   func loss(_ batch: TaskBatch, backbone: any Backbone) throws -> TaskOutput {
     defer { calls += 1 }
@@ -81,6 +85,18 @@ final class RollbackTests: XCTestCase {
       settings: settings(retries: retries), runDirectory: dir.appendingPathComponent(name).path)
     t.onProgress = { _ in }
     return t
+  }
+
+  /// A task's progress follows the run state: after a rollback to the checkpoint of step
+  /// 3 it is given steps 4, 5, … again, not a count of its own.
+  func testTaskProgressFollowsARollback() throws {
+    let t = try trainer("progress", retries: 1, faults: [5: .nanLoss])
+    _ = try t.run(resume: false)
+    let task = try XCTUnwrap(t.task as? FaultInjectingTask)
+    XCTAssertEqual(task.progress.map(\.step), [1, 2, 3, 4, 5, 4, 5, 6, 7, 8, 9, 10])
+    XCTAssertTrue(task.progress.allSatisfy { $0.totalSteps == 10 })
+    XCTAssertEqual(task.progress.last?.fraction, 1)
+    XCTAssertEqual(task.progress.first?.fraction, 0.1)
   }
 
   /// The lines of metrics.jsonl as dictionaries.
