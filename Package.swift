@@ -53,7 +53,7 @@ let package = Package(
     // that a task can own a momentum target network.
     .target(name: "Optimization", dependencies: ["Support", "NN", "Autograd"], swiftSettings: engineSwiftFlags),
     .target(
-      name: "Tasks", dependencies: ["Optimization", "Backbones", "NN", "Autograd", "Vision"],
+      name: "Tasks", dependencies: ["Support", "Optimization", "Backbones", "NN", "Autograd", "Vision"],
       swiftSettings: engineSwiftFlags),
     .target(
       name: "Training", dependencies: ["Support", "Optimization", "Tasks", "Backbones", "NN", "Autograd", "Vision"],

@@ -1,5 +1,6 @@
 import Evaluation
 import Foundation
+import Support
 import Tasks
 import Yams
 
@@ -66,19 +67,8 @@ public struct CompareConfig: Sendable {
   public static func load(path: String?, overrides: [String] = []) throws -> CompareConfig {
     var root = Node.Mapping([])
     if let path {
-      let data = try readConfigFile(path, kind: "compare")
-      let node: Node?
-      do {
-        node = try composeBounded(String(decoding: data, as: UTF8.self), source: path)
-      } catch let e as ConfigError {
-        throw e
-      } catch {
-        throw ConfigError("\(path): not valid YAML (\(error))")
-      }
-      guard let mapping = node?.mapping ?? (node == nil ? Node.Mapping([]) : nil) else {
-        throw ConfigError("\(path): the top level must be a mapping (name, output, experiments, set, probe, report)")
-      }
-      root = mapping
+      root = try ConfigSections.readMapping(
+        path, kind: "compare", sections: ["name", "output", "experiments", "set", "probe", "report"])
     }
     let fileNode = Node.mapping(root)
     for o in overrides { try ExperimentConfig.applyOverride(o, to: &root) }
@@ -88,20 +78,9 @@ public struct CompareConfig: Sendable {
       let keys = codingPath.map(\.stringValue).joined(separator: ".")
       return path == nil ? "--set compare.\(keys)" : "\(source) (or --set)"
     }
-    for key in root.keys.compactMap(\.string) where !topLevelKeys.contains(key) {
-      throw ConfigError(
-        "\(locate([AnyCodingKey(key)])): unknown key \"\(key)\" (known: \(topLevelKeys.sorted().joined(separator: ", ")))"
-      )
-    }
-    let decoder = YAMLDecoder()
-    func section<T: Decodable>(_ key: String, _ fallback: T) throws -> T {
-      guard let node = root[key] else { return fallback }
-      do {
-        return try decoder.decode(T.self, from: node)
-      } catch let e as DecodingError {
-        throw ConfigError(ExperimentConfig.describe(e, prefix: key, locate: locate))
-      }
-    }
+    let sections = ConfigSections(root: root, locate: locate)
+    try sections.rejectUnknownKeys(topLevelKeys)
+    func section<T: Decodable>(_ key: String, _ fallback: T) throws -> T { try sections.decode(key, fallback) }
     let defaultName = path.map { ($0 as NSString).lastPathComponent.replacingOccurrences(of: ".yaml", with: "") }
     let name = try section("name", defaultName ?? "compare")
     guard !name.isEmpty, !name.contains("/"), name != ".", name != ".." else {
@@ -121,7 +100,6 @@ public struct CompareConfig: Sendable {
     }
     let shared = try section("set", [String]())
     let probe = try section("probe", ProbeSection())
-    do { try probe.validate() } catch { throw ConfigError("\(locate([AnyCodingKey("probe")])): \(error)") }
     let report = try section("report", ReportSection())
     return CompareConfig(
       name: name, output: output, experiments: experiments, overrides: shared, probe: probe, report: report,
@@ -175,7 +153,7 @@ public struct CompareConfig: Sendable {
 
   /// How every run is probed (the options of `pretext probe`). Each label budget is one
   /// probe of each run, written to `probe-<budget>.json` in the run folder.
-  public struct ProbeSection: Decodable, Sendable, Equatable {
+  public struct ProbeSection: SettingsSchema, Equatable {
     /// Labeled folders (one subfolder per class), relative to the working directory like
     /// an experiment's `data.unlabeled`.
     public var train = "data/fashion-mnist/train"
@@ -205,66 +183,44 @@ public struct CompareConfig: Sendable {
 
     public init() {}
 
-    enum CodingKeys: String, CodingKey, CaseIterable {
-      case train, test, labelsPerClass = "labels_per_class", labelFractions = "label_fractions", knn, k, temperature
-      case baselines, classifier, epochs, batchSize = "batch_size", learningRate = "lr", weightDecay = "weight_decay"
-      case iterations, layers, concatDepths = "concat_depths", validationFraction = "validation_fraction", seed
-      case extractionBatchSize = "extraction_batch_size"
-    }
+    public static let section = "probe"
+    // Upper bounds far above any probe, so that every count derived from them stays in
+    // range (the labeled folders bound what is really used).
+    public static let options: [SettingOption<ProbeSection>] = [
+      .value("train", \.train, accepts: "a folder of class folders", "labeled images the classifiers are fitted on"),
+      .value("test", \.test, accepts: "a folder of class folders", "labeled images they are scored on"),
+      .list("labels_per_class", \.labelsPerClass, accepts: "counts ≥ 1 or all", "label budgets: N per class"),
+      .list("label_fractions", \.labelFractions, accepts: "numbers in (0, 1]", "more label budgets, as shares of each class") {
+        $0.allSatisfy { $0 > 0 && $0 <= 1 } ? nil : "must be in (0, 1], got \($0)"
+      },
+      .flag("knn", \.knn, "also score a weighted kNN classifier"),
+      .integer("k", \.k, in: 1...1_000_000, "neighbours of the kNN classifier"),
+      .number("temperature", \.temperature, in: 0...100, openBelow: true, "kNN vote weight exp(similarity / T)"),
+      .flag("baselines", \.baselines, "also probe a random-init backbone and raw pixels"),
+      .choice(
+        "classifier", \.classifier, LinearProbeSettings.Method.allCases.map(\.rawValue), "how the linear classifier is fitted"),
+      .integer("epochs", \.epochs, in: 1...1_000_000, "sgd/lars epochs (the classifier's default when absent)"),
+      .integer("batch_size", \.batchSize, in: 2...(1 << 20), "sgd/lars batch (the classifier's default when absent)"),
+      .number("lr", \.learningRate, in: 0...1000, openBelow: true, "sgd/lars learning rate (the classifier's default when absent)"),
+      .number("weight_decay", \.weightDecay, in: 0...1000, "weight decay (the classifier's default when absent)"),
+      .integer("iterations", \.iterations, in: 1...10_000_000, "lbfgs iterations"),
+      .value("layers", \.layers, accepts: "all, last or a depth name", "which depths' features (all: chosen on a validation split)"),
+      .integer("concat_depths", \.concatDepths, in: 1...64, "with layers: all, the deepest 2…N depths also compete concatenated"),
+      .number(
+        "validation_fraction", \.validationFraction, in: 0...1, openBelow: true, openAbove: true,
+        "share of the training labels held out to choose the depth"),
+      .value("seed", \.seed, accepts: "an integer ≥ 0", "seeds the label subsets and the fits"),
+      .integer("extraction_batch_size", \.extractionBatchSize, in: 1...(1 << 20), "images per feature-extraction batch"),
+    ]
 
-    public init(from decoder: Decoder) throws {
-      try decoder.rejectUnknownKeys(CodingKeys.self, allowing: [])
-      let c = try decoder.container(keyedBy: CodingKeys.self)
-      let d = Self()
-      train = try c.value(.train, or: d.train)
-      test = try c.value(.test, or: d.test)
-      labelsPerClass = try c.oneOrMany(.labelsPerClass) ?? d.labelsPerClass
-      labelFractions = try c.oneOrMany(.labelFractions) ?? d.labelFractions
-      knn = try c.value(.knn, or: d.knn)
-      k = try c.value(.k, or: d.k)
-      temperature = try c.value(.temperature, or: d.temperature)
-      baselines = try c.value(.baselines, or: d.baselines)
-      classifier = try c.value(.classifier, or: d.classifier)
-      epochs = try c.decodeIfPresent(Int.self, forKey: .epochs)
-      batchSize = try c.decodeIfPresent(Int.self, forKey: .batchSize)
-      learningRate = try c.decodeIfPresent(Double.self, forKey: .learningRate)
-      weightDecay = try c.decodeIfPresent(Double.self, forKey: .weightDecay)
-      iterations = try c.value(.iterations, or: d.iterations)
-      layers = try c.value(.layers, or: d.layers)
-      concatDepths = try c.value(.concatDepths, or: d.concatDepths)
-      validationFraction = try c.value(.validationFraction, or: d.validationFraction)
-      seed = try c.value(.seed, or: d.seed)
-      extractionBatchSize = try c.value(.extractionBatchSize, or: d.extractionBatchSize)
-    }
-
-    /// Checks ranges; the message names the key.
-    func validate() throws {
-      func check(_ ok: Bool, _ message: String) throws { if !ok { throw ConfigError("probe.\(message)") } }
-      try check(!labelsPerClass.isEmpty || !labelFractions.isEmpty, "labels_per_class: give at least one label budget")
-      try check(
-        labelFractions.allSatisfy { $0 > 0 && $0 <= 1 }, "label_fractions must be in (0, 1], got \(labelFractions)")
-      try check(Set(budgets.map(Self.fileStem)).count == budgets.count, "the label budgets repeat one another")
-      try check(
-        LinearProbeSettings.Method(rawValue: classifier) != nil,
-        "classifier must be one of sgd, lars, lbfgs, ridge; got \"\(classifier)\"")
-      // Upper bounds far above any probe, so that every count derived from them stays in
-      // range (the labeled folders bound what is really used).
-      try check((1...1_000_000).contains(k), "k must be in [1, 1000000], got \(k)")
-      try check(temperature > 0 && temperature <= 100, "temperature must be in (0, 100], got \(temperature)")
-      try check(
-        validationFraction > 0 && validationFraction < 1,
-        "validation_fraction must be in (0, 1), got \(validationFraction)")
-      try check(
-        (1...(1 << 20)).contains(extractionBatchSize), "extraction_batch_size must be in [1, 1048576], got \(extractionBatchSize)")
-      try check(
-        (1...64).contains(concatDepths), "concat_depths must be in [1, 64] (1: single depths only), got \(concatDepths)")
-      try check((1...10_000_000).contains(iterations), "iterations must be in [1, 10000000], got \(iterations)")
-      try check(epochs.map { (1...1_000_000).contains($0) } ?? true, "epochs must be in [1, 1000000], got \(epochs ?? 0)")
-      try check(batchSize.map { (2...(1 << 20)).contains($0) } ?? true, "batch_size must be in [2, 1048576], got \(batchSize ?? 0)")
-      try check(learningRate.map { $0 > 0 && $0 <= 1000 } ?? true, "lr must be in (0, 1000], got \(learningRate ?? 0)")
-      try check(
-        weightDecay.map { $0 >= 0 && $0 <= 1000 } ?? true, "weight_decay must be in [0, 1000], got \(weightDecay ?? 0)")
-      try classifierSettings.validate()
+    public func checkTogether() throws {
+      if labelsPerClass.isEmpty && labelFractions.isEmpty {
+        throw Self.error("labels_per_class", "needs at least one label budget (or label_fractions)")
+      }
+      if Set(budgets.map(Self.fileStem)).count != budgets.count {
+        throw Self.error("labels_per_class", "and label_fractions repeat one another: \(budgets.map(Self.fileStem))")
+      }
+      do { try classifierSettings.validate() } catch { throw Self.error("classifier", "settings: \(error)") }
     }
 
     /// Every label budget, in the order written (per-class counts, then fractions).
@@ -307,7 +263,7 @@ public struct CompareConfig: Sendable {
   }
 
   /// A `labels_per_class` entry: a positive count or `all`.
-  public enum LabelCount: Decodable, Sendable, Equatable {
+  public enum LabelCount: Codable, Sendable, Equatable {
     case all
     case perClass(Int)
 
@@ -327,6 +283,14 @@ public struct CompareConfig: Sendable {
       }
     }
 
+    public func encode(to encoder: Encoder) throws {
+      var c = encoder.singleValueContainer()
+      switch self {
+      case .all: try c.encode("all")
+      case .perClass(let n): try c.encode(n)
+      }
+    }
+
     public var budget: LabelSubset.Budget {
       switch self {
       case .all: return .all
@@ -336,7 +300,7 @@ public struct CompareConfig: Sendable {
   }
 
   /// What the report shows besides the table.
-  public struct ReportSection: Decodable, Sendable, Equatable {
+  public struct ReportSection: SettingsSchema, Equatable {
     /// Draw the 2-D PCA projection of each run's test features.
     public var projection = true
     /// Points drawn per class in the projection (the PCA itself uses every test image).
@@ -344,30 +308,12 @@ public struct CompareConfig: Sendable {
 
     public init() {}
 
-    enum CodingKeys: String, CodingKey, CaseIterable {
-      case projection, projectionPointsPerClass = "projection_points_per_class"
-    }
-
-    public init(from decoder: Decoder) throws {
-      try decoder.rejectUnknownKeys(CodingKeys.self, allowing: [])
-      let c = try decoder.container(keyedBy: CodingKeys.self)
-      projection = try c.value(.projection, or: true)
-      projectionPointsPerClass = try c.value(.projectionPointsPerClass, or: 200)
-      guard projectionPointsPerClass >= 1 else {
-        throw DecodingError.dataCorrupted(
-          .init(
-            codingPath: decoder.codingPath + [CodingKeys.projectionPointsPerClass],
-            debugDescription: "must be at least 1, got \(projectionPointsPerClass)"))
-      }
-    }
-  }
-}
-
-extension KeyedDecodingContainer {
-  /// A list, or a single value taken as a list of one; nil when the key is absent.
-  func oneOrMany<T: Decodable>(_ key: Key) throws -> [T]? {
-    guard contains(key) else { return nil }
-    if (try? nestedUnkeyedContainer(forKey: key)) != nil { return try decode([T].self, forKey: key) }
-    return [try decode(T.self, forKey: key)]
+    public static let section = "report"
+    public static let options: [SettingOption<ReportSection>] = [
+      .flag("projection", \.projection, "draw the 2-D PCA map of each run's test features"),
+      .integer(
+        "projection_points_per_class", \.projectionPointsPerClass, in: 1...1_000_000,
+        "points drawn per class in the map (the PCA uses every test image)"),
+    ]
   }
 }

@@ -35,7 +35,7 @@ public struct ExperimentConfig: @unchecked Sendable {
   /// Where each key was set (file and line, or --set), for errors found after loading.
   var locator: Locator
 
-  public struct DataSection: Codable, Sendable, Equatable {
+  public struct DataSection: SettingsSchema, Equatable {
     /// A folder of images (searched recursively) or a `.txt` list of image paths.
     public var unlabeled = "data/fashion-mnist/unlabeled"
     public var strict = false
@@ -44,16 +44,16 @@ public struct ExperimentConfig: @unchecked Sendable {
     /// Keep the decoded images in a memory-mapped cache file (`CachedImageFolder`).
     public var cache = true
     public init() {}
-    enum CodingKeys: String, CodingKey, CaseIterable { case unlabeled, strict, decodeSize = "decode_size", cache }
-    public init(from decoder: Decoder) throws {
-      try decoder.rejectUnknownKeys(CodingKeys.self, allowing: [])
-      let c = try decoder.container(keyedBy: CodingKeys.self)
-      let d = Self()
-      unlabeled = try c.value(.unlabeled, or: d.unlabeled)
-      strict = try c.value(.strict, or: d.strict)
-      decodeSize = try c.value(.decodeSize, or: d.decodeSize)
-      cache = try c.value(.cache, or: d.cache)
-    }
+
+    public static let section = "data"
+    public static let options: [SettingOption<DataSection>] = [
+      .value("unlabeled", \.unlabeled, accepts: "a folder or a .txt list of paths", "the images to pretrain on (searched recursively)"),
+      .flag("strict", \.strict, "stop at the first unreadable image instead of skipping it"),
+      .value(
+        "decode_size", \.decodeSize, accepts: "auto, full or 1…\(DecodeSize.maximum) pixels",
+        "the shorter side images are reduced to when decoded (auto: twice the input)"),
+      .flag("cache", \.cache, "keep the decoded images in a memory-mapped cache file"),
+    ]
   }
 
   /// `data.decode_size`: `auto` (twice the backbone's input, so that a random resized
@@ -105,7 +105,7 @@ public struct ExperimentConfig: @unchecked Sendable {
     }
   }
 
-  public struct BackboneSection: Codable, Sendable, Equatable {
+  public struct BackboneSection: SettingsSchema, Equatable {
     public var preset = "vit-cpu"
     public var imageSize: Int? = nil
     public var patchSize: Int? = nil
@@ -113,35 +113,23 @@ public struct ExperimentConfig: @unchecked Sendable {
     /// ViT embedding width, or the ResNet's first-stage channels.
     public var width: Int? = nil
     public init() {}
-    enum CodingKeys: String, CodingKey, CaseIterable {
-      case preset, imageSize = "image_size", patchSize = "patch_size", inChannels = "in_channels", width
-    }
-    public init(from decoder: Decoder) throws {
-      try decoder.rejectUnknownKeys(CodingKeys.self, allowing: [])
-      let c = try decoder.container(keyedBy: CodingKeys.self)
-      preset = try c.value(.preset, or: "vit-cpu")
-      imageSize = try c.decodeIfPresent(Int.self, forKey: .imageSize)
-      patchSize = try c.decodeIfPresent(Int.self, forKey: .patchSize)
-      inChannels = try c.decodeIfPresent(Int.self, forKey: .inChannels)
-      width = try c.decodeIfPresent(Int.self, forKey: .width)
-    }
+
     /// The largest side and width accepted: far above anything a CPU trains, small
     /// enough that sizes derived from them stay in range of an `Int`. What a run can
     /// really hold is the memory check's answer (MemoryCheck.swift).
     public static let maximumSize = 1 << 20
 
-    /// The first size setting outside [1, `maximumSize`], with its value.
-    var sizeOutOfRange: (key: String, value: Int)? {
-      for (key, value) in [("image_size", imageSize), ("patch_size", patchSize), ("width", width)] {
-        if let value, !(1...Self.maximumSize).contains(value) { return (key, value) }
-      }
-      return nil
-    }
+    public static let section = "backbone"
+    public static let options: [SettingOption<BackboneSection>] = [
+      .value("preset", \.preset, accepts: BackbonePreset.names.joined(separator: ", "), "the architecture"),
+      .integer("image_size", \.imageSize, in: 1...maximumSize, "input side in pixels (the preset's when absent)"),
+      .integer("patch_size", \.patchSize, in: 1...maximumSize, "ViT patch side (the preset's when absent)"),
+      .integer("in_channels", \.inChannels, in: 1...maximumSize, "input channels: 1 gray, 3 colour (the preset's when absent)"),
+      .integer("width", \.width, in: 1...maximumSize, "ViT embedding width, or the ResNet's first-stage channels"),
+    ]
 
     public func config() throws -> BackboneConfig {
-      if let bad = sizeOutOfRange {
-        throw BackboneError("backbone.\(bad.key) must be in [1, \(Self.maximumSize)], got \(bad.value)")
-      }
+      do { try validate() } catch let e as SettingError { throw BackboneError("\(e)") }
       return try BackbonePreset.config(
         preset, imageSize: imageSize, patchSize: patchSize, inChannels: inChannels, width: width)
     }
@@ -158,56 +146,47 @@ public struct ExperimentConfig: @unchecked Sendable {
     for o in overrides { try applyOverride(o, to: &merged) }
     let root = Node.mapping(merged)
     let locator = Locator(path: path, layers: layers, overrides: overrides)
-    let locate = { (codingPath: [CodingKey]) -> String in locator.locate(codingPath.map(\.stringValue)) }
-    do {
-      for key in merged.keys.compactMap(\.string) where !topLevelKeys.contains(key) {
-        throw ConfigError("\(locate([AnyCodingKey(key)])): unknown key \"\(key)\" (known: \(topLevelKeys.sorted().joined(separator: ", ")))")
-      }
-      let decoder = YAMLDecoder()
-      func section<T: Decodable>(_ key: String, _ fallback: T) throws -> T {
-        guard let node = merged[key] else { return fallback }
-        do {
-          return try decoder.decode(T.self, from: node)
-        } catch let e as DecodingError {
-          throw ConfigError(describe(e, prefix: key, locator: locator))
-        }
-      }
-      let name = try section("name", (path as NSString).lastPathComponent.replacingOccurrences(of: ".yaml", with: ""))
-      let output = try section("output", "runs")
-      let data = try section("data", DataSection())
-      let backbone = try section("backbone", BackboneSection())
-      let train = try section("train", TrainerSettings())
-      do {
-        try train.validate()
-      } catch let e as SettingError {
-        // The line that sets the key, or the section's line when the value is a default.
-        throw ConfigError("\(locator.locate(["train", e.key], orSection: true)): \(e)")
-      }
-      let taskNode = merged["task"] ?? Node.mapping(["name": "simclr"])
-      guard let taskName = taskNode["name"]?.string else {
-        throw ConfigError("\(locate([AnyCodingKey("task")])): task needs a name (\(TaskRegistry.names.joined(separator: ", ")))")
-      }
-      guard TaskRegistry.factories[taskName] != nil else {
-        throw ConfigError(
-          "\(locate([AnyCodingKey("task"), AnyCodingKey("name")])): unknown task \"\(taskName)\" (known: \(TaskRegistry.names.joined(separator: ", ")))")
-      }
-      let yaml = try Yams.serialize(node: root, sortKeys: true)
-      return ExperimentConfig(
-        name: name, output: output, data: data, backbone: backbone, taskName: taskName, taskNode: taskNode, train: train,
-        resolvedYAML: yaml, hash: SafeTensors.checksum(Array(yaml.utf8)[...]), locator: locator)
+    let sections = ConfigSections(
+      root: merged, locate: { locator.locate($0.map(\.stringValue), orSection: true) }, value: { locator.value($0) })
+    try sections.rejectUnknownKeys(topLevelKeys)
+    let name = try sections.decode("name", (path as NSString).lastPathComponent.replacingOccurrences(of: ".yaml", with: ""))
+    let output = try sections.decode("output", "runs")
+    let data = try sections.decode("data", DataSection())
+    let backbone = try sections.decode("backbone", BackboneSection())
+    let train = try sections.decode("train", TrainerSettings())
+    let taskNode = merged["task"] ?? Node.mapping(["name": "simclr"])
+    guard let taskName = taskNode["name"]?.string else {
+      throw ConfigError("\(locator.locate(["task"])): task needs a name (\(TaskRegistry.names.joined(separator: ", ")))")
     }
+    guard TaskRegistry.factories[taskName] != nil else {
+      throw ConfigError(
+        "\(locator.locate(["task", "name"])): unknown task \"\(taskName)\" (known: \(TaskRegistry.names.joined(separator: ", ")))")
+    }
+    let yaml = try Yams.serialize(node: root, sortKeys: true)
+    return ExperimentConfig(
+      name: name, output: output, data: data, backbone: backbone, taskName: taskName, taskNode: taskNode, train: train,
+      resolvedYAML: yaml, hash: SafeTensors.checksum(Array(yaml.utf8)[...]), locator: locator)
   }
 
   /// Builds the task from its section; errors name the file and line (`sourcePath` is
   /// named when no line is known).
   public func makeTask(backbone: any Backbone, using rng: inout RandomGenerator, sourcePath: String) throws -> any PretextTask {
+    try withTaskSection(sourcePath: sourcePath) { decoder in
+      try TaskRegistry.make(taskName, settings: decoder, backbone: backbone, using: &rng)
+    }
+  }
+
+  /// Runs `body` on a decoder of the task section; what it throws about the section
+  /// becomes a `ConfigError` naming the file and line (of the key, where one is at fault).
+  func withTaskSection<T>(sourcePath: String? = nil, _ body: (Decoder) throws -> T) throws -> T {
     do {
-      let decoder = try YAMLDecoder().decode(DecoderCapture.self, from: taskNode).decoder
-      return try TaskRegistry.make(taskName, settings: decoder, backbone: backbone, using: &rng)
+      return try body(try YAMLDecoder().decode(DecoderCapture.self, from: taskNode).decoder)
     } catch let e as DecodingError {
       throw ConfigError(Self.describe(e, prefix: "task", locator: locator))
+    } catch let e as SettingError {
+      throw ConfigError("\(locator.locate(["task", e.key], orSection: true, fallback: sourcePath)): \(e)")
     } catch let e as TaskError {
-      // A value out of range, or a task that does not fit the backbone.
+      // A task that does not fit the backbone.
       throw ConfigError("\(locator.locate(["task"], fallback: sourcePath)): \(e)")
     } catch let e as TransformError {
       // A view recipe the transforms refuse (e.g. a patch grid's jitter wider than its gap).
@@ -228,9 +207,10 @@ public struct ExperimentConfig: @unchecked Sendable {
   /// The `backbone` section's configuration (nothing built); errors name the file and
   /// line (of the key, for a size out of range).
   public func backboneConfig() throws -> BackboneConfig {
-    if let bad = backbone.sizeOutOfRange {
-      throw ConfigError(
-        "\(locator.locate(["backbone", bad.key])): backbone.\(bad.key) must be in [1, \(BackboneSection.maximumSize)], got \(bad.value)")
+    do {
+      try backbone.validate()
+    } catch let e as SettingError {
+      throw ConfigError("\(locator.locate(["backbone", e.key], orSection: true)): \(e)")
     }
     do {
       return try backbone.config()
@@ -305,19 +285,7 @@ public struct ExperimentConfig: @unchecked Sendable {
   static func loadLayers(path: String, seen: Set<String>) throws -> [Layer] {
     let full = URL(fileURLWithPath: path).standardizedFileURL.path
     guard !seen.contains(full) else { throw ConfigError("\(path): base files form a loop") }
-    let data = try readConfigFile(path)
-    let text = String(decoding: data, as: UTF8.self)
-    let node: Node?
-    do {
-      node = try composeBounded(text, source: path)
-    } catch let e as ConfigError {
-      throw e
-    } catch {
-      throw ConfigError("\(path): not valid YAML (\(error))")
-    }
-    guard let mapping = node?.mapping ?? (node == nil ? Node.Mapping([]) : nil) else {
-      throw ConfigError("\(path): the top level must be a mapping of sections (name, data, backbone, task, train)")
-    }
+    let mapping = try ConfigSections.readMapping(path, kind: "config", sections: ["name", "data", "backbone", "task", "train"])
     var layers = [Layer(path: path, node: mapping)]
     if let base = mapping["base"] {
       guard let baseName = base.string else { throw ConfigError("\(path):\(base.mark?.line ?? 0): base must be a file name") }

@@ -42,11 +42,6 @@ extension ExperimentConfig {
   /// The image sides a sample pushes through the backbone (the task's views).
   func taskBackboneInputs(_ config: BackboneConfig) throws -> [Int] {
     guard let inputs = TaskRegistry.backboneInputs[taskName] else { return [config.imageSize] }
-    do {
-      let decoder = try YAMLDecoder().decode(DecoderCapture.self, from: taskNode).decoder
-      return try inputs(decoder, config)
-    } catch let e as DecodingError {
-      throw ConfigError(Self.describe(e, prefix: "task", locator: locator))
-    }
+    return try withTaskSection { try inputs($0, config) }
   }
 }

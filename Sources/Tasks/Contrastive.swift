@@ -33,7 +33,7 @@ public final class Contrastive: PretextTask, @unchecked Sendable {
     }
 
     public init(from decoder: Decoder) throws {
-      try decoder.rejectUnknownKeys(CodingKeys.self)
+      try decoder.rejectUnknownKeys(CodingKeys.self, allowing: ["name"])
       let c = try decoder.container(keyedBy: CodingKeys.self)
       let d = Self()
       temperature = try c.value(.temperature, or: d.temperature)

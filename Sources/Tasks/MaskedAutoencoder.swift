@@ -2,6 +2,7 @@ import Autograd
 import Backbones
 import Foundation
 import NN
+import Support
 import Vision
 
 /// Masked-patch reconstruction: MAE (He et al. 2021, "Masked Autoencoders Are Scalable
@@ -14,7 +15,7 @@ import Vision
 /// targets, `norm_pix_loss`). Decoder names follow MAE's code (`decoder_embed`,
 /// `mask_token`, `decoder_blocks`, `decoder_norm`, `decoder_pred`).
 public final class MaskedAutoencoder: PretextTask, @unchecked Sendable {
-  public struct Settings: Codable, Sendable, Equatable {
+  public struct Settings: TaskSettings, Equatable {
     public var maskRatio: Double = 0.75
     public var decoderWidth: Int = 128
     public var decoderDepth: Int = 2
@@ -27,25 +28,20 @@ public final class MaskedAutoencoder: PretextTask, @unchecked Sendable {
     public var std: [Float] = [0.5]
     public init() {}
 
-    enum CodingKeys: String, CodingKey, CaseIterable {
-      case maskRatio = "mask_ratio", decoderWidth = "decoder_width", decoderDepth = "decoder_depth"
-      case decoderHeads = "decoder_heads", normalizePixelTargets = "norm_pix_loss", cropScale = "crop_scale", flip
-      case mean, std
-    }
+    public static let section = "mae"
+    public static let options: [SettingOption<Settings>] = [
+      .number("mask_ratio", \.maskRatio, in: 0...1, openBelow: true, openAbove: true, "share of the patches masked (§4: 75%)"),
+      .integer("decoder_width", \.decoderWidth, in: 4...maximumTaskWidth, "decoder embedding width (a multiple of 4 and of the heads)"),
+      .integer("decoder_depth", \.decoderDepth, in: 1...64, "decoder transformer blocks"),
+      .integer("decoder_heads", \.decoderHeads, in: 1...maximumTaskWidth, "decoder attention heads"),
+      .flag("norm_pix_loss", \.normalizePixelTargets, "targets normalized per patch (mean 0, std 1), as MAE's default"),
+      .cropScale(\.cropScale), .flip(\.flip), .inputMean(\.mean), .inputStd(\.std),
+    ]
 
-    public init(from decoder: Decoder) throws {
-      try decoder.rejectUnknownKeys(CodingKeys.self)
-      let c = try decoder.container(keyedBy: CodingKeys.self)
-      let d = Self()
-      maskRatio = try c.value(.maskRatio, or: d.maskRatio)
-      decoderWidth = try c.value(.decoderWidth, or: d.decoderWidth)
-      decoderDepth = try c.value(.decoderDepth, or: d.decoderDepth)
-      decoderHeads = try c.value(.decoderHeads, or: d.decoderHeads)
-      normalizePixelTargets = try c.value(.normalizePixelTargets, or: d.normalizePixelTargets)
-      cropScale = try c.value(.cropScale, or: d.cropScale)
-      flip = try c.value(.flip, or: d.flip)
-      mean = try c.value(.mean, or: d.mean)
-      std = try c.value(.std, or: d.std)
+    public func checkTogether() throws {
+      guard decoderWidth % 4 == 0, decoderHeads <= decoderWidth, decoderWidth % decoderHeads == 0 else {
+        throw Self.error("decoder_width", "\(decoderWidth) must be a multiple of 4 and of decoder_heads (\(decoderHeads))")
+      }
     }
   }
 
@@ -71,21 +67,7 @@ public final class MaskedAutoencoder: PretextTask, @unchecked Sendable {
     guard case .vit(let vit) = backbone.config else {
       throw TaskError("mae needs a ViT backbone (it encodes visible patches only), got \(backbone.config.name)")
     }
-    guard settings.maskRatio > 0 && settings.maskRatio < 1 else {
-      throw TaskError("mae.mask_ratio must be in (0, 1), got \(settings.maskRatio)")
-    }
-    let r = SettingsRanges(task: "mae")
-    try r.check("decoder_width", settings.decoderWidth, in: 4...maximumTaskWidth)
-    try r.check("decoder_depth", settings.decoderDepth, in: 1...64)
-    try r.check("decoder_heads", settings.decoderHeads, in: 1...settings.decoderWidth)
-    try r.checkPair("crop_scale", settings.cropScale, in: 0...1, openBelow: true)
-    try r.check("flip", settings.flip, in: 0...1)
-    try r.check("mean", settings.mean, in: -1000...1000)
-    try r.check("std", settings.std, in: 0...1000, openBelow: true)
-    guard settings.decoderWidth % 4 == 0, settings.decoderWidth % settings.decoderHeads == 0 else {
-      throw TaskError("mae.decoder_width \(settings.decoderWidth) must be a multiple of 4 and of decoder_heads")
-    }
-    guard settings.cropScale.count == 2 else { throw TaskError("mae.crop_scale takes 2 numbers") }
+    try settings.validate()
     self.settings = settings
     self.vit = vit
     keepCount = max(1, Int(Double(vit.patchCount) * (1 - settings.maskRatio)))

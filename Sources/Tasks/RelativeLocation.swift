@@ -1,6 +1,7 @@
 import Autograd
 import Backbones
 import NN
+import Support
 import Vision
 
 /// Relative patch location (Doersch, Gupta & Efros 2015, "Unsupervised Visual
@@ -12,7 +13,7 @@ import Vision
 /// features predicts which neighbour it was. Each patch is independently grayscaled with
 /// some probability (the paper's guard against chromatic-aberration shortcuts).
 public final class RelativeLocation: PretextTask, @unchecked Sendable {
-  public struct Settings: Codable, Sendable, Equatable {
+  public struct Settings: TaskSettings, Equatable {
     /// The image is first resized to this size (pixels, square); 0 keeps it.
     public var resize: Int = 64
     public var patchSize: Int = 18
@@ -29,26 +30,21 @@ public final class RelativeLocation: PretextTask, @unchecked Sendable {
     public var std: [Float] = [0.5]
     public init() {}
 
-    enum CodingKeys: String, CodingKey, CaseIterable {
-      case resize, patchSize = "patch_size", gap, jitter, patchInputSize = "patch_input_size"
-      case grayscaleProbability = "grayscale_p"
-      case headHidden = "head_hidden", mean, std
-    }
-
-    public init(from decoder: Decoder) throws {
-      try decoder.rejectUnknownKeys(CodingKeys.self)
-      let c = try decoder.container(keyedBy: CodingKeys.self)
-      let d = Self()
-      resize = try c.value(.resize, or: d.resize)
-      patchSize = try c.value(.patchSize, or: d.patchSize)
-      gap = try c.value(.gap, or: d.gap)
-      jitter = try c.value(.jitter, or: d.jitter)
-      patchInputSize = try c.value(.patchInputSize, or: d.patchInputSize)
-      grayscaleProbability = try c.value(.grayscaleProbability, or: d.grayscaleProbability)
-      headHidden = try c.value(.headHidden, or: d.headHidden)
-      mean = try c.value(.mean, or: d.mean)
-      std = try c.value(.std, or: d.std)
-    }
+    public static let section = "relative-location"
+    // Sides in pixels, up to a 16k-px image: the memory check bounds what a run can hold.
+    public static let options: [SettingOption<Settings>] = [
+      .integer("resize", \.resize, in: 0...16384, "side the image is first resized to (square); 0 keeps it"),
+      .integer("patch_size", \.patchSize, in: 1...16384, "side of each grid patch"),
+      .integer("gap", \.gap, in: 0...16384, "pixels between neighbouring patches (§3: no shortcut across borders)"),
+      .integer("jitter", \.jitter, in: 0...16384, "random shift of each patch, at most this many pixels"),
+      SettingOption(
+        "patch_input_size", \.patchInputSize, accepts: "0, or 8…16384",
+        "side patches are resized to for the backbone; 0: the backbone's image size"
+      ) { $0 == 0 || (8...16384).contains($0) ? nil : "must be 0 (the backbone's image size) or in [8, 16384], got \($0)" },
+      .number("grayscale_p", \.grayscaleProbability, in: 0...1, "probability each patch is grayscaled (§3: against chromatic aberration)"),
+      .integer("head_hidden", \.headHidden, in: 1...maximumTaskWidth, "hidden width of the head on [centre, neighbour] features"),
+      .inputMean(\.mean), .inputStd(\.std),
+    ]
   }
 
   public let name = "relative-location"
@@ -69,17 +65,7 @@ public final class RelativeLocation: PretextTask, @unchecked Sendable {
   }
 
   public init(_ settings: Settings, backbone: any Backbone, using rng: inout RandomGenerator) throws {
-    let r = SettingsRanges(task: "relative-location")
-    // Sides in pixels, up to a 16k-px image: the memory check bounds what a run can hold.
-    for (key, v) in [("resize", settings.resize), ("gap", settings.gap), ("jitter", settings.jitter)] {
-      try r.check(key, v, in: 0...16384)
-    }
-    try r.check("patch_size", settings.patchSize, in: 1...16384)
-    try r.check("patch_input_size", settings.patchInputSize, in: 0...16384)
-    try r.check("head_hidden", settings.headHidden, in: 1...maximumTaskWidth)
-    try r.check("grayscale_p", settings.grayscaleProbability, in: 0...1)
-    try r.check("mean", settings.mean, in: -1000...1000)
-    try r.check("std", settings.std, in: 0...1000, openBelow: true)
+    try settings.validate()
     self.settings = settings
     sampler = try PatchGridSampler(patchSize: settings.patchSize, gap: settings.gap, jitter: settings.jitter)
     if settings.resize > 0 {
@@ -90,9 +76,6 @@ public final class RelativeLocation: PretextTask, @unchecked Sendable {
       resize = try Resize(height: settings.resize, width: settings.resize)
     } else {
       resize = nil
-    }
-    guard settings.patchInputSize == 0 || settings.patchInputSize >= 8 else {
-      throw TaskError("relative-location: patch_input_size \(settings.patchInputSize) must be 0 (the backbone's image size) or at least 8 pixels")
     }
     let size = settings.patchInputSize > 0 ? settings.patchInputSize : backbone.config.imageSize
     guard size == backbone.config.imageSize || backbone.config.acceptsAnyImageSize else {

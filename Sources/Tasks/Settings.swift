@@ -1,37 +1,11 @@
 import Foundation
+import Support
 
-/// A coding key for any string, to list the keys a config section actually has.
-public struct AnyCodingKey: CodingKey, Hashable, Sendable {
-  public var stringValue: String
-  public var intValue: Int?
-  public init(_ s: String) { stringValue = s }
-  public init?(stringValue: String) { self.stringValue = stringValue }
-  public init?(intValue: Int) {
-    stringValue = String(intValue)
-    self.intValue = intValue
-  }
-}
-
-extension Decoder {
-  /// Throws when the section holds a key not in `K` (a misspelt option must not be
-  /// silently ignored). The error names the key and lists the known ones.
-  public func rejectUnknownKeys<K: CodingKey & CaseIterable>(_: K.Type, allowing extra: Set<String> = ["name"]) throws {
-    let present = try container(keyedBy: AnyCodingKey.self).allKeys
-    let known = Set(K.allCases.map(\.stringValue)).union(extra)
-    if let bad = present.first(where: { !known.contains($0.stringValue) }) {
-      throw DecodingError.dataCorrupted(
-        DecodingError.Context(
-          codingPath: codingPath + [bad],
-          debugDescription: "unknown key \"\(bad.stringValue)\" (known: \(known.sorted().joined(separator: ", ")))"))
-    }
-  }
-}
-
-extension KeyedDecodingContainer {
-  /// The value at `key`, or `fallback` when the key is absent.
-  public func value<T: Decodable>(_ key: Key, or fallback: T) throws -> T {
-    try decodeIfPresent(T.self, forKey: key) ?? fallback
-  }
+/// A task's settings: its section of the experiment config, which also holds the task's
+/// `name`.
+public protocol TaskSettings: SettingsSchema {}
+extension TaskSettings {
+  public static var otherKeys: Set<String> { ["name"] }
 }
 
 /// The range checks of a task's settings: each names the key, what it accepts and the
@@ -83,3 +57,23 @@ public struct SettingsRanges {
 /// The largest layer width a task setting takes: far above any CPU model, and small
 /// enough that products of a few widths stay in range.
 public let maximumTaskWidth = 1 << 16
+
+/// Options several tasks share, declared once.
+extension SettingOption {
+  /// The pixel mean subtracted before the backbone (the normalization is saved with it).
+  public static func inputMean(_ field: WritableKeyPath<S, [Float]>) -> SettingOption {
+    .numbers("mean", field, in: -1000...1000, "pixel mean subtracted: one value, or one per channel")
+  }
+  /// The pixel standard deviation divided by.
+  public static func inputStd(_ field: WritableKeyPath<S, [Float]>) -> SettingOption {
+    .numbers("std", field, in: 0...1000, openBelow: true, "pixel std divided by: one value, or one per channel")
+  }
+  /// A random resized crop's range of areas, as shares of the image.
+  public static func cropScale(_ field: WritableKeyPath<S, [Double]>) -> SettingOption {
+    .interval("crop_scale", field, in: 0...1, openBelow: true, "random resized crop: the range of areas kept")
+  }
+  /// The probability of a horizontal flip.
+  public static func flip(_ field: WritableKeyPath<S, Float>) -> SettingOption {
+    .number("flip", field, in: 0...1, "probability of a horizontal flip")
+  }
+}

@@ -1,9 +1,11 @@
 import Foundation
+import Optimization
+import Support
 import Tasks
 
 /// How to train: batch, budget, optimizer, schedule, checkpoints. Every field has a
 /// default; a config section may set any subset.
-public struct TrainerSettings: Codable, Sendable, Equatable {
+public struct TrainerSettings: SettingsSchema, Equatable {
   public var batchSize = 256
   /// The budget: one of steps, minutes or epochs is used, in that order of precedence
   /// (steps when positive, else minutes when positive, else epochs; a run that sets both
@@ -46,96 +48,43 @@ public struct TrainerSettings: Codable, Sendable, Equatable {
 
   public init() {}
 
-  enum CodingKeys: String, CodingKey, CaseIterable {
-    case batchSize = "batch_size", epochs, steps, minutes, optimizer
-    case baseLearningRate = "base_lr", minimumLearningRate = "min_lr", warmupFraction = "warmup_fraction"
-    case weightDecay = "weight_decay", momentum, betas, clipGradientNorm = "clip_grad_norm", emaDecay = "ema_decay"
-    case seed, logEvery = "log_every", checkpointEvery = "checkpoint_every", keepCheckpoints = "keep_checkpoints"
-    case artifactsEvery = "artifacts_every", nanRetries = "nan_retries", nanLearningRateFactor = "nan_lr_factor"
-    case syncBatchNorm = "sync_batchnorm"
-  }
-
-  public init(from decoder: Decoder) throws {
-    try decoder.rejectUnknownKeys(CodingKeys.self, allowing: [])
-    let c = try decoder.container(keyedBy: CodingKeys.self)
-    let d = TrainerSettings()
-    batchSize = try c.value(.batchSize, or: d.batchSize)
-    epochs = try c.value(.epochs, or: d.epochs)
-    steps = try c.value(.steps, or: d.steps)
-    minutes = try c.value(.minutes, or: d.minutes)
-    optimizer = try c.value(.optimizer, or: d.optimizer)
-    baseLearningRate = try c.value(.baseLearningRate, or: d.baseLearningRate)
-    minimumLearningRate = try c.value(.minimumLearningRate, or: d.minimumLearningRate)
-    warmupFraction = try c.value(.warmupFraction, or: d.warmupFraction)
-    weightDecay = try c.value(.weightDecay, or: d.weightDecay)
-    momentum = try c.value(.momentum, or: d.momentum)
-    betas = try c.value(.betas, or: d.betas)
-    clipGradientNorm = try c.value(.clipGradientNorm, or: d.clipGradientNorm)
-    emaDecay = try c.value(.emaDecay, or: d.emaDecay)
-    seed = try c.value(.seed, or: d.seed)
-    logEvery = try c.value(.logEvery, or: d.logEvery)
-    checkpointEvery = try c.value(.checkpointEvery, or: d.checkpointEvery)
-    keepCheckpoints = try c.value(.keepCheckpoints, or: d.keepCheckpoints)
-    artifactsEvery = try c.value(.artifactsEvery, or: d.artifactsEvery)
-    nanRetries = try c.value(.nanRetries, or: d.nanRetries)
-    nanLearningRateFactor = try c.value(.nanLearningRateFactor, or: d.nanLearningRateFactor)
-    syncBatchNorm = try c.value(.syncBatchNorm, or: d.syncBatchNorm)
-  }
-
-  /// Checks ranges; the error names the key (`SettingError.key`, so that a config file
-  /// can point at the line that sets it).
-  public func validate() throws {
-    func check(_ key: CodingKeys, _ ok: Bool, _ message: String) throws {
-      if !ok { throw SettingError(key: key.rawValue, message: message) }
-    }
-    try check(.batchSize, batchSize >= 2, "batch_size must be at least 2, got \(batchSize)")
+  public static let section = "train"
+  public static let options: [SettingOption<TrainerSettings>] = [
     // Far above a CPU batch; the memory check bounds what a run can hold.
-    try check(.batchSize, batchSize <= 1 << 20, "batch_size must be at most 1048576, got \(batchSize)")
-    try check(.steps, epochs > 0 || steps > 0 || minutes > 0, "one of epochs, steps or minutes must be positive")
-    try check(.steps, steps >= 0, "steps cannot be negative, got \(steps)")
-    try check(
-      .steps, steps <= TrainingPlan.maximumSteps, "steps must be at most \(TrainingPlan.maximumSteps), got \(steps)")
-    try check(.minutes, minutes >= 0, "minutes cannot be negative, got \(minutes)")
+    .integer("batch_size", \.batchSize, in: 2...(1 << 20), "images per optimizer step (over all processes)"),
     // Upper bounds far beyond any run, so that planning arithmetic stays in range.
-    try check(.minutes, minutes <= 525_960, "minutes must be at most 525960 (a year), got \(minutes)")
-    try check(.epochs, epochs >= 0, "epochs cannot be negative, got \(epochs)")
-    try check(.epochs, epochs <= 1e9, "epochs must be at most 1000000000, got \(epochs)")
-    try check(
-      .optimizer, ["adamw", "sgd", "lars"].contains(optimizer), "optimizer must be adamw, sgd or lars, got \"\(optimizer)\"")
-    try check(
-      .baseLearningRate, baseLearningRate > 0 && baseLearningRate <= 1e3,
-      "base_lr must be in (0, 1000], got \(baseLearningRate)")
-    try check(
-      .minimumLearningRate, minimumLearningRate >= 0 && minimumLearningRate <= baseLearningRate,
-      "min_lr must be in [0, base_lr], got \(minimumLearningRate)")
-    try check(
-      .warmupFraction, warmupFraction >= 0 && warmupFraction < 1, "warmup_fraction must be in [0, 1), got \(warmupFraction)")
-    try check(.weightDecay, weightDecay >= 0 && weightDecay <= 1e3, "weight_decay must be in [0, 1000], got \(weightDecay)")
-    try check(.momentum, momentum >= 0 && momentum < 1, "momentum must be in [0, 1), got \(momentum)")
-    try check(
-      .betas, betas.count == 2 && betas.allSatisfy { $0 >= 0 && $0 < 1 }, "betas must be two numbers in [0, 1), got \(betas)")
-    try check(
-      .clipGradientNorm, clipGradientNorm >= 0 && clipGradientNorm.isFinite,
-      "clip_grad_norm must be 0 (off) or a positive number, got \(clipGradientNorm)")
-    try check(.emaDecay, emaDecay >= 0 && emaDecay < 1, "ema_decay must be in [0, 1), got \(emaDecay)")
-    try check(.logEvery, logEvery > 0, "log_every must be positive, got \(logEvery)")
-    try check(.checkpointEvery, checkpointEvery > 0, "checkpoint_every must be positive, got \(checkpointEvery)")
-    try check(.keepCheckpoints, keepCheckpoints > 0, "keep_checkpoints must be positive, got \(keepCheckpoints)")
-    try check(
-      .keepCheckpoints, keepCheckpoints <= 10_000, "keep_checkpoints must be at most 10000, got \(keepCheckpoints)")
-    try check(.artifactsEvery, artifactsEvery >= 0, "artifacts_every cannot be negative, got \(artifactsEvery)")
-    try check(.nanRetries, nanRetries >= 0 && nanRetries <= 1000, "nan_retries must be in [0, 1000], got \(nanRetries)")
-    try check(
-      .nanLearningRateFactor, nanLearningRateFactor > 0 && nanLearningRateFactor < 1,
-      "nan_lr_factor must be in (0, 1), got \(nanLearningRateFactor)")
-  }
-}
+    .number("epochs", \.epochs, in: 0...1e9, "passes over the data (when steps and minutes are 0)"),
+    .integer("steps", \.steps, in: 0...TrainingPlan.maximumSteps, "optimizer steps; takes precedence when positive"),
+    .number("minutes", \.minutes, in: 0...525_960, "wall-clock budget (at most a year), when steps is 0"),
+    .choice("optimizer", \.optimizer, OptimizerKind.allCases.map(\.rawValue), "the update rule"),
+    .number("base_lr", \.baseLearningRate, in: 0...1e3, openBelow: true, "learning rate for a batch of 256 (scaled linearly)"),
+    .number("min_lr", \.minimumLearningRate, in: 0...1e3, "where the cosine ends, for a batch of 256 (at most base_lr)"),
+    .number("warmup_fraction", \.warmupFraction, in: 0...1, openAbove: true, "linear warmup, as a share of the steps"),
+    .number("weight_decay", \.weightDecay, in: 0...1e3, "decoupled (AdamW) or L2 (SGD, LARS) weight decay"),
+    .number("momentum", \.momentum, in: 0...1, openAbove: true, "SGD and LARS momentum"),
+    .numbers("betas", \.betas, count: 2, in: 0...1, openAbove: true, "AdamW's β1, β2"),
+    .number("clip_grad_norm", \.clipGradientNorm, in: 0...1e9, "global gradient-norm clipping; 0 turns it off"),
+    .number("ema_decay", \.emaDecay, in: 0...1, openAbove: true, "an EMA of the weights saved beside them; 0 = off"),
+    .value("seed", \.seed, accepts: "an integer ≥ 0", "seeds initialization, augmentation and data order"),
+    .integer("log_every", \.logEvery, in: 1...1_000_000_000, "steps between lines of metrics.jsonl and the console"),
+    .integer("checkpoint_every", \.checkpointEvery, in: 1...1_000_000_000, "steps between checkpoints"),
+    .integer("keep_checkpoints", \.keepCheckpoints, in: 1...10_000, "checkpoints kept on disk (the newest)"),
+    .integer("artifacts_every", \.artifactsEvery, in: 0...1_000_000_000, "steps between task pictures; 0 = only at the end"),
+    .integer("nan_retries", \.nanRetries, in: 0...1000, "rollbacks after a non-finite loss before the run stops"),
+    .number(
+      "nan_lr_factor", \.nanLearningRateFactor, in: 0...1, openBelow: true, openAbove: true,
+      "learning-rate multiplier at each rollback"),
+    .flag("sync_batchnorm", \.syncBatchNorm, "BatchNorm statistics over the global batch under mpirun"),
+  ]
 
-/// An out-of-range training setting: `key` is its name in the config's `train` section.
-public struct SettingError: Error, CustomStringConvertible, Sendable {
-  public let key: String
-  public let message: String
-  public var description: String { "train.\(message)" }
+  public func checkTogether() throws {
+    if !(epochs > 0 || steps > 0 || minutes > 0) {
+      throw Self.error("steps", "or epochs or minutes must be positive (one budget is needed)")
+    }
+    if minimumLearningRate > baseLearningRate {
+      throw Self.error("min_lr", "must be in [0, base_lr], got \(minimumLearningRate) with base_lr \(baseLearningRate)")
+    }
+  }
 }
 
 public struct TrainingError: Error, CustomStringConvertible, Sendable {

@@ -138,7 +138,7 @@ final class CompareConfigTests: XCTestCase {
 
     let classifier = try write("exp/c.yaml", "experiments: [mae.yaml]\nprobe:\n  classifier: svm\n")
     let c = error { try CompareConfig.load(path: classifier) }
-    XCTAssertTrue(c.contains("c.yaml:2") && c.contains("classifier must be one of sgd, lars, lbfgs, ridge"), c)
+    XCTAssertTrue(c.contains("c.yaml:3") && c.contains("classifier must be one of sgd, lars, lbfgs, ridge"), c)
 
     let entry = try write("exp/e.yaml", "experiments:\n  - mae.yaml\n  - {path: simclr.yaml, sets: [a=1]}\n")
     let e = error { try CompareConfig.load(path: entry) }

@@ -70,13 +70,21 @@ final class ConfigTests: XCTestCase {
     XCTAssertTrue(unknown.contains("bad.yaml:4"), unknown)
     XCTAssertTrue(unknown.contains("unknown key \"epoch\""), unknown)
 
+    // A task's option out of range: the line of the key, not of the section.
+    let taskFile = try write("task.yaml", "task:\n  name: mae\n  decoder_depth: 2\n  mask_ratio: 1.5\n")
+    let m = try ExperimentConfig.load(path: taskFile)
+    var rng = RandomGenerator(seed: 0)
+    let vit = try m.makeBackbone(using: &rng)
+    let k = error { _ = try m.makeTask(backbone: vit, using: &rng, sourcePath: taskFile) }
+    XCTAssertTrue(k.contains("task.yaml:4: mae.mask_ratio must be in (0, 1), got 1.5"), k)
+
     let typed = try write("typed.yaml", "train:\n  batch_size: many\n")
     let t = error { try ExperimentConfig.load(path: typed) }
     XCTAssertTrue(t.contains("typed.yaml:2") && t.contains("train.batch_size"), t)
 
     let range = try write("range.yaml", "train:\n  batch_size: 1\n")
     let r = error { try ExperimentConfig.load(path: range) }
-    XCTAssertTrue(r.contains("range.yaml") && r.contains("batch_size must be at least 2"), r)
+    XCTAssertTrue(r.contains("range.yaml:2") && r.contains("train.batch_size must be in [2, 1048576], got 1"), r)
 
     let top = try write("top.yaml", "name: a\nbackbon: {preset: vit-cpu}\n")
     XCTAssertTrue(error { try ExperimentConfig.load(path: top) }.contains("top.yaml:2: unknown key \"backbon\""))

@@ -292,14 +292,14 @@ final class BadInputTests: XCTestCase {
       "type.yaml:11: train.seed must be an integer, got \"many\"")
     assertFails(
       try pretrain([try config("  keep_checkpoints: 0", name: "range.yaml")]),
-      "range.yaml:11: train.keep_checkpoints must be positive, got 0")
+      "range.yaml:11: train.keep_checkpoints must be in [1, 10000], got 0")
     assertFails(
       try pretrain([try config("  steps: 8", name: "twice.yaml")]),
       "twice.yaml: not valid YAML (Parser: expected all keys to be unique but found the following duplicated key(s): 'steps'"
     )
     assertFails(
       try pretrain([try config(), "--set", "train.batch_size=1"]),
-      "Error: --set train.batch_size=1: train.batch_size must be at least 2, got 1")
+      "Error: --set train.batch_size=1: train.batch_size must be in [2, 1048576], got 1")
     assertFails(
       try pretrain([try config("  nan_lr_factor: 2", name: "nan.yaml")]),
       "nan.yaml:11: train.nan_lr_factor must be in (0, 1), got 2.0")
@@ -309,7 +309,7 @@ final class BadInputTests: XCTestCase {
     let c = try config()
     assertFails(
       try pretrain([c, "--set", "task.mask_ratio=1.5"]),
-      "Error: \(c):5 (or --set task.mask_ratio=1.5): mae.mask_ratio must be in (0, 1), got 1.5")
+      "Error: --set task.mask_ratio=1.5: mae.mask_ratio must be in (0, 1), got 1.5")
     assertFails(
       try pretrain([c, "--set", "backbone.patch_size=5"]),
       "Error: \(c):4 (or --set backbone.patch_size=5): vit-cpu: image size 16 must be a positive multiple of the patch size 5"
@@ -334,7 +334,7 @@ final class BadInputTests: XCTestCase {
     )
     assertFails(
       try pretrain([patches, "--set", "task.patch_input_size=4"]),
-      "relative-location: patch_input_size 4 must be 0 (the backbone's image size) or at least 8 pixels")
+      "Error: --set task.patch_input_size=4: relative-location.patch_input_size must be 0 (the backbone's image size) or in [8, 16384], got 4")
   }
 
   // MARK: Checkpoints and weights

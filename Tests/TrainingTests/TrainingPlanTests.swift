@@ -132,7 +132,7 @@ final class TrainingPlanTests: XCTestCase {
     for (key, value) in [("minutes", 1e30), ("epochs", 1e30)] {
       var s = settings()
       if key == "minutes" { s.minutes = value } else { s.epochs = value }
-      XCTAssertThrowsError(try s.validate()) { XCTAssertTrue("\($0)".contains("train.\(key) must be at most"), "\($0)") }
+      XCTAssertThrowsError(try s.validate()) { XCTAssertTrue("\($0)".contains("train.\(key) must be in [0, "), "\($0)") }
     }
   }
 }
