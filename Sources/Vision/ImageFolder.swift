@@ -29,40 +29,6 @@ import Support
 // interrupted atomic write) are ignored. Symbolic links are followed; a link to a folder
 // already scanned (a loop, or a second way to the same folder) is not entered again.
 
-/// Why a dataset could not be opened or a sample read. `description` reads
-/// "`path`: `reason`", and the reason says what to do.
-public struct DatasetError: Error, CustomStringConvertible, LocalizedError, Sendable, Hashable {
-  public enum Kind: Sendable, Hashable {
-    /// The folder or file does not exist.
-    case notFound
-    /// A folder was expected and something else is there (or the reverse).
-    case wrongType
-    /// The folder holds no usable images (or a class folder is empty).
-    case empty
-    /// A file or folder could not be read (permissions, I/O error, corrupt image).
-    case unreadable
-    /// A CSV label file is malformed; the reason names the line.
-    case invalidCSV
-    /// An imported dataset's source files are missing or inconsistent.
-    case invalidSource
-    /// Writing output failed.
-    case io
-  }
-
-  public let kind: Kind
-  public let path: String
-  public let reason: String
-
-  public init(kind: Kind, path: String, reason: String) {
-    self.kind = kind
-    self.path = path
-    self.reason = reason
-  }
-
-  public var description: String { "\(path): \(reason)" }
-  public var errorDescription: String? { description }
-}
-
 /// A file that was left out of a dataset, and why. `path` is relative to the dataset
 /// root (absolute when a CSV named an absolute path).
 public struct DatasetIssue: Sendable, Hashable, Codable {
@@ -123,7 +89,7 @@ public struct ImageFolder: Sendable, ImageSource {
 
   /// Scans `path` recursively.
   ///
-  /// - Throws: `DatasetError` when the folder is missing, not a folder, unreadable, or
+  /// - Throws: `VisionError` when the folder is missing, not a folder, unreadable, or
   ///   holds no usable image file; in strict mode also when any file is rejected.
   public init(path: String, options: ImageFolderOptions = ImageFolderOptions()) throws {
     let opened = try FolderScan.open(path)
@@ -149,7 +115,7 @@ public struct ImageFolder: Sendable, ImageSource {
 
   /// Decodes sample `index`.
   ///
-  /// - Throws: `DatasetError` naming the file and why it cannot be decoded.
+  /// - Throws: `VisionError` naming the file and why it cannot be decoded.
   public func image(at index: Int, options decode: ImageDecodeOptions) throws -> Image {
     try FolderScan.readImage(path(at: index), root: root, options: decode)
   }
@@ -198,7 +164,7 @@ public struct LabeledImageFolder: Sendable, ImageSource {
   /// `path` may also name a CSV of `path,label` lines (`init(csv:options:)`), or a `.txt`
   /// image list whose paths start with their class folder (`cat/1.jpg`).
   ///
-  /// - Throws: `DatasetError` when the folder is missing, has no class folders, or a
+  /// - Throws: `VisionError` when the folder is missing, has no class folders, or a
   ///   class folder holds no usable image; in strict mode also when any file is rejected.
   public init(path: String, options: ImageFolderOptions = ImageFolderOptions()) throws {
     if CSVLabels.isCSVName(path) {
@@ -228,7 +194,7 @@ public struct LabeledImageFolder: Sendable, ImageSource {
     try scan.enforce(strict: options.strict, root: shown)
     let classes = FolderScan.sortedBytewise(scan.topLevelFolders)
     guard !classes.isEmpty else {
-      throw DatasetError(
+      throw VisionError(
         kind: .empty, path: shown,
         reason: "no class folders found; expected one subfolder per class, each holding that "
           + "class's \(ImageFormat.names) images (e.g. \(root)/cat/1.png, \(root)/dog/2.jpg)")
@@ -243,7 +209,7 @@ public struct LabeledImageFolder: Sendable, ImageSource {
       counts[label] += 1
     }
     if let empty = counts.firstIndex(of: 0) {
-      throw DatasetError(
+      throw VisionError(
         kind: .empty, path: FolderScan.join(root, classes[empty]),
         reason: "class folder holds no usable \(ImageFormat.names) image; add images or remove the folder "
           + "(every subfolder of \(root) is a class)")
@@ -266,7 +232,7 @@ public struct LabeledImageFolder: Sendable, ImageSource {
   /// sorted numerically when every label is a non-negative integer (`2` before `10`),
   /// byte-wise otherwise.
   ///
-  /// - Throws: `DatasetError` naming the CSV and the line for a malformed line, a file
+  /// - Throws: `VisionError` naming the CSV and the line for a malformed line, a file
   ///   that does not exist or is not an image by name, or a path listed twice; also for an
   ///   empty list, and in strict mode for a file that fails the header check.
   public init(csv path: String, options: ImageFolderOptions = ImageFolderOptions()) throws {
@@ -276,13 +242,13 @@ public struct LabeledImageFolder: Sendable, ImageSource {
     for entry in entries {
       let full = FolderScan.join(csvFolder, entry.path)
       if let first = seen[entry.path] {
-        throw DatasetError(
+        throw VisionError(
           kind: .invalidCSV, path: path,
           reason: "line \(entry.line): \(entry.path) is already listed on line \(first); list each image once")
       }
       seen[entry.path] = entry.line
       guard FolderScan.isImageName(entry.path) else {
-        throw DatasetError(
+        throw VisionError(
           kind: .invalidCSV, path: path,
           reason: "line \(entry.line): \(entry.path) is not named like an image "
             + "(\(ImageFormat.extensionNames)); only \(ImageFormat.names) images are read")
@@ -290,19 +256,19 @@ public struct LabeledImageFolder: Sendable, ImageSource {
       var info = stat()
       guard stat(full, &info) == 0 else {
         let why = String(cString: strerror(errno))
-        throw DatasetError(
+        throw VisionError(
           kind: .invalidCSV, path: path,
           reason: "line \(entry.line): cannot use \(full) (\(why)); paths are relative to the CSV's folder \(csvFolder)"
         )
       }
       guard (info.st_mode & S_IFMT) == S_IFREG else {
-        throw DatasetError(
+        throw VisionError(
           kind: .invalidCSV, path: path,
           reason: "line \(entry.line): \(full) is not a regular file; list image files only")
       }
     }
     guard !entries.isEmpty else {
-      throw DatasetError(
+      throw VisionError(
         kind: .empty, path: path,
         reason: "lists no images; expected lines of `path,label` (paths relative to \(csvFolder))")
     }
@@ -339,7 +305,7 @@ public struct LabeledImageFolder: Sendable, ImageSource {
 
   /// Decodes sample `index`.
   ///
-  /// - Throws: `DatasetError` naming the file and why it cannot be decoded.
+  /// - Throws: `VisionError` naming the file and why it cannot be decoded.
   public func image(at index: Int, options decode: ImageDecodeOptions) throws -> Image {
     try FolderScan.readImage(path(at: index), root: root, options: decode)
   }
@@ -415,14 +381,14 @@ struct FolderScan {
     guard stat(root, &info) == 0 else {
       let code = errno
       if code == ENOENT || code == ENOTDIR {
-        throw DatasetError(
+        throw VisionError(
           kind: .notFound, path: root,
           reason: "no such folder; expected a folder of \(ImageFormat.names) images (searched recursively)")
       }
-      throw DatasetError(kind: .unreadable, path: root, reason: "cannot access: \(String(cString: strerror(code)))")
+      throw VisionError(kind: .unreadable, path: root, reason: "cannot access: \(String(cString: strerror(code)))")
     }
     guard (info.st_mode & S_IFMT) == S_IFDIR else {
-      throw DatasetError(
+      throw VisionError(
         kind: .wrongType, path: root,
         reason: "is a file, not a folder; expected a folder of \(ImageFormat.names) images (searched recursively), "
           + "or a .\(ImageList.fileExtension) file listing image paths")
@@ -434,7 +400,7 @@ struct FolderScan {
       guard let directory = opendir(absolute) else {
         let reason = "cannot open folder: \(String(cString: strerror(errno)))"
         if relative.isEmpty {
-          throw DatasetError(kind: .unreadable, path: root, reason: reason + "; check its permissions")
+          throw VisionError(kind: .unreadable, path: root, reason: reason + "; check its permissions")
         }
         result.issues.append(DatasetIssue(path: relative + "/", reason: reason))
         continue
@@ -538,7 +504,7 @@ struct FolderScan {
           width: shape.width, height: shape.height, channels: shape.channels, byteCount: Int(st.st_size),
           modified: modified)
         return (header, info, nil)
-      } catch let error as any ImageFileError {
+      } catch let error as VisionError {
         return (nil, nil, error.reason)
       } catch {
         return (nil, nil, "\(error)")
@@ -573,14 +539,14 @@ struct FolderScan {
     guard strict, !issues.isEmpty else { return }
     let shown = issues.prefix(5).map { "\($0.path) (\($0.reason))" }.joined(separator: "; ")
     let more = issues.count > 5 ? "; and \(issues.count - 5) more" : ""
-    throw DatasetError(
+    throw VisionError(
       kind: .unreadable, path: root,
       reason: "\(issues.count) file\(issues.count == 1 ? "" : "s") cannot be used: \(shown)\(more). "
         + "Fix or remove them (`pretext data check` lists them all), or open the dataset without strict mode to skip them"
     )
   }
 
-  func emptyError(root: String) -> DatasetError {
+  func emptyError(root: String) -> VisionError {
     var found: [String] = []
     if !issues.isEmpty { found.append("\(issues.count) unusable image file\(issues.count == 1 ? "" : "s")") }
     if !skipped.isEmpty {
@@ -589,7 +555,7 @@ struct FolderScan {
         "\(skipped.count) other file\(skipped.count == 1 ? "" : "s") (\(examples)\(skipped.count > 3 ? ", …" : ""))")
     }
     let what = found.isEmpty ? "it is empty" : "found only " + found.joined(separator: " and ")
-    return DatasetError(
+    return VisionError(
       kind: .empty, path: root,
       reason: "no usable \(ImageFormat.names) images (\(what)); expected \(ImageFormat.extensionNames) files in it "
         + "or its subfolders")
@@ -621,8 +587,8 @@ struct FolderScan {
   static func readImage(_ path: String, root: String, options: ImageDecodeOptions) throws -> Image {
     do {
       return try ImageFile.read(path: path, options: options)
-    } catch let error as any ImageFileError {
-      throw DatasetError(
+    } catch let error as VisionError {
+      throw VisionError(
         kind: .unreadable, path: path,
         reason: error.reason + "; remove or replace the file (`pretext data check \(root)` lists every unusable file)")
     }
@@ -645,12 +611,12 @@ enum CSVLabels {
   static func parse(path: String) throws -> [Entry] {
     var info = stat()
     guard stat(path, &info) == 0 else {
-      throw DatasetError(
+      throw VisionError(
         kind: .notFound, path: path,
         reason: "no such file; expected a CSV of `path,label` lines (paths relative to its folder)")
     }
     guard (info.st_mode & S_IFMT) == S_IFREG else {
-      throw DatasetError(
+      throw VisionError(
         kind: .wrongType, path: path, reason: "is not a file; expected a CSV of `path,label` lines")
     }
     var entries: [Entry] = []
@@ -661,19 +627,19 @@ enum CSVLabels {
       do {
         fields = try splitFields(line)
       } catch let reason as CSVFieldError {
-        throw DatasetError(kind: .invalidCSV, path: path, reason: "line \(number): \(reason.message)")
+        throw VisionError(kind: .invalidCSV, path: path, reason: "line \(number): \(reason.message)")
       }
       let isFirst = !sawFirst
       sawFirst = true
       guard fields.count == 2 else {
         if isFirst && !(fields.first.map(FolderScan.isImageName) ?? false) { continue }  // a header
-        throw DatasetError(
+        throw VisionError(
           kind: .invalidCSV, path: path,
           reason: "line \(number): expected 2 fields `path,label`, found \(fields.count): \(line)")
       }
       if isFirst && !FolderScan.isImageName(fields[0]) { continue }  // a header such as path,label
       guard !fields[0].isEmpty, !fields[1].isEmpty else {
-        throw DatasetError(
+        throw VisionError(
           kind: .invalidCSV, path: path,
           reason: "line \(number): \(fields[0].isEmpty ? "the path" : "the label") is empty; expected `path,label`")
       }
@@ -690,12 +656,12 @@ enum CSVLabels {
   static func textLines(_ path: String, notUTF8: String) throws -> [(number: Int, line: Substring)] {
     let bytes: [UInt8]
     do {
-      bytes = try PNG.readFile(path)
-    } catch let error as PNGError {
-      throw DatasetError(kind: .unreadable, path: path, reason: error.reason)
+      bytes = try ImageFile.readFile(path)
+    } catch let error as VisionError {
+      throw VisionError(kind: .unreadable, path: path, reason: error.reason)
     }
     guard let text = String(validating: bytes, as: UTF8.self) else {
-      throw DatasetError(kind: .invalidCSV, path: path, reason: notUTF8)
+      throw VisionError(kind: .invalidCSV, path: path, reason: notUTF8)
     }
     // "\r\n" is a single Character in Swift, so it is a separator of its own.
     let lines = text.split(omittingEmptySubsequences: false) { $0 == "\n" || $0 == "\r\n" }
