@@ -98,7 +98,7 @@ enum ImageLoading {
   /// Decodes and preprocesses images `indices` of `source` into [indices.count, C, S, S]
   /// (row `i` is image `indices[i]`), on all of Pretext's threads.
   ///
-  /// - Throws: the first `DatasetError` (naming the file) if an image cannot be decoded.
+  /// - Throws: the first `VisionError` (naming the file) if an image cannot be decoded.
   static func load(_ source: some ImageSource, indices: [Int], preprocessing: Preprocessing) throws -> Tensor {
     let transform = try preprocessing.transform()
     let per = preprocessing.pixelCount

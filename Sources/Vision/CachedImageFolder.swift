@@ -27,12 +27,14 @@ public final class CachedImageFolder: ImageSource, @unchecked Sendable {
 
   /// Opens (or plans) `folder`'s cache at `path` (default: `defaultPath(for:)`).
   ///
-  /// - Throws: `ImageCacheError` when the folder was opened without its header check
-  ///   (the cache is planned from the headers), or the cache cannot be created.
+  /// - Throws: `VisionError` of kind `.cache` when the folder was opened without its
+  ///   header check (the cache is planned from the headers), or the cache cannot be
+  ///   created.
   /// With `create` false, only a complete cache is used (else it throws).
   public init(folder: ImageFolder, path: String? = nil, create: Bool = true) throws {
     guard let infos = folder.infos else {
-      throw ImageCacheError(folder.root, "a decoded-image cache needs the folder's header check")
+      throw VisionError(
+        kind: .cache, path: folder.root, reason: "a decoded-image cache needs the folder's header check")
     }
     self.folder = folder
     cache = try DecodedImageCache(
@@ -70,7 +72,7 @@ public final class CachedImageFolder: ImageSource, @unchecked Sendable {
     let missing = (0..<count).filter { cache.status(at: $0) == .missing }
     let known = (0..<count).filter { cache.status(at: $0) == .unreadable }
     let done = Mutex(count - missing.count)
-    let failure = Mutex<ImageCacheError?>(nil)
+    let failure = Mutex<VisionError?>(nil)
     let step = max(1, count / 100)
     nonisolated(unsafe) let report = progress
     let reasons: [String?] = concurrentMap(missing.count, threads: threads) { i in
@@ -78,10 +80,10 @@ public final class CachedImageFolder: ImageSource, @unchecked Sendable {
       var reason: String? = nil
       do {
         _ = try loadImage(at: missing[i])
-      } catch let error as ImageCacheError {
+      } catch let error as VisionError where error.kind == .cache {
         failure.withLock { $0 = error }
       } catch {
-        reason = (error as? DatasetError)?.reason ?? "\(error)"
+        reason = (error as? VisionError)?.reason ?? "\(error)"
       }
       // Reported under the lock, so lines come in order.
       done.withLock { n in

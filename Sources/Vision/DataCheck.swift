@@ -111,7 +111,7 @@ public enum DataCheck {
   /// Scans `path` recursively (or reads the `.txt` image list it names) and decodes every
   /// image file with `options`, on `threads` threads.
   ///
-  /// - Throws: `DatasetError` when the folder is missing, not a folder or unreadable, or
+  /// - Throws: `VisionError` when the folder is missing, not a folder or unreadable, or
   ///   holds no image file at all (unusable image files are reported, not thrown).
   public static func run(
     path: String, threads: Int = Parallel.threads, options: ImageDecodeOptions = ImageDecodeOptions()
@@ -134,7 +134,7 @@ public enum DataCheck {
         let image = try ImageFile.decode(bytes, options: options, path: file)
         return .usable(
           width: image.width, height: image.height, format: header.formatName, channels: image.channels)
-      } catch let error as any ImageFileError {
+      } catch let error as VisionError {
         return .rejected(error.reason)
       } catch {
         return .rejected("\(error)")

@@ -35,17 +35,6 @@ import Foundation
 //
 // Memory: nothing but the mapping holds pixels; the process keeps O(N) bytes of index.
 
-/// Why a decoded-image cache could not be used.
-public struct ImageCacheError: Error, CustomStringConvertible, Sendable {
-  public let path: String
-  public let reason: String
-  public init(_ path: String, _ reason: String) {
-    self.path = path
-    self.reason = reason
-  }
-  public var description: String { "\(path): \(reason)" }
-}
-
 public final class DecodedImageCache: @unchecked Sendable {
   public enum Status: UInt8, Sendable {
     /// Not decoded yet.
@@ -91,9 +80,9 @@ public final class DecodedImageCache: @unchecked Sendable {
   /// file there when its key matches; else its partial file, continued when its key
   /// matches, started anew otherwise. With `create` false, only a complete file is used.
   ///
-  /// - Throws: `ImageCacheError` when there is no complete file and none may be filled
-  ///   (`create` false, another process filling it, no space, no permission); the reason
-  ///   says which, and how much space it needs.
+  /// - Throws: `VisionError` of kind `.cache` when there is no complete file and none
+  ///   may be filled (`create` false, another process filling it, no space, no
+  ///   permission); the reason says which, and how much space it needs.
   public init(path: String, key: [UInt8], infos: [ImageFileInfo], create: Bool = true) throws {
     precondition(key.count == 32, "DecodedImageCache: the key is a SHA-256 digest")
     self.path = path
@@ -117,17 +106,21 @@ public final class DecodedImageCache: @unchecked Sendable {
       statuses = []
       return
     }
-    guard create else { throw ImageCacheError(path, "no complete decoded-image cache for this folder") }
+    guard create else {
+      throw VisionError(kind: .cache, path: path, reason: "no complete decoded-image cache for this folder")
+    }
     let partial = Self.partialPath(of: path)
     try? FileManager.default.createDirectory(
       atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
     let fd = Glibc.open(partial, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
     guard fd >= 0 else {
-      throw ImageCacheError(partial, "cannot create the decoded-image cache: \(String(cString: strerror(errno)))")
+      throw VisionError(
+        kind: .cache, path: partial,
+        reason: "cannot create the decoded-image cache: \(String(cString: strerror(errno)))")
     }
     guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
       close(fd)
-      throw ImageCacheError(partial, "another process is filling this decoded-image cache")
+      throw VisionError(kind: .cache, path: partial, reason: "another process is filling this decoded-image cache")
     }
     if let continued = Self.map(fd, key: key, count: infos.count, byteCount: byteCount, complete: false, writable: true)
     {
@@ -138,7 +131,7 @@ public final class DecodedImageCache: @unchecked Sendable {
       guard ftruncate(fd, 0) == 0 else {
         let reason = String(cString: strerror(errno))
         close(fd)
-        throw ImageCacheError(partial, "cannot start the decoded-image cache: \(reason)")
+        throw VisionError(kind: .cache, path: partial, reason: "cannot start the decoded-image cache: \(reason)")
       }
       let reserved = posix_fallocate(fd, 0, off_t(byteCount))
       guard reserved == 0 else {
@@ -147,9 +140,10 @@ public final class DecodedImageCache: @unchecked Sendable {
         var fs = statvfs()
         let folder = (path as NSString).deletingLastPathComponent
         let free = statvfs(folder, &fs) == 0 ? Int(fs.f_bavail) * Int(fs.f_frsize) : -1
-        throw ImageCacheError(
-          path,
-          "cannot reserve \(Self.sizeText(byteCount)) for the decoded-image cache "
+        throw VisionError(
+          kind: .cache, path: path,
+          reason:
+            "cannot reserve \(Self.sizeText(byteCount)) for the decoded-image cache "
             + "(\(String(cString: strerror(reserved)))" + (free >= 0 ? ", \(Self.sizeText(free)) free" : "")
             + "); free some space, lower data.decode_size, or set data.cache: false")
       }
@@ -158,7 +152,7 @@ public final class DecodedImageCache: @unchecked Sendable {
         let reason = String(cString: strerror(errno))
         close(fd)
         unlink(partial)
-        throw ImageCacheError(path, "cannot map the decoded-image cache: \(reason)")
+        throw VisionError(kind: .cache, path: path, reason: "cannot map the decoded-image cache: \(reason)")
       }
       base = mapped
       statuses = [UInt8](repeating: Status.missing.rawValue, count: infos.count)
@@ -267,10 +261,13 @@ public final class DecodedImageCache: @unchecked Sendable {
       persist()
       Self.store(UInt32(1), at: 12, in: base)
       guard msync(base, Self.headerBytes, MS_SYNC) == 0, fsync(fd) == 0 else {
-        throw ImageCacheError(path, "cannot write the decoded-image cache: \(String(cString: strerror(errno)))")
+        throw VisionError(
+          kind: .cache, path: path, reason: "cannot write the decoded-image cache: \(String(cString: strerror(errno)))")
       }
       guard rename(Self.partialPath(of: path), path) == 0 else {
-        throw ImageCacheError(path, "cannot put the decoded-image cache in place: \(String(cString: strerror(errno)))")
+        throw VisionError(
+          kind: .cache, path: path,
+          reason: "cannot put the decoded-image cache in place: \(String(cString: strerror(errno)))")
       }
       let folder = Glibc.open((path as NSString).deletingLastPathComponent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
       if folder >= 0 {

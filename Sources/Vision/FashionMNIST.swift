@@ -65,11 +65,11 @@ public enum FashionMNIST {
   /// The IDX files of `split` under `source`: `<prefix>-images-idx3-ubyte.gz` (or without
   /// `.gz`) and `<prefix>-labels-idx1-ubyte.gz` (or without `.gz`).
   ///
-  /// - Throws: `DatasetError` naming the folder and the missing file, and how to get it.
+  /// - Throws: `VisionError` naming the folder and the missing file, and how to get it.
   public static func sourceFiles(_ split: Split, in source: String) throws -> SourceFiles {
     var info = stat()
     guard stat(source, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else {
-      throw DatasetError(
+      throw VisionError(
         kind: .notFound, path: source,
         reason: "no such folder; expected the Fashion-MNIST IDX files here. Install them with "
           + "`apt install dataset-fashion-mnist` (they go to \(defaultSource)) or pass --source")
@@ -79,7 +79,7 @@ public enum FashionMNIST {
         let path = FolderScan.join(source, name)
         if stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG { return path }
       }
-      throw DatasetError(
+      throw VisionError(
         kind: .invalidSource, path: source,
         reason: "\(base).gz (or \(base)) is missing; expected the four Fashion-MNIST IDX files "
           + "(train/t10k images and labels). Reinstall `dataset-fashion-mnist` or pass --source")
@@ -152,8 +152,9 @@ public enum FashionMNIST {
   /// this file for the layout), writing on `threads` threads. `progress` receives a few
   /// short lines (on the calling thread).
   ///
-  /// - Throws: `IDXError` for a malformed source file, `DatasetError` for missing source
-  ///   files or output that cannot be written.
+  /// - Throws: `VisionError`: an IDX kind (`.badMagic`, `.wrongLength`, `.unexpectedShape`,
+  ///   …) for a malformed source file, `.notFound` or `.invalidSource` for missing source
+  ///   files, `.io` for output that cannot be written.
   public static func importDataset(
     source: String = defaultSource, output: String, threads: Int = Parallel.threads,
     progress: (String) -> Void = { _ in }
@@ -191,7 +192,7 @@ public enum FashionMNIST {
     // The manifest goes first, so that a run interrupted from here on is not mistaken
     // for a complete one.
     if unlink(manifestPath) != 0 && errno != ENOENT {
-      throw DatasetError(
+      throw VisionError(
         kind: .io, path: manifestPath, reason: "cannot remove: \(String(cString: strerror(errno)))")
     }
     var folders = ["unlabeled"]
@@ -257,7 +258,7 @@ public enum FashionMNIST {
 
   static func checkImageShape(_ header: IDXHeader, path: String) throws {
     guard header.shape.count == 3, header.shape[1] == imageSize, header.shape[2] == imageSize else {
-      throw IDXError(
+      throw VisionError(
         kind: .unexpectedShape, path: path,
         reason: "holds \(header.shapeText) values; Fashion-MNIST images are N × \(imageSize) × "
           + "\(imageSize) (magic 0x00000803). Check that this is an image file of the dataset")
@@ -266,19 +267,19 @@ public enum FashionMNIST {
 
   static func checkLabels(_ labels: IDXArray, path: String, imageCount: Int, imagePath: String) throws {
     guard labels.shape.count == 1 else {
-      throw IDXError(
+      throw VisionError(
         kind: .unexpectedShape, path: path,
         reason: "holds \(labels.shape.map(String.init).joined(separator: " × ")) values; a label "
           + "file is one-dimensional (magic 0x00000801). Check that this is a label file of the dataset")
     }
     guard labels.count == imageCount else {
-      throw IDXError(
+      throw VisionError(
         kind: .unexpectedShape, path: path,
         reason: "\(labels.count) labels for the \(imageCount) images of \(imagePath): the files do "
           + "not belong together; reinstall the dataset or fix --source")
     }
     if let bad = labels.values.firstIndex(where: { Int($0) >= classNames.count }) {
-      throw IDXError(
+      throw VisionError(
         kind: .unexpectedShape, path: path,
         reason: "label \(labels.values[bad]) at index \(bad) is not a Fashion-MNIST class "
           + "(0…\(classNames.count - 1)); the file is corrupt or from another dataset")
@@ -288,7 +289,7 @@ public enum FashionMNIST {
   struct WriteResult {
     var written = 0
     var unchanged = 0
-    var failure: DatasetError?
+    var failure: VisionError?
   }
 
   /// Encodes one 28×28 gray image once and puts it at every path, skipping paths that
@@ -300,19 +301,19 @@ public enum FashionMNIST {
       let image = Image(width: imageSize, height: imageSize, channels: 1, pixels: Array(pixels))
       let bytes = try PNG.encode(image)
       for path in paths {
-        if let existing = try? PNG.readFile(path), existing == bytes {
+        if let existing = try? ImageFile.readFile(path), existing == bytes {
           result.unchanged += 1
           continue
         }
         try PNG.writeAtomically(bytes, to: path)
         result.written += 1
       }
-    } catch let error as PNGError {
-      result.failure = DatasetError(
+    } catch let error as VisionError {
+      result.failure = VisionError(
         kind: .io, path: error.path ?? paths[0],
         reason: error.reason + "; check free space and permissions, then run the import again")
     } catch {
-      result.failure = DatasetError(kind: .io, path: paths[0], reason: "\(error)")
+      result.failure = VisionError(kind: .io, path: paths[0], reason: "\(error)")
     }
     return result
   }
@@ -329,7 +330,7 @@ public enum FashionMNIST {
         guard temporary || stray else { continue }
         let file = FolderScan.join(path, name)
         guard unlink(file) == 0 else {
-          throw DatasetError(
+          throw VisionError(
             kind: .io, path: file, reason: "cannot remove a stale file: \(String(cString: strerror(errno)))")
         }
         removed += 1
@@ -354,7 +355,7 @@ public enum FashionMNIST {
   static func listNames(_ path: String) throws -> [String] {
     guard let directory = opendir(path) else {
       if errno == ENOENT { return [] }
-      throw DatasetError(
+      throw VisionError(
         kind: .unreadable, path: path, reason: "cannot open folder: \(String(cString: strerror(errno)))")
     }
     defer { closedir(directory) }
@@ -372,7 +373,7 @@ public enum FashionMNIST {
     do {
       try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     } catch {
-      throw DatasetError(
+      throw VisionError(
         kind: .io, path: path,
         reason: "cannot create the folder (\(error.localizedDescription)); check the --out path and its permissions")
     }
@@ -409,7 +410,7 @@ struct ImportManifest: Codable, Equatable {
   /// The manifest at `path`, or nil when it is missing, unreadable or from another
   /// dataset or format (any of which means: import again).
   static func read(_ path: String) -> ImportManifest? {
-    guard let bytes = try? PNG.readFile(path),
+    guard let bytes = try? ImageFile.readFile(path),
       let manifest = try? JSONDecoder().decode(ImportManifest.self, from: Data(bytes)),
       manifest.dataset == FashionMNIST.datasetName, manifest.format == currentFormat,
       manifest.classes == FashionMNIST.classNames,
@@ -422,7 +423,7 @@ struct ImportManifest: Codable, Equatable {
     do {
       try PNG.writeAtomically([UInt8](try JSONEncoder.sortedKeys.encode(self)) + [10], to: path)
     } catch {
-      throw DatasetError(kind: .io, path: path, reason: "cannot write the import manifest: \(error)")
+      throw VisionError(kind: .io, path: path, reason: "cannot write the import manifest: \(error)")
     }
   }
 

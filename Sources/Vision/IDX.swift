@@ -16,36 +16,6 @@ import Foundation
 // 0x00000801 + [count]. Only unsigned-byte data is read (every dataset Pretext imports
 // uses it); other type codes are refused by name rather than misread.
 
-/// Why an IDX file could not be read. `description` reads "`path`: `reason`", and the
-/// reason says what to do about it.
-public struct IDXError: Error, CustomStringConvertible, LocalizedError, Sendable, Hashable {
-  public enum Kind: Sendable, Hashable {
-    /// The file could not be opened or decompressed (missing, unreadable, corrupt gzip).
-    case io
-    /// The header is not an IDX header (bad magic bytes, zero dimensions).
-    case badMagic
-    /// A valid IDX type code other than unsigned byte.
-    case unsupportedType
-    /// The data length does not match the dimensions (truncated or trailing bytes).
-    case wrongLength
-    /// The array is valid IDX but not what the caller expected (dimensions, counts).
-    case unexpectedShape
-  }
-
-  public let kind: Kind
-  public let path: String
-  public let reason: String
-
-  public init(kind: Kind, path: String, reason: String) {
-    self.kind = kind
-    self.path = path
-    self.reason = reason
-  }
-
-  public var description: String { "\(path): \(reason)" }
-  public var errorDescription: String? { description }
-}
-
 /// What an IDX header declares.
 public struct IDXHeader: Sendable, Hashable {
   /// Byte 2 of the magic number (0x08 = unsigned byte).
@@ -113,7 +83,7 @@ public enum IDX {
   /// Reads and validates the IDX file at `path` (gzip-compressed or plain: the content
   /// decides, not the name).
   ///
-  /// - Throws: `IDXError` naming the file: missing/unreadable/corrupt gzip (`.io`), bad
+  /// - Throws: `VisionError` naming the file: missing/unreadable/corrupt gzip (`.io`), bad
   ///   magic, a type other than unsigned byte, or a length that differs from what the
   ///   header declares (`.wrongLength`, both truncated files and trailing bytes).
   public static func read(path: String, maxBytes: Int = defaultMaxBytes) throws -> IDXArray {
@@ -143,8 +113,8 @@ public enum IDX {
   public static func parseHeader(_ bytes: UnsafeRawBufferPointer, path: String) throws
     -> IDXHeader
   {
-    func fail(_ kind: IDXError.Kind, _ reason: String) -> IDXError {
-      IDXError(kind: kind, path: path, reason: reason)
+    func fail(_ kind: VisionError.Kind, _ reason: String) -> VisionError {
+      VisionError(kind: kind, path: path, reason: reason)
     }
     let fix = "check that it is the right file, or re-download / reinstall it"
     guard bytes.count >= 4 else {
@@ -163,7 +133,7 @@ public enum IDX {
     }
     guard typeCode == unsignedByte else {
       throw fail(
-        .unsupportedType,
+        .unsupported,
         "IDX type code 0x\(hex(typeCode)) (\(typeName(typeCode)!)) is not supported: only "
           + "unsigned-byte data (0x08) is read; convert the file to unsigned bytes")
     }
@@ -216,8 +186,8 @@ public enum IDX {
   public static func write(_ array: IDXArray, to path: String) throws {
     do {
       try PNG.writeAtomically(encode(array), to: path)
-    } catch let error as PNGError {
-      throw IDXError(kind: .io, path: path, reason: error.reason)
+    } catch let error as VisionError {
+      throw VisionError(kind: .io, path: path, reason: error.reason)
     }
   }
 
@@ -234,7 +204,7 @@ public enum IDX {
     defer { czlib_free(data) }
     guard status == 0 else {
       let text = String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-      throw IDXError(kind: .io, path: path, reason: text + "; check the path and that the file is intact")
+      throw VisionError(kind: .io, path: path, reason: text + "; check the path and that the file is intact")
     }
     return try body(UnsafeRawBufferPointer(start: data, count: size))
   }

@@ -1,3 +1,5 @@
+import Support
+
 // The one reader above the image formats: folders, the loader, probe, embed and data
 // check call `ImageFile` and never ask which format a file is. A file's format is decided
 // by its first bytes (the PNG signature, the JPEG start-of-image marker), not by its
@@ -39,13 +41,6 @@ public enum ImageFormat: String, Sendable, Hashable, CaseIterable {
     if !bytes.isEmpty && bytes.prefix(jpegStart.count).elementsEqual(jpegStart.prefix(bytes.count)) { return .jpeg }
     return nil
   }
-}
-
-/// The errors of the format decoders (`PNGError`, `JPEGError`): a reason without the
-/// file name, and the file when there is one.
-public protocol ImageFileError: Error, CustomStringConvertible {
-  var path: String? { get }
-  var reason: String { get }
 }
 
 /// What an image file declares in its header, whatever its format.
@@ -136,7 +131,7 @@ public enum ImageFile {
   }
 
   /// Decodes an image held in memory; see `PNG.decode` and `JPEG.decode`.
-  /// - Throws: `PNGError` or `JPEGError` (both `ImageFileError`).
+  /// - Throws: `VisionError`.
   public static func decode(
     _ bytes: [UInt8], options: ImageDecodeOptions = ImageDecodeOptions(), path: String? = nil
   ) throws -> Image {
@@ -148,7 +143,7 @@ public enum ImageFile {
 
   /// Reads and decodes the file at `path`. An oversized image is refused from its
   /// header, before the whole file is read.
-  /// - Throws: `PNGError` or `JPEGError` (both `ImageFileError`).
+  /// - Throws: `VisionError`.
   public static func read(path: String, options: ImageDecodeOptions = ImageDecodeOptions()) throws -> Image {
     switch try format(of: readFile(path, limit: signatureBytes), path: path) {
     case .png: return try PNG.read(path: path, options: options)
@@ -156,17 +151,22 @@ public enum ImageFile {
     }
   }
 
-  /// The whole file, or its first `limit` bytes; a failure is an `.io` error of the
-  /// format the name claims (PNG for names that claim none).
+  /// The whole file, or its first `limit` bytes (devices and pipes accepted); a failure
+  /// is an `.io` error naming the file. The module's one file reader: the text files
+  /// beside the images (CSV labels, image lists, import manifests) are read with it too.
   static func readFile(_ path: String, limit: Int = .max) throws -> [UInt8] {
-    ImageFormat.named(path) == .jpeg ? try JPEG.readFile(path, limit: limit) : try PNG.readFile(path, limit: limit)
+    do {
+      return try readFileBytes(path, limit: limit, regularOnly: false)
+    } catch {
+      throw VisionError(kind: .io, path: path, reason: error.description)
+    }
   }
 
   /// Enough of a file's start to tell the formats apart.
   static let signatureBytes = 8
 
-  /// The format of `bytes`; for neither, an error of the format the name claims (PNG for
-  /// names that claim none).
+  /// The format of `bytes`; for neither, a `.notJPEG` error when the name claims JPEG,
+  /// else `.notPNG`.
   static func format(of bytes: [UInt8], path: String?) throws -> ImageFormat {
     if let format = ImageFormat.detect(bytes) { return format }
     let reason: String
@@ -178,8 +178,8 @@ public enum ImageFile {
         "not a \(ImageFormat.names) file (bad signature: it starts with \(start), neither the PNG signature "
         + "89 50 4E 47 nor the JPEG start of image FF D8)"
     }
-    if path.flatMap(ImageFormat.named) == .jpeg { throw JPEGError(kind: .notJPEG, path: path, reason: reason) }
-    throw PNGError(kind: .notPNG, path: path, reason: reason)
+    let kind: VisionError.Kind = path.flatMap(ImageFormat.named) == .jpeg ? .notJPEG : .notPNG
+    throw VisionError(kind: kind, path: path, reason: reason)
   }
 
   static func hex(_ byte: UInt8) -> String {

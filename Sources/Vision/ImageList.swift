@@ -25,7 +25,7 @@ enum ImageList {
 
   /// The listed paths, in file order, with any leading `./` removed.
   ///
-  /// - Throws: `DatasetError` naming the list and the line for a path that is not named
+  /// - Throws: `VisionError` naming the list and the line for a path that is not named
   ///   like an image or is listed twice, or for a list that is not UTF-8 or lists nothing.
   static func parse(path: String) throws -> [String] {
     var paths: [String] = []
@@ -40,13 +40,13 @@ enum ImageList {
       while line.hasPrefix("./") { line = line.dropFirst(2) }
       let file = String(line)
       guard FolderScan.isImageName(file) else {
-        throw DatasetError(
+        throw VisionError(
           kind: .invalidCSV, path: path,
           reason: "line \(number): \(file) is not named like an image (\(ImageFormat.extensionNames)); "
             + "an image list holds one image path per line, relative to the list's folder")
       }
       if let first = seen[file] {
-        throw DatasetError(
+        throw VisionError(
           kind: .invalidCSV, path: path,
           reason: "line \(number): \(file) is already listed on line \(first); list each image once")
       }
@@ -54,7 +54,7 @@ enum ImageList {
       paths.append(file)
     }
     guard !paths.isEmpty else {
-      throw DatasetError(
+      throw VisionError(
         kind: .empty, path: path,
         reason: "lists no images; expected one image path per line (relative to \(FolderScan.parent(of: path)))")
     }

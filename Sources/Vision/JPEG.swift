@@ -1,46 +1,10 @@
 import Autograd
 import CJPEG
 import Foundation
-import Support
 
 // JPEG reading on top of libjpeg-turbo (through the CJPEG shim, which keeps libjpeg's
 // longjmp error handling entirely inside C). Decoding yields 8-bit gray or RGB `Image`s,
 // upright (the EXIF orientation applied), like PNG.swift does for PNG files.
-
-/// Why a JPEG could not be read. `description` reads "`path`: `reason`", e.g.
-/// `x.jpg: truncated: the data ends before the JPEG image does (…)`.
-public struct JPEGError: Error, CustomStringConvertible, LocalizedError, Sendable, Hashable, ImageFileError {
-  public enum Kind: Sendable, Hashable {
-    /// Empty input, or no start-of-image marker (not a JPEG at all).
-    case notJPEG
-    /// The data ends before the image does (partial download or copy).
-    case truncated
-    /// libjpeg rejected the stream, or found damaged data while decoding pixels.
-    case corrupt
-    /// width * height exceeds `ImageDecodeOptions.maxPixels`; nothing was allocated.
-    case tooLarge
-    /// A valid JPEG this build of libjpeg cannot decode (12-bit samples, lossless).
-    case unsupported
-    /// The call itself was wrong (an option out of range).
-    case invalidArgument
-    case outOfMemory
-    /// The file could not be read.
-    case io
-  }
-
-  public let kind: Kind
-  public let path: String?
-  public let reason: String
-
-  public init(kind: Kind, path: String?, reason: String) {
-    self.kind = kind
-    self.path = path
-    self.reason = reason
-  }
-
-  public var description: String { path.map { "\($0): \(reason)" } ?? reason }
-  public var errorDescription: String? { description }
-}
 
 /// What a JPEG declares before its scan data: the frame header (SOF), the EXIF orientation
 /// and the markers that decide its colours.
@@ -128,14 +92,14 @@ public enum JPEG {
   /// file's header.
   public static func header(path: String) throws -> JPEGHeader {
     for limit in headerPrefixes {
-      let prefix = try readFile(path, limit: limit)
+      let prefix = try ImageFile.readFile(path, limit: limit)
       do {
         return try header(of: prefix, path: path)
-      } catch let error as JPEGError where error.kind == .truncated && prefix.count == limit {
+      } catch let error as VisionError where error.kind == .truncated && prefix.count == limit {
         continue  // the file goes on: read more of it
       }
     }
-    return try header(of: readFile(path), path: path)
+    return try header(of: ImageFile.readFile(path), path: path)
   }
 
   /// The DCT reduction (1, 2, 4 or 8) to decode a `width`×`height` file at: the largest
@@ -152,7 +116,7 @@ public enum JPEG {
   ///   applied), its shorter side reduced to `options.shorterSide` (DCT scaling to the
   ///   largest reduction still at least that size, see `scaleDenominator`, then an
   ///   antialiased resize); CMYK files come out as RGB.
-  /// - Throws: `JPEGError`, whose description starts with `path` when one is given.
+  /// - Throws: `VisionError`, whose description starts with `path` when one is given.
   public static func decode(
     _ data: some ContiguousBytes, options: ImageDecodeOptions = ImageDecodeOptions(), path: String? = nil
   ) throws -> Image {
@@ -164,7 +128,7 @@ public enum JPEG {
   public static func read(path: String, options: ImageDecodeOptions = ImageDecodeOptions()) throws -> Image {
     let head = try header(path: path)
     try checkSize(head, options: options, path: path)
-    return try decode(readFile(path), options: options, path: path)
+    return try decode(ImageFile.readFile(path), options: options, path: path)
   }
 }
 
@@ -206,7 +170,7 @@ extension JPEG {
 
   static func checkSize(_ header: JPEGHeader, options: ImageDecodeOptions, path: String?) throws {
     if let reason = options.pixelBudgetProblem(width: header.storedWidth, height: header.storedHeight) {
-      throw JPEGError(kind: options.maxPixels > 0 ? .tooLarge : .invalidArgument, path: path, reason: reason)
+      throw VisionError(kind: options.maxPixels > 0 ? .tooLarge : .invalidArgument, path: path, reason: reason)
     }
   }
 
@@ -231,7 +195,7 @@ extension JPEG {
     var height: UInt32 = 0
     var channels: Int32 = 0
     guard cjpeg_output_shape(&cHeader, &cOptions, &width, &height, &channels) != 0 else {
-      throw JPEGError(kind: .invalidArgument, path: path, reason: "invalid decode options \(options)")
+      throw VisionError(kind: .invalidArgument, path: path, reason: "invalid decode options \(options)")
     }
     // At most 65535² × 3 samples: no overflow.
     let count = Int(width) * Int(height) * Int(channels)
@@ -252,8 +216,8 @@ extension JPEG {
     return image.resized(width: target.width, height: target.height)
   }
 
-  static func error(_ status: cjpeg_status, _ message: [CChar], path: String?) -> JPEGError {
-    let kind: JPEGError.Kind
+  static func error(_ status: cjpeg_status, _ message: [CChar], path: String?) -> VisionError {
+    let kind: VisionError.Kind
     switch status {
     case CJPEG_ERR_NOT_JPEG: kind = .notJPEG
     case CJPEG_ERR_TRUNCATED: kind = .truncated
@@ -265,15 +229,6 @@ extension JPEG {
     }
     let bytes = message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }
     let reason = bytes.isEmpty ? "libjpeg failed (status \(status.rawValue))" : String(decoding: bytes, as: UTF8.self)
-    return JPEGError(kind: kind, path: path, reason: reason)
-  }
-
-  /// The whole file, or its first `limit` bytes.
-  static func readFile(_ path: String, limit: Int = .max) throws -> [UInt8] {
-    do {
-      return try readFileBytes(path, limit: limit, regularOnly: false)
-    } catch {
-      throw JPEGError(kind: .io, path: path, reason: error.description)
-    }
+    return VisionError(kind: kind, path: path, reason: reason)
   }
 }

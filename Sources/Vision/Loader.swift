@@ -285,7 +285,7 @@ final class LoaderPipeline<Sample: Sendable, Batch: Sendable>: @unchecked Sendab
     if bad.contains(index) { return nil }
     do {
       return try source.loadImage(at: index)
-    } catch let error as ImageCacheError {
+    } catch let error as VisionError where error.kind == .cache {
       throw error  // the cache itself failed (its file), not this image
     } catch {
       if options.strict { throw error }

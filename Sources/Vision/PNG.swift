@@ -1,7 +1,6 @@
 import Autograd
 import CPNG
 import Foundation
-import Support
 
 #if canImport(Glibc)
   import Glibc
@@ -12,40 +11,6 @@ import Support
 // PNG reading and writing on top of libpng (through the CPNG shim, which keeps libpng's
 // longjmp error handling entirely inside C). Decoding always yields 8-bit gray or RGB
 // `Image`s, the two formats the training pipeline consumes.
-
-/// Why a PNG operation failed. `description` reads "`path`: `reason`", e.g.
-/// `bad.png: not a PNG file (bad signature)` or `x.png: CRC error in IHDR chunk`.
-public struct PNGError: Error, CustomStringConvertible, LocalizedError, Sendable, Hashable, ImageFileError {
-  public enum Kind: Sendable, Hashable {
-    /// Empty input or a wrong 8-byte signature (not a PNG at all).
-    case notPNG
-    /// The data ends before the PNG stream does (partial download or copy).
-    case truncated
-    /// libpng rejected the stream: CRC mismatch, invalid IHDR, zlib error, missing IDAT...
-    case corrupt
-    /// width * height exceeds `ImageDecodeOptions.maxPixels`; nothing was allocated.
-    case tooLarge
-    /// The call itself was wrong (bad image shape, option, compression level).
-    case invalidArgument
-    case outOfMemory
-    /// The file could not be read, created or renamed.
-    case io
-  }
-
-  public let kind: Kind
-  /// The file involved, when the data came from (or was going to) a file.
-  public let path: String?
-  public let reason: String
-
-  public init(kind: Kind, path: String?, reason: String) {
-    self.kind = kind
-    self.path = path
-    self.reason = reason
-  }
-
-  public var description: String { path.map { "\($0): \(reason)" } ?? reason }
-  public var errorDescription: String? { description }
-}
 
 /// The IHDR of a PNG: what the file claims before any pixel is decompressed.
 public struct PNGHeader: Sendable, Hashable {
@@ -98,7 +63,7 @@ public enum PNG {
 
   /// Reads the IHDR of the file at `path`, reading just its first 33 bytes.
   public static func header(path: String) throws -> PNGHeader {
-    let prefix = try readFile(path, limit: headerBytes)
+    let prefix = try ImageFile.readFile(path, limit: headerBytes)
     return try header(of: prefix, path: path)
   }
 
@@ -107,7 +72,7 @@ public enum PNG {
   /// - Returns: an 8-bit image of `options.channels` channels (see `ImageDecodeOptions`),
   ///   `pixels` HWC with `width * height * channels` samples. 16-bit samples are rounded
   ///   to 8 bits (`v * 255 / 65535`); palettes are expanded; gamma is not applied.
-  /// - Throws: `PNGError`, whose description starts with `path` when one is given.
+  /// - Throws: `VisionError`, whose description starts with `path` when one is given.
   public static func decode(
     _ data: some ContiguousBytes, options: ImageDecodeOptions = ImageDecodeOptions(),
     path: String? = nil
@@ -121,29 +86,29 @@ public enum PNG {
   {
     // Refuse oversized images from the first 33 bytes, before reading a possibly huge
     // file into memory.
-    let prefix = try readFile(path, limit: headerBytes)
+    let prefix = try ImageFile.readFile(path, limit: headerBytes)
     let head = try header(of: prefix, path: path)
     try checkSize(head, options: options, path: path)
-    return try decode(readFile(path), options: options, path: path)
+    return try decode(ImageFile.readFile(path), options: options, path: path)
   }
 
   /// Encodes an 8-bit image (1, 2, 3 or 4 channels: gray, gray+alpha, RGB, RGBA) as a
   /// non-interlaced PNG. `compressionLevel` is zlib's 0 (store) ... 9 (smallest).
   public static func encode(_ image: Image, compressionLevel: Int = 6) throws -> [UInt8] {
     guard image.pixels.count == image.width * image.height * image.channels else {
-      throw PNGError(
+      throw VisionError(
         kind: .invalidArgument, path: nil,
         reason: "image has \(image.pixels.count) samples, its shape "
           + "\(image.width)×\(image.height)×\(image.channels) needs "
           + "\(image.width * image.height * image.channels)")
     }
     guard image.width <= Int(Int32.max), image.height <= Int(Int32.max) else {
-      throw PNGError(
+      throw VisionError(
         kind: .invalidArgument, path: nil,
         reason: "\(image.width)×\(image.height) is larger than PNG allows (2^31-1 per side)")
     }
     guard (0...9).contains(compressionLevel) else {
-      throw PNGError(
+      throw VisionError(
         kind: .invalidArgument, path: nil,
         reason: "compression level \(compressionLevel) is not in 0...9")
     }
@@ -189,7 +154,7 @@ extension PNG {
     guard status == CPNG_OK else { throw error(status, message, path: path) }
     guard let colorType = PNGHeader.ColorType(rawValue: c.color_type) else {
       // Unreachable: libpng validated the IHDR.
-      throw PNGError(kind: .corrupt, path: path, reason: "invalid colour type \(c.color_type)")
+      throw VisionError(kind: .corrupt, path: path, reason: "invalid colour type \(c.color_type)")
     }
     let header = PNGHeader(
       width: Int(c.width), height: Int(c.height), bitDepth: Int(c.bit_depth),
@@ -199,7 +164,7 @@ extension PNG {
 
   static func checkSize(_ header: PNGHeader, options: ImageDecodeOptions, path: String?) throws {
     if let reason = options.pixelBudgetProblem(width: header.width, height: header.height) {
-      throw PNGError(kind: options.maxPixels > 0 ? .tooLarge : .invalidArgument, path: path, reason: reason)
+      throw VisionError(kind: options.maxPixels > 0 ? .tooLarge : .invalidArgument, path: path, reason: reason)
     }
   }
 
@@ -225,7 +190,7 @@ extension PNG {
     let channels = Int(cpng_output_channels(&cHeader, cOptions.channels))
     let (count, overflow) = header.pixelCount.multipliedReportingOverflow(by: channels)
     guard !overflow else {
-      throw PNGError(
+      throw VisionError(
         kind: .tooLarge, path: path,
         reason: "\(header.width)×\(header.height)×\(channels) samples cannot be addressed")
     }
@@ -243,8 +208,8 @@ extension PNG {
     return options.shorterSide.map { image.reduced(toShorterSide: $0) } ?? image
   }
 
-  static func error(_ status: cpng_status, _ message: [CChar], path: String?) -> PNGError {
-    let kind: PNGError.Kind
+  static func error(_ status: cpng_status, _ message: [CChar], path: String?) -> VisionError {
+    let kind: VisionError.Kind
     switch status {
     case CPNG_ERR_NOT_PNG: kind = .notPNG
     case CPNG_ERR_TRUNCATED: kind = .truncated
@@ -255,20 +220,11 @@ extension PNG {
     }
     let bytes = message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }
     let reason = bytes.isEmpty ? "libpng failed (status \(status.rawValue))" : String(decoding: bytes, as: UTF8.self)
-    return PNGError(kind: kind, path: path, reason: reason)
+    return VisionError(kind: kind, path: path, reason: reason)
   }
 
-  static func ioError(_ path: String, _ what: String, errno code: Int32) -> PNGError {
-    PNGError(kind: .io, path: path, reason: "\(what): \(String(cString: strerror(code)))")
-  }
-
-  /// The whole file, or its first `limit` bytes (devices and pipes accepted).
-  static func readFile(_ path: String, limit: Int = .max) throws -> [UInt8] {
-    do {
-      return try readFileBytes(path, limit: limit, regularOnly: false)
-    } catch {
-      throw PNGError(kind: .io, path: path, reason: error.description)
-    }
+  static func ioError(_ path: String, _ what: String, errno code: Int32) -> VisionError {
+    VisionError(kind: .io, path: path, reason: "\(what): \(String(cString: strerror(code)))")
   }
 
   static func writeAtomically(_ bytes: [UInt8], to path: String) throws {
@@ -284,7 +240,7 @@ extension PNG {
       name = path
     }
     guard !name.isEmpty else {
-      throw PNGError(kind: .invalidArgument, path: path, reason: "the path names a directory")
+      throw VisionError(kind: .invalidArgument, path: path, reason: "the path names a directory")
     }
     let temporary =
       (directory == "/" ? "/" : directory + "/")
@@ -294,7 +250,7 @@ extension PNG {
       throw ioError(path, "cannot create temporary file \(temporary)", errno: errno)
     }
     var written = 0
-    var failure: PNGError? = nil
+    var failure: VisionError? = nil
     bytes.withUnsafeBytes { raw in
       while written < raw.count {
         let n = posixWrite(fd, raw.baseAddress! + written, raw.count - written)

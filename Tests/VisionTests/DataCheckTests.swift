@@ -95,11 +95,11 @@ final class DataCheckTests: XCTestCase {
     let root = try DataFixtures.makeFolder()
     defer { DataFixtures.remove(root) }
     XCTAssertThrowsError(try DataCheck.run(path: root + "/missing")) { error in
-      XCTAssertEqual((error as? DatasetError)?.kind, .notFound)
+      XCTAssertEqual((error as? VisionError)?.kind, .notFound)
     }
     try DataFixtures.text(root, "a.txt", "")
     XCTAssertThrowsError(try DataCheck.run(path: root)) { error in
-      XCTAssertEqual((error as? DatasetError)?.kind, .empty)
+      XCTAssertEqual((error as? VisionError)?.kind, .empty)
       XCTAssertTrue("\(error)".contains("a.txt"), "\(error)")
     }
   }

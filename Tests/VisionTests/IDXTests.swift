@@ -69,13 +69,13 @@ final class IDXTests: XCTestCase {
 
   func testHeaderValidationErrorsNameFileAndProblem() throws {
     let good = IDX.encode(IDXArray(shape: [2, 3], values: [1, 2, 3, 4, 5, 6]))
-    func failure(_ bytes: [UInt8]) -> IDXError? {
+    func failure(_ bytes: [UInt8]) -> VisionError? {
       do {
         _ = try IDX.parse(bytes, path: "x-idx")
         return nil
       } catch {
         XCTAssertTrue("\(error)".hasPrefix("x-idx: "), "\(error)")
-        return error as? IDXError
+        return error as? VisionError
       }
     }
     var e = failure([0x01, 0x02] + good.dropFirst(2))
@@ -86,7 +86,7 @@ final class IDXTests: XCTestCase {
     e = failure([0, 0, 8, 0])  // zero dimensions
     XCTAssertEqual(e?.kind, .badMagic)
     e = failure([0, 0, 0x0D] + good.dropFirst(3))
-    XCTAssertEqual(e?.kind, .unsupportedType)
+    XCTAssertEqual(e?.kind, .unsupported)
     XCTAssertTrue(e?.reason.contains("32-bit float") ?? false, e?.reason ?? "")
     e = failure(Array(good.dropLast()))
     XCTAssertEqual(e?.kind, .wrongLength)
@@ -108,7 +108,7 @@ final class IDXTests: XCTestCase {
     let dir = try DataFixtures.makeFolder()
     defer { DataFixtures.remove(dir) }
     XCTAssertThrowsError(try IDX.read(path: dir + "/missing.gz")) { error in
-      XCTAssertEqual((error as? IDXError)?.kind, .io)
+      XCTAssertEqual((error as? VisionError)?.kind, .io)
       XCTAssertTrue("\(error)".hasPrefix(dir + "/missing.gz: "), "\(error)")
     }
     let path = dir + "/t-idx1-ubyte"
@@ -127,7 +127,7 @@ final class IDXTests: XCTestCase {
     let dir = try DataFixtures.makeFolder()
     defer { DataFixtures.remove(dir) }
     XCTAssertThrowsError(try FashionMNIST.inspect(source: dir + "/none")) { error in
-      XCTAssertEqual((error as? DatasetError)?.kind, .notFound)
+      XCTAssertEqual((error as? VisionError)?.kind, .notFound)
       XCTAssertTrue("\(error)".contains("dataset-fashion-mnist"), "says how to get it: \(error)")
     }
     XCTAssertThrowsError(try FashionMNIST.inspect(source: dir)) { error in
@@ -142,7 +142,7 @@ final class IDXTests: XCTestCase {
     // Labels that do not match the images in count.
     try IDX.write(IDXArray(shape: [4], values: [0, 1, 2, 3]), to: dir + "/t10k-labels-idx1-ubyte")
     XCTAssertThrowsError(try FashionMNIST.inspect(source: dir)) { error in
-      let e = error as? IDXError
+      let e = error as? VisionError
       XCTAssertEqual(e?.kind, .unexpectedShape)
       XCTAssertEqual(e?.path, dir + "/t10k-labels-idx1-ubyte")
       XCTAssertTrue(e?.reason.contains("4 labels for the 5 images") ?? false, "\(error)")
@@ -163,7 +163,7 @@ final class IDXTests: XCTestCase {
     let bytes = IDX.encode(IDXArray(shape: [5, 28, 28], values: [UInt8](repeating: 0, count: 5 * 784)))
     try Data(bytes.dropLast(10)).write(to: URL(fileURLWithPath: dir + "/t10k-images-idx3-ubyte"))
     XCTAssertThrowsError(try FashionMNIST.importDataset(source: dir, output: dir + "/out")) { error in
-      XCTAssertEqual((error as? IDXError)?.kind, .wrongLength)
+      XCTAssertEqual((error as? VisionError)?.kind, .wrongLength)
       XCTAssertTrue("\(error)".hasPrefix(dir + "/t10k-images-idx3-ubyte: "), "\(error)")
     }
     XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/out/unlabeled"), "nothing written")

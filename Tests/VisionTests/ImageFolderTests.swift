@@ -107,7 +107,7 @@ final class ImageFolderTests: XCTestCase {
     try DataFixtures.notPNG(root, "bad.png")
     XCTAssertEqual(try ImageFolder(path: root).files, ["good.png"])
     XCTAssertThrowsError(try ImageFolder(path: root, options: ImageFolderOptions(strict: true))) { error in
-      let e = error as? DatasetError
+      let e = error as? VisionError
       XCTAssertEqual(e?.kind, .unreadable)
       XCTAssertTrue("\(error)".contains("bad.png"), "\(error)")
       XCTAssertTrue("\(error)".contains("strict"), "says how to proceed: \(error)")
@@ -133,25 +133,25 @@ final class ImageFolderTests: XCTestCase {
     defer { DataFixtures.remove(root) }
     let missing = root + "/nope"
     XCTAssertThrowsError(try ImageFolder(path: missing)) { error in
-      XCTAssertEqual((error as? DatasetError)?.kind, .notFound)
+      XCTAssertEqual((error as? VisionError)?.kind, .notFound)
       XCTAssertTrue("\(error)".hasPrefix(missing + ": "), "\(error)")
       XCTAssertTrue("\(error)".contains("expected a folder of PNG or JPEG images"), "\(error)")
     }
     XCTAssertThrowsError(try ImageFolder(path: root)) { error in
-      XCTAssertEqual((error as? DatasetError)?.kind, .empty)
+      XCTAssertEqual((error as? VisionError)?.kind, .empty)
       XCTAssertTrue("\(error)".contains(root), "\(error)")
       XCTAssertTrue("\(error)".contains("empty"), "\(error)")
     }
     try DataFixtures.text(root, "readme.txt", "no images here")
     try DataFixtures.notPNG(root, "broken.png")
     XCTAssertThrowsError(try ImageFolder(path: root)) { error in
-      XCTAssertEqual((error as? DatasetError)?.kind, .empty)
+      XCTAssertEqual((error as? VisionError)?.kind, .empty)
       XCTAssertTrue("\(error)".contains("readme.txt"), "names what it found: \(error)")
       XCTAssertTrue("\(error)".contains("1 unusable image file"), "\(error)")
     }
     try DataFixtures.text(root, "readme.md", "no images here")
     XCTAssertThrowsError(try ImageFolder(path: root + "/readme.md")) { error in
-      XCTAssertEqual((error as? DatasetError)?.kind, .wrongType)
+      XCTAssertEqual((error as? VisionError)?.kind, .wrongType)
       XCTAssertTrue("\(error)".contains("not a folder"), "\(error)")
     }
   }
@@ -184,7 +184,7 @@ final class ImageFolderTests: XCTestCase {
     // ...and decoding names the file and the reason.
     for index in [1, 2] {
       XCTAssertThrowsError(try folder.image(at: index, options: ImageDecodeOptions())) { error in
-        let e = error as? DatasetError
+        let e = error as? VisionError
         XCTAssertEqual(e?.kind, .unreadable)
         XCTAssertEqual(e?.path, folder.path(at: index))
         XCTAssertTrue("\(error)".hasPrefix(folder.path(at: index) + ": "), "\(error)")
@@ -232,13 +232,13 @@ final class ImageFolderTests: XCTestCase {
     defer { DataFixtures.remove(root) }
     try DataFixtures.png(root, "flat.png")
     XCTAssertThrowsError(try LabeledImageFolder(path: root)) { error in
-      XCTAssertEqual((error as? DatasetError)?.kind, .empty)
+      XCTAssertEqual((error as? VisionError)?.kind, .empty)
       XCTAssertTrue("\(error)".contains("one subfolder per class"), "\(error)")
     }
     try DataFixtures.png(root, "cat/1.png")
     try DataFixtures.text(root, "dog/readme.txt", "")
     XCTAssertThrowsError(try LabeledImageFolder(path: root)) { error in
-      XCTAssertEqual((error as? DatasetError)?.path, root + "/dog")
+      XCTAssertEqual((error as? VisionError)?.path, root + "/dog")
     }
   }
 
@@ -303,7 +303,7 @@ final class ImageFolderTests: XCTestCase {
     e = error("path,label\n")
     XCTAssertTrue(e.contains("lists no images"), e)
     XCTAssertThrowsError(try LabeledImageFolder(csv: root + "/none.csv")) { error in
-      XCTAssertEqual((error as? DatasetError)?.kind, .notFound)
+      XCTAssertEqual((error as? VisionError)?.kind, .notFound)
     }
   }
 

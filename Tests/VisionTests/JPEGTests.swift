@@ -73,13 +73,13 @@ enum JPEGFixtures {
 
 final class JPEGTests: XCTestCase {
   func assertError(
-    _ kind: JPEGError.Kind, containing text: String? = nil, file: StaticString = #filePath, line: UInt = #line,
+    _ kind: VisionError.Kind, containing text: String? = nil, file: StaticString = #filePath, line: UInt = #line,
     _ body: () throws -> Any
   ) {
     do {
       _ = try body()
       XCTFail("expected a \(kind) error", file: file, line: line)
-    } catch let error as JPEGError {
+    } catch let error as VisionError {
       XCTAssertEqual(error.kind, kind, error.description, file: file, line: line)
       if let text { XCTAssertTrue(error.reason.contains(text), error.reason, file: file, line: line) }
     } catch {
@@ -377,7 +377,7 @@ final class JPEGTests: XCTestCase {
 
   func testDamagedBytesNeverCrash() throws {
     // Every byte of the header and a stride of the scan, set to each of a few values:
-    // an image or a JPEGError, never a crash (the fuzzer goes further:
+    // an image or a VisionError, never a crash (the fuzzer goes further:
     // Tests/Fuzz/run-jpeg-fuzzer.sh).
     for file in ["pattern-420.jpg", "pattern-progressive.jpg", "cmyk.jpg", "orient-5.jpg"] {
       let bytes = try JPEGFixtures.bytes(file)
@@ -389,7 +389,7 @@ final class JPEGTests: XCTestCase {
           do {
             let image = try JPEG.decode(damaged, options: ImageDecodeOptions(maxPixels: 1 << 20))
             XCTAssertEqual(image.pixels.count, image.width * image.height * image.channels)
-          } catch is JPEGError {
+          } catch is VisionError {
           }
         }
       }
@@ -465,9 +465,9 @@ final class JPEGTests: XCTestCase {
     // Neither format: the error says so, typed by what the name claims.
     try DataFixtures.text(root, "text.jpg", "this is not an image\n")
     XCTAssertThrowsError(try ImageFile.read(path: root + "/text.jpg")) { error in
-      XCTAssertEqual((error as? JPEGError)?.kind, .notJPEG)
+      XCTAssertEqual((error as? VisionError)?.kind, .notJPEG)
       XCTAssertEqual(
-        (error as? JPEGError)?.reason,
+        (error as? VisionError)?.reason,
         "not a PNG or JPEG file (bad signature: it starts with 74 68 69 73, neither the PNG signature 89 50 4E 47 "
           + "nor the JPEG start of image FF D8)")
     }

@@ -251,7 +251,7 @@ final class PNGSuiteTests: XCTestCase {
   /// shim has libpng check every CRC) is refused, from a path with "<path>: <reason>" and
   /// from memory with the reason alone, with the same kind and reason every time.
   func testCorruptFilesAreRejectedWithClearErrors() throws {
-    let expectedKinds: [String: PNGError.Kind] = [
+    let expectedKinds: [String: VisionError.Kind] = [
       "xs1n0g01": .notPNG, "xs2n0g01": .notPNG, "xs4n0g01": .notPNG, "xs7n0g01": .notPNG,
       "xcrn0g04": .notPNG, "xlfn0g04": .notPNG,
       "xc1n0g08": .corrupt, "xc9n2c08": .corrupt, "xd0n2c08": .corrupt, "xd3n2c08": .corrupt,
@@ -274,7 +274,7 @@ final class PNGSuiteTests: XCTestCase {
         do {
           let image = try PNG.read(path: path)
           XCTFail("\(name): a corrupt file decoded (\(image.shape))")
-        } catch let error as PNGError {
+        } catch let error as VisionError {
           XCTAssertEqual(error.path, path, name)
           XCTAssertTrue(error.description.hasPrefix("\(path): "), error.description)
           XCTAssertFalse(error.reason.isEmpty, name)
@@ -296,8 +296,8 @@ final class PNGSuiteTests: XCTestCase {
 }
 
 extension Result where Failure == any Error {
-  fileprivate var failure: PNGError? {
-    if case .failure(let error) = self { return error as? PNGError }
+  fileprivate var failure: VisionError? {
+    if case .failure(let error) = self { return error as? VisionError }
     return nil
   }
 }
@@ -320,13 +320,13 @@ final class PNGCodecTests: XCTestCase {
   }
 
   func assertError(
-    _ kind: PNGError.Kind, _ reason: String? = nil, file: StaticString = #filePath,
+    _ kind: VisionError.Kind, _ reason: String? = nil, file: StaticString = #filePath,
     line: UInt = #line, _ body: () throws -> Any
   ) {
     do {
       _ = try body()
       XCTFail("expected a \(kind) error", file: file, line: line)
-    } catch let error as PNGError {
+    } catch let error as VisionError {
       XCTAssertEqual(error.kind, kind, error.description, file: file, line: line)
       if let reason { XCTAssertEqual(error.reason, reason, file: file, line: line) }
     } catch {
@@ -417,7 +417,7 @@ final class PNGCodecTests: XCTestCase {
     do {
       _ = try PNG.read(path: path)
       XCTFail("decoded a bomb")
-    } catch let error as PNGError {
+    } catch let error as VisionError {
       XCTAssertEqual(
         error.description,
         "\(path): 100000×100000 pixels exceeds the limit of 67108864 pixels (raise maxPixels to read it)")
@@ -463,7 +463,7 @@ final class PNGCodecTests: XCTestCase {
   }
 
   func testDamagedDataNeverCrashes() throws {
-    // Flip bytes all over valid files: every outcome must be a decoded image or a PNGError.
+    // Flip bytes all over valid files: every outcome must be a decoded image or a VisionError.
     for name in ["basn2c08", "basi0g04", "tbbn3p08", "basn6a16"] {
       let original = try Suite.bytes(name)
       for position in stride(from: 8, to: original.count, by: 3) {
@@ -471,7 +471,7 @@ final class PNGCodecTests: XCTestCase {
         damaged[position] ^= 0x5A
         do {
           _ = try PNG.decode(damaged)
-        } catch let error as PNGError {
+        } catch let error as VisionError {
           XCTAssertFalse(error.reason.isEmpty)
         }
       }
@@ -488,7 +488,7 @@ final class PNGCodecTests: XCTestCase {
     try Data("just some text\n".utf8).write(to: URL(fileURLWithPath: text))
     XCTAssertThrowsError(try PNG.read(path: text)) { error in
       XCTAssertEqual("\(error)", "\(text): not a PNG file (bad signature)")
-      XCTAssertEqual((error as? PNGError)?.kind, .notPNG)
+      XCTAssertEqual((error as? VisionError)?.kind, .notPNG)
     }
     let jpeg = temporaryPath("photo.png")
     try Data([0xFF, 0xD8, 0xFF, 0xE0, 0, 16]).write(to: URL(fileURLWithPath: jpeg))
@@ -498,10 +498,10 @@ final class PNGCodecTests: XCTestCase {
     let missing = temporaryPath("missing.png")
     XCTAssertThrowsError(try PNG.read(path: missing)) { error in
       XCTAssertEqual("\(error)", "\(missing): cannot open: No such file or directory")
-      XCTAssertEqual((error as? PNGError)?.kind, .io)
+      XCTAssertEqual((error as? VisionError)?.kind, .io)
     }
     XCTAssertThrowsError(try PNG.read(path: temporaryDirectory.path)) { error in
-      XCTAssertEqual((error as? PNGError)?.kind, .io)
+      XCTAssertEqual((error as? VisionError)?.kind, .io)
     }
   }
 
