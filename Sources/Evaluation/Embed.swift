@@ -50,7 +50,7 @@ public enum Embedding {
     let loaded = try LoadedBackbone(path: options.weights, architecture: options.architecture)
     let preprocessing = try Preprocessing(config: loaded.backbone.config, stored: loaded.normalization)
     let folder = try ImageFolder(path: options.folder, options: preprocessing.folderOptions)
-    let names = try Probe.backboneDepthNames(loaded.backbone)
+    let names = try DepthChoice.depthNames(of: loaded.backbone)
     let layer = options.layer ?? names.last!
     guard names.contains(layer) else {
       throw EvaluationError(

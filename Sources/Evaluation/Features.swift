@@ -11,6 +11,11 @@ import Vision
   import Darwin
 #endif
 
+// What a frozen backbone makes of a set of images, and how those features are kept: the
+// features at every depth (`FeatureExtractor`), the feature cache beside a run and its
+// keys, and the content hashes and fingerprints those keys are made of. The probe's
+// use of them, model by model, is ProbeFeatures.swift.
+
 /// Features of one set of images at one depth: `values` [N, F], row `i` for image `i`.
 public struct LayerFeatures: @unchecked Sendable {
   /// The depth's name from `Backbone.featuresByDepth` (`blocks.3`, `norm`, `layer2`),

@@ -29,7 +29,7 @@ extension Probe {
       report.layerSelection.concatenatedDepths == options.recordedConcatenatedDepths,
       report.layerSelection.validationFraction == options.validationFraction,
       report.classifier == options.classifier,
-      report.knn == (options.knnEnabled ? options.knn : nil),
+      report.knn == options.evaluatedKNN,
       (report.result(.randomInit) != nil) == options.baselines,
       (report.result(.rawPixels) != nil) == options.baselines,
       let train = try? LabeledImageFolder(path: options.train),
@@ -59,7 +59,7 @@ extension Probe {
     let folder = try LabeledImageFolder(path: path)
     let cache = FeatureCache.forRun(runDirectory)
     let key = FeatureCacheKey(
-      model: "sha256:\(loaded.sha256)", folder: absolutePath(folder.root),
+      model: loaded.cacheModel, folder: absolutePath(folder.root),
       folderFingerprint: Fingerprint.folder(root: folder.root, files: folder.files), selection: "all",
       preprocessing: preprocessing.summary)
     var cached = true
