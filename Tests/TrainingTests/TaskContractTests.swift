@@ -188,21 +188,34 @@ final class TaskContractTests: XCTestCase {
 
   /// The README shows Sources/Tasks/Rotation.swift as the example of a task: the block of
   /// Swift after the line `<!-- Sources/Tasks/Rotation.swift -->` must be that file.
+  /// Skipped while README.md has no such line.
   func testTheReadmeExampleIsTheRotationTask() throws {
     let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
       .deletingLastPathComponent()
     let readme = try String(contentsOf: root.appendingPathComponent("README.md"), encoding: .utf8)
     let source = try String(contentsOf: root.appendingPathComponent("Sources/Tasks/Rotation.swift"), encoding: .utf8)
     let marker = "<!-- Sources/Tasks/Rotation.swift -->"
-    guard let at = readme.range(of: marker) else {
-      throw XCTSkip("README.md has no line \(marker) before its example task yet")
-    }
-    let after = readme[at.upperBound...]
-    let open = try XCTUnwrap(after.range(of: "```swift\n"), "no ```swift block after the marker")
-    XCTAssertTrue(after[..<open.lowerBound].allSatisfy(\.isWhitespace), "the block does not follow the marker")
-    let close = try XCTUnwrap(after[open.upperBound...].range(of: "\n```"), "the block is not closed")
-    XCTAssertEqual(
-      String(after[open.upperBound..<close.lowerBound]) + "\n", source,
-      "README.md's example differs from Sources/Tasks/Rotation.swift")
+    guard readme.contains(marker) else { throw XCTSkip("README.md has no line \(marker) before its example task yet") }
+    let block = try XCTUnwrap(Self.swiftBlock(after: marker, in: readme), "no ```swift block right after \(marker)")
+    XCTAssertEqual(block, source, "README.md's example differs from Sources/Tasks/Rotation.swift")
+  }
+
+  /// The text of the ```swift block that follows `marker` (blank lines between allowed),
+  /// with its last newline; nil when there is none.
+  static func swiftBlock(after marker: String, in text: String) -> String? {
+    guard let at = text.range(of: marker) else { return nil }
+    let after = text[at.upperBound...]
+    guard let open = after.range(of: "```swift\n"), after[..<open.lowerBound].allSatisfy(\.isWhitespace),
+      let close = after[open.upperBound...].range(of: "\n```")
+    else { return nil }
+    return String(after[open.upperBound..<close.lowerBound]) + "\n"
+  }
+
+  func testTheReadmeBlockIsFoundAfterItsMarkerOnly() {
+    let m = "<!-- f.swift -->"
+    XCTAssertEqual(Self.swiftBlock(after: m, in: "intro\n\(m)\n\n```swift\nlet a = 1\nlet b = 2\n```\nmore"), "let a = 1\nlet b = 2\n")
+    XCTAssertNil(Self.swiftBlock(after: m, in: "\(m)\ntext first\n```swift\nlet a = 1\n```\n"))
+    XCTAssertNil(Self.swiftBlock(after: m, in: "```swift\nlet a = 1\n```\n"))
+    XCTAssertNil(Self.swiftBlock(after: m, in: "\(m)\n```swift\nlet a = 1\n"))
   }
 }
