@@ -18,7 +18,8 @@ public struct MLPHead {
   public let outputNorm: BatchNorm?
 
   /// `hiddenBias`: whether the hidden Linear layers have a bias (SimCLR, BYOL and MoCo v3
-  /// leave it out, the BatchNorm after it has one).
+  /// leave it out, the BatchNorm after it has one). With `outputNorm` the last Linear has
+  /// no bias either: the norm would subtract it again (MoCo v3's `_build_mlp`).
   public init(
     input: Int, hidden: Int, output: Int, hiddenLayers: Int = 1, hiddenBias: Bool = true,
     outputNorm: Bool = false, using rng: inout RandomGenerator
@@ -32,7 +33,7 @@ public struct MLPHead {
       norms.append(BatchNorm(hidden))
       width = hidden
     }
-    linears.append(Linear(width, output, using: &rng))
+    linears.append(Linear(width, output, bias: !outputNorm, using: &rng))
     self.linears = linears
     self.norms = norms
     self.outputNorm = outputNorm ? BatchNorm(output, affine: false) : nil

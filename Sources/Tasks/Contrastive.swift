@@ -65,40 +65,22 @@ public final class Contrastive: PretextTask, @unchecked Sendable {
   }
 
   public init(_ settings: Settings, backbone: any Backbone, using rng: inout RandomGenerator) throws {
-    guard settings.cropScale.count == 2, settings.colorJitter.count == 4, settings.blurSigma.count == 2 else {
-      throw TaskError("simclr: crop_scale and blur_sigma take 2 numbers, color_jitter 4")
-    }
+    let augmentation = ViewAugmentation(
+      cropScale: settings.cropScale, flip: settings.flip, colorJitter: settings.colorJitter,
+      colorJitterProbability: settings.colorJitterProbability, grayscaleProbability: settings.grayscaleProbability,
+      blurProbability: [settings.blurProbability, settings.blurProbability], blurSigma: settings.blurSigma)
     let r = SettingsRanges(task: "simclr")
     // A temperature beyond 100 flattens every similarity to the same logit.
     try r.check("temperature", settings.temperature, in: 0...100, openBelow: true)
     try r.check("projection_hidden", settings.projectionHidden, in: 1...maximumTaskWidth)
     try r.check("projection_output", settings.projectionOutput, in: 1...maximumTaskWidth)
-    try r.checkPair("crop_scale", settings.cropScale, in: 0...1, openBelow: true)
-    try r.check("color_jitter", settings.colorJitter, in: 0...1)
-    for (key, p) in [
-      ("flip", settings.flip), ("color_jitter_p", settings.colorJitterProbability),
-      ("grayscale_p", settings.grayscaleProbability), ("blur_p", settings.blurProbability),
-    ] {
-      try r.check(key, p, in: 0...1)
-    }
-    // Sigma in pixels: beyond 100 the kernel is wider than any image Pretext trains on.
-    try r.checkPair("blur_sigma", settings.blurSigma, in: 0...100, openBelow: true)
+    try augmentation.check(task: "simclr")
     try r.check("mean", settings.mean, in: -1000...1000)
     try r.check("std", settings.std, in: 0...1000, openBelow: true)
     self.settings = settings
-    let size = backbone.config.imageSize
     input = try InputPreparation(channels: backbone.config.inChannels, mean: settings.mean, std: settings.std)
-    let j = settings.colorJitter
-    let pipeline = Compose([
-      try RandomResizedCrop(size: size, scale: settings.cropScale[0]...settings.cropScale[1]),
-      try RandomHorizontalFlip(p: settings.flip),
-      try RandomApply(
-        ColorJitter(brightness: j[0], contrast: j[1], saturation: j[2], hue: j[3]), p: settings.colorJitterProbability),
-      try RandomGrayscale(p: settings.grayscaleProbability),
-      try RandomApply(GaussianBlur(sigma: settings.blurSigma[0]...settings.blurSigma[1]), p: settings.blurProbability),
-      input.normalize,
-    ])
-    views = try MultiView(views: 2, pipeline)
+    // Two draws of one recipe (no solarization).
+    views = try augmentation.views(size: backbone.config.imageSize, normalize: input.normalize)
     // Projection head g(·): Linear → BN → ReLU → Linear (SimCLR v1/v2, lightly's head).
     projection = MLPHead(
       input: backbone.featureCount, hidden: settings.projectionHidden, output: settings.projectionOutput,

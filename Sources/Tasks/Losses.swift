@@ -47,6 +47,52 @@ public func ntXentLoss(
   return (loss, Double(correct) / Double(2 * m))
 }
 
+/// BYOL's regression loss (Grill et al. 2020, https://arxiv.org/abs/2006.07733, §3.1,
+/// eq. 2): the squared distance of the L2-normalized prediction and target,
+/// ‖p/‖p‖ − z/‖z‖‖² = 2 − 2·cos(p, z), averaged over the rows.
+///
+/// prediction: [N, D] (the online network's, gradient flows); target: [N, D] (the target
+/// network's: detached here, the stop-gradient of §3.1). Returns the loss and the mean
+/// cosine similarity.
+public func normalizedMSELoss(_ prediction: Tensor, _ target: Tensor) throws -> (loss: Tensor, cosine: Double) {
+  guard prediction.rank == 2, prediction.shape == target.shape, prediction.shape[0] >= 1 else {
+    throw TensorError("normalized_mse", "prediction \(prediction.shape) and target \(target.shape) must be equal [N, D]")
+  }
+  let p = try prediction.l2Normalized(axis: 1)
+  let z = try target.detached().l2Normalized(axis: 1)
+  let cosine = try (p * z).sum(axis: 1).mean()  // mean over the N rows of cos(p_i, z_i)
+  return (2 - 2 * cosine, Double(try cosine.item()))
+}
+
+/// MoCo v3's contrastive loss (Chen, Xie & He 2021, https://arxiv.org/abs/2104.02057,
+/// §3, Algorithm 1): InfoNCE of queries against the keys of the global batch, whose
+/// positive is the key of the same image (another view), scaled by 2τ.
+///
+/// q: [N, D] this process's queries (gradient flows); k: [M, D] the keys of the global
+/// batch (M = N · processes; detached here: the momentum encoder gets no gradient);
+/// query i's positive is key `offset + i` (offset = rank · N). Both are L2-normalized;
+/// logits q·kᵀ/τ [N, M]; the loss is 2τ · mean cross-entropy, the scale of Algorithm 1
+/// (`CrossEntropyLoss(logits, labels) * (2 * t)`), which makes the gradient's size less
+/// dependent on τ. Returns the loss and the top-1 accuracy of the positive.
+public func infoNCELoss(
+  queries q: Tensor, keys k: Tensor, temperature: Float, positivesFrom offset: Int = 0
+) throws -> (loss: Tensor, top1: Double) {
+  guard q.rank == 2, k.rank == 2, q.shape[1] == k.shape[1], q.shape[0] >= 1 else {
+    throw TensorError("info_nce", "queries \(q.shape) and keys \(k.shape) must be [N, D] and [M, D]")
+  }
+  guard temperature > 0 else { throw TensorError("info_nce", "temperature must be positive, got \(temperature)") }
+  let n = q.shape[0]
+  guard offset >= 0, offset + n <= k.shape[0] else {
+    throw TensorError("info_nce", "the positives \(offset)..<\(offset + n) are not among the \(k.shape[0]) keys")
+  }
+  let logits = try matmul(q.l2Normalized(axis: 1), k.detached().l2Normalized(axis: 1), transposeB: true) * (1 / temperature)
+  let targets = (0..<n).map { offset + $0 }
+  let loss = try crossEntropy(logits, targets: targets) * (2 * temperature)
+  let predicted = try logits.argmax(axis: 1).values
+  let correct = zip(predicted, targets).filter { $0 == $1 }.count
+  return (loss, Double(correct) / Double(n))
+}
+
 /// MAE's reconstruction loss (He et al. 2021, https://arxiv.org/abs/2111.06377): mean
 /// squared error per patch, averaged over the masked patches only.
 ///

@@ -11,6 +11,9 @@ public enum TaskRegistry {
     "relative-location": { d, b, r in try RelativeLocation(settings(d), backbone: b, using: &r) },
     "mae": { d, b, r in try MaskedAutoencoder(settings(d), backbone: b, using: &r) },
     "simclr": { d, b, r in try Contrastive(settings(d), backbone: b, using: &r) },
+    "rotation": { d, b, r in try Rotation(settings(d), backbone: b, using: &r) },
+    "byol": { d, b, r in try BYOL(settings(d), backbone: b, using: &r) },
+    "moco-v3": { d, b, r in try MoCoV3(settings(d), backbone: b, using: &r) },
   ]
 
   public static var names: [String] { factories.keys.sorted() }
@@ -22,6 +25,9 @@ public enum TaskRegistry {
     "relative-location": { d, b in RelativeLocation.backboneInputs(try settings(d), backbone: b) },
     "mae": { d, b in MaskedAutoencoder.backboneInputs(try settings(d), backbone: b) },
     "simclr": { d, b in Contrastive.backboneInputs(try settings(d), backbone: b) },
+    "rotation": { d, b in Rotation.backboneInputs(try settings(d), backbone: b) },
+    "byol": { d, b in BYOL.backboneInputs(try settings(d), backbone: b) },
+    "moco-v3": { d, b in MoCoV3.backboneInputs(try settings(d), backbone: b) },
   ]
 
   /// Builds task `name`; `settings` decodes its options (defaults when nil).
@@ -45,3 +51,6 @@ public protocol DefaultConstructible { init() }
 extension Contrastive.Settings: DefaultConstructible {}
 extension RelativeLocation.Settings: DefaultConstructible {}
 extension MaskedAutoencoder.Settings: DefaultConstructible {}
+extension Rotation.Settings: DefaultConstructible {}
+extension BYOL.Settings: DefaultConstructible {}
+extension MoCoV3.Settings: DefaultConstructible {}

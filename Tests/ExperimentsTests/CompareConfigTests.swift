@@ -173,7 +173,8 @@ final class CompareConfigTests: XCTestCase {
     XCTAssertEqual(config.directory, "runs/fashion-mnist")
     XCTAssertEqual(config.probe.budgets, [.perClass(100), .all])
     let run = try CompareRun(config: config, overrides: ["train.minutes=2"])
-    XCTAssertEqual(run.planned.map(\.config.taskName), ["mae", "simclr", "relative-location"])
+    XCTAssertEqual(
+      run.planned.map(\.config.taskName), ["mae", "simclr", "relative-location", "rotation", "byol", "moco-v3"])
     XCTAssertTrue(run.planned.allSatisfy { $0.config.train.minutes == 2 })
   }
 

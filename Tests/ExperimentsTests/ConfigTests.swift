@@ -121,7 +121,7 @@ final class ConfigTests: XCTestCase {
 
   func testShippedExperimentsLoad() throws {
     let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    for name in ["mae", "simclr", "relative-location"] {
+    for name in ["mae", "simclr", "relative-location", "rotation", "byol", "moco-v3"] {
       let path = root.appendingPathComponent("experiments/\(name).yaml").path
       let c = try ExperimentConfig.load(path: path)
       XCTAssertEqual(c.taskName, name)
@@ -132,8 +132,9 @@ final class ConfigTests: XCTestCase {
       let task = try c.makeTask(backbone: backbone, using: &rng, sourcePath: path)
       let sample = try task.sample(Image(width: 28, height: 28, channels: 1, filledWith: 100), using: &rng)
       XCTAssertFalse(sample.views.isEmpty)
-      // Each view has the backbone's input size (MAE's ViT: 32 px; SimCLR's ResNet:
-      // 28 px), or the patch input size (relative location: 10-px patches).
+      // Each view has the backbone's input size (MAE's and MoCo v3's ViT: 32 px; the
+      // ResNet of SimCLR, BYOL and rotation: 28 px), or the patch input size (relative
+      // location: 10-px patches).
       let size = name == "relative-location" ? try XCTUnwrap(c.taskNode["patch_input_size"]?.int) : backbone.config.imageSize
       XCTAssertTrue(sample.views.allSatisfy { $0.shape == [1, size, size] }, "\(name): \(sample.views.map(\.shape))")
     }

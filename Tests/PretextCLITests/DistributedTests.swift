@@ -175,6 +175,17 @@ final class DistributedTests: XCTestCase {
     try assertSameLosses("one", "two")
   }
 
+  func testMoCoV3WithGatheredKeysIsTheSameOnOneAndTwoProcesses() throws {
+    // The keys come from every process (all-gather); the heads' BatchNorm sees the
+    // global batch with sync_batchnorm.
+    let config = try config(
+      task: "{name: moco-v3, projection_hidden: 32, projection_output: 16, predictor_hidden: 32}",
+      extra: "  sync_batchnorm: true")
+    try train("one", processes: 1, config: config)
+    try train("two", processes: 2, config: config)
+    try assertSameLosses("one", "two")
+  }
+
   func testACheckpointResumesOnAnotherNumberOfProcesses() throws {
     let config = try config(task: "{name: mae, decoder_width: 32, decoder_depth: 1, decoder_heads: 2}")
     try train("one", processes: 1, config: config)

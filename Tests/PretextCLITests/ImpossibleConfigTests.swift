@@ -138,9 +138,9 @@ final class ImpossibleConfigTests: XCTestCase {
   /// The memory plan against the peak resident memory (`VmHWM`) of real runs of every
   /// shipped experiment config, both recorded in pretrain.json: within ±25% (the plan's
   /// promise). Batch 128 (`bench train`'s ResNet batch; half the configs' own 256, which
-  /// the README's table also reports) and 2 steps keep it fast. simclr-20min and
-  /// simclr-60min are simclr.yaml with another name and minutes budget — nothing that
-  /// changes memory — so simclr.yaml's run stands for them.
+  /// the README's table also reports) and 2 steps keep it fast. The -20min and -60min
+  /// variants are their base config with another name and minutes budget — nothing that
+  /// changes memory — so the base's run stands for them.
   func testTheMemoryPlanHoldsOnTheShippedConfigs() throws {
     let experiments = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
       .deletingLastPathComponent().appendingPathComponent("experiments")
@@ -149,17 +149,22 @@ final class ImpossibleConfigTests: XCTestCase {
     }.sorted()
     XCTAssertEqual(
       shipped,
-      ["mae.yaml", "photos-simclr.yaml", "relative-location.yaml", "simclr-20min.yaml", "simclr-60min.yaml", "simclr.yaml"])
-    for variant in ["simclr-20min", "simclr-60min"] {
+      [
+        "byol-20min.yaml", "byol.yaml", "mae.yaml", "moco-v3-20min.yaml", "moco-v3.yaml", "photos-simclr.yaml",
+        "relative-location.yaml", "rotation.yaml", "simclr-20min.yaml", "simclr-60min.yaml", "simclr.yaml",
+      ])
+    for variant in ["simclr-20min", "simclr-60min", "byol-20min", "moco-v3-20min"] {
       let lines = try String(contentsOf: experiments.appendingPathComponent("\(variant).yaml"), encoding: .utf8)
         .split(separator: "\n").filter { !$0.hasPrefix("#") }
       XCTAssertEqual(lines.count, 4, "\(variant): \(lines)")
-      XCTAssertEqual(lines.first, "base: simclr.yaml")
+      XCTAssertEqual(lines.first, "base: \(variant.split(separator: "-").dropLast().joined(separator: "-")).yaml")
       XCTAssertEqual(lines.dropFirst().first, "name: \(variant)")
       XCTAssertEqual(lines.dropFirst(2).first, "train:")
       XCTAssertTrue(lines.last?.hasPrefix("  minutes: ") ?? false, "\(variant): \(lines)")
     }
-    for name in ["mae.yaml", "photos-simclr.yaml", "relative-location.yaml", "simclr.yaml"] {
+    for name in [
+      "byol.yaml", "mae.yaml", "moco-v3.yaml", "photos-simclr.yaml", "relative-location.yaml", "rotation.yaml", "simclr.yaml",
+    ] {
       let r = try pretrain([
         experiments.appendingPathComponent(name).path, "--set", "data.unlabeled=\(data)", "--set", "output=\(runs)",
         "--set", "train.batch_size=128", "--set", "train.steps=2",

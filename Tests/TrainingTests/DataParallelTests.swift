@@ -182,6 +182,20 @@ final class DataParallelTests: XCTestCase {
       viewsPerImage: 1)
   }
 
+  func testMoCoV3GradientsWithGatheredKeysAndSyncBatchNorm() throws {
+    for backbone in [Self.vit, Self.resnet] {
+      try assertSameFirstStep(
+        "moco-v3", #"{"projection_hidden": 32, "projection_output": 16, "predictor_hidden": 32}"#, backbone: backbone,
+        viewsPerImage: 2)
+    }
+  }
+
+  func testBYOLGradients() throws {
+    try assertSameFirstStep(
+      "byol", #"{"projection_hidden": 32, "projection_output": 16, "predictor_hidden": 32}"#, backbone: Self.resnet,
+      viewsPerImage: 2)
+  }
+
   func testRelativeLocationGradients() throws {
     try assertSameFirstStep(
       "relative-location", #"{"resize": 32, "patch_size": 8, "gap": 2, "jitter": 1, "head_hidden": 32}"#,

@@ -1,0 +1,143 @@
+import Autograd
+import Backbones
+import NN
+import Optimization
+import Vision
+
+/// Bootstrap Your Own Latent (Grill et al. 2020, "Bootstrap your own latent: A new
+/// approach to self-supervised learning", https://arxiv.org/abs/2006.07733).
+///
+/// The online network (backbone, projector, predictor) predicts the target network's
+/// projection of another view of the same image; the target (backbone + projector) is an
+/// exponential moving average of the online one and gets no gradient (§3.1). No negatives:
+/// the predictor and the slowly moving target keep the representation from collapsing.
+public final class BYOL: PretextTask, @unchecked Sendable {
+  public struct Settings: Codable, Sendable, Equatable {
+    // The paper's heads are 4096 → 256 on ResNet-50's 2048 features (§3.3). The
+    // backbones here give 192–256 features, 8–10× fewer, on 28–32 px images: hidden 512
+    // keeps the paper's hidden = 2 × features, 128 outputs match SimCLR's head here (a
+    // fair comparison), and the heads stay a small share of a CPU step.
+    public var projectionHidden: Int = 512
+    public var projectionOutput: Int = 128
+    public var predictorHidden: Int = 512
+    /// τ_base of the target's cosine schedule, τ = 1 − (1 − τ_base)(cos(πk/K) + 1)/2 (§3.3).
+    public var momentum: Double = 0.996
+    // The augmentations of Appendix B, Table 6; blur and solarization differ per view.
+    public var cropScale: [Double] = [0.08, 1]
+    public var flip: Float = 0.5
+    public var colorJitter: [Float] = [0.4, 0.4, 0.2, 0.1]
+    public var colorJitterProbability: Float = 0.8
+    public var grayscaleProbability: Float = 0.2
+    /// Per view: [view 1, view 2].
+    public var blurProbability: [Float] = [1.0, 0.1]
+    public var blurSigma: [Float] = [0.1, 2.0]
+    /// Per view: [view 1, view 2].
+    public var solarizeProbability: [Float] = [0.0, 0.2]
+    public var mean: [Float] = [0.5]
+    public var std: [Float] = [0.5]
+    public init() {}
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+      case projectionHidden = "projection_hidden", projectionOutput = "projection_output"
+      case predictorHidden = "predictor_hidden", momentum
+      case cropScale = "crop_scale", flip, colorJitter = "color_jitter"
+      case colorJitterProbability = "color_jitter_p", grayscaleProbability = "grayscale_p"
+      case blurProbability = "blur_p", blurSigma = "blur_sigma", solarizeProbability = "solarize_p", mean, std
+    }
+
+    public init(from decoder: Decoder) throws {
+      try decoder.rejectUnknownKeys(CodingKeys.self)
+      let c = try decoder.container(keyedBy: CodingKeys.self)
+      let d = Self()
+      projectionHidden = try c.value(.projectionHidden, or: d.projectionHidden)
+      projectionOutput = try c.value(.projectionOutput, or: d.projectionOutput)
+      predictorHidden = try c.value(.predictorHidden, or: d.predictorHidden)
+      momentum = try c.value(.momentum, or: d.momentum)
+      cropScale = try c.value(.cropScale, or: d.cropScale)
+      flip = try c.value(.flip, or: d.flip)
+      colorJitter = try c.value(.colorJitter, or: d.colorJitter)
+      colorJitterProbability = try c.value(.colorJitterProbability, or: d.colorJitterProbability)
+      grayscaleProbability = try c.value(.grayscaleProbability, or: d.grayscaleProbability)
+      blurProbability = try c.value(.blurProbability, or: d.blurProbability)
+      blurSigma = try c.value(.blurSigma, or: d.blurSigma)
+      solarizeProbability = try c.value(.solarizeProbability, or: d.solarizeProbability)
+      mean = try c.value(.mean, or: d.mean)
+      std = try c.value(.std, or: d.std)
+    }
+  }
+
+  public let name = "byol"
+  public let settings: Settings
+  public let heads = Module()
+  public var inputNormalization: InputNormalization { InputNormalization(mean: settings.mean, std: settings.std) }
+  let projector: MLPHead
+  let predictor: MLPHead
+  let target: MomentumEncoder
+  let views: MultiView
+  let input: InputPreparation
+
+  /// Two views at the backbone's size (the target's pass keeps no activations).
+  static func backboneInputs(_ settings: Settings, backbone: BackboneConfig) -> [Int] {
+    [backbone.imageSize, backbone.imageSize]
+  }
+
+  public init(_ settings: Settings, backbone: any Backbone, using rng: inout RandomGenerator) throws {
+    let augmentation = ViewAugmentation(
+      cropScale: settings.cropScale, flip: settings.flip, colorJitter: settings.colorJitter,
+      colorJitterProbability: settings.colorJitterProbability, grayscaleProbability: settings.grayscaleProbability,
+      blurProbability: settings.blurProbability, blurSigma: settings.blurSigma,
+      solarizeProbability: settings.solarizeProbability)
+    try augmentation.check(task: "byol")
+    let r = SettingsRanges(task: "byol")
+    for (key, width) in [
+      ("projection_hidden", settings.projectionHidden), ("projection_output", settings.projectionOutput),
+      ("predictor_hidden", settings.predictorHidden),
+    ] {
+      try r.check(key, width, in: 1...maximumTaskWidth)
+    }
+    // 1 freezes the target at its initial (random) weights; the paper's range is [0.9, 1).
+    try r.check("momentum", settings.momentum, in: 0...1)
+    try r.check("mean", settings.mean, in: -1000...1000)
+    try r.check("std", settings.std, in: 0...1000, openBelow: true)
+    self.settings = settings
+    input = try InputPreparation(channels: backbone.config.inChannels, mean: settings.mean, std: settings.std)
+    views = try augmentation.views(size: backbone.config.imageSize, normalize: input.normalize)
+    // Projector and predictor: Linear → BN → ReLU → Linear (§3.3), [B, F] → [B, D] → [B, D].
+    let head = { (input: Int, hidden: Int, rng: inout RandomGenerator) in
+      MLPHead(input: input, hidden: hidden, output: settings.projectionOutput, hiddenBias: false, using: &rng)
+    }
+    projector = head(backbone.featureCount, settings.projectionHidden, &rng)
+    predictor = head(settings.projectionOutput, settings.predictorHidden, &rng)
+    let onlineProjector = projector.asModule()
+    target = try MomentumEncoder(
+      online: backbone, onlineProjector: onlineProjector,
+      projector: head(backbone.featureCount, settings.projectionHidden, &rng), using: &rng)
+    heads.register(child: "projector", onlineProjector)
+    heads.register(child: "predictor", predictor.asModule())
+    heads.register(child: "target", target.module)
+  }
+
+  public func sample(_ image: Image, using rng: inout RandomGenerator) throws -> TaskSample {
+    TaskSample(views: views(input.float(image, using: &rng), using: &rng))
+  }
+
+  public func loss(_ batch: TaskBatch, backbone: any Backbone) throws -> TaskOutput {
+    let n = batch.count
+    // Both views in one pass, for the online and for the target network: [2n, …], the n
+    // first views then the n second views (BatchNorm statistics over all 2n).
+    let both = try Tensor.concat(batch.views, axis: 0)
+    let q = try predictor(projector(backbone.features(both)))  // [2n, D]
+    let z = try target(both)  // [2n, D], no gradient
+    let first = 0..<n, second = n..<(2 * n)
+    // Symmetrized (§3.1): view 1 predicts the target's view 2, and view 2 view 1.
+    let a = try normalizedMSELoss(q.sliced(axis: 0, first), z.sliced(axis: 0, second))
+    let b = try normalizedMSELoss(q.sliced(axis: 0, second), z.sliced(axis: 0, first))
+    return TaskOutput(loss: try a.loss + b.loss, metrics: [("byol_cosine", (a.cosine + b.cosine) / 2)])
+  }
+
+  /// The target follows the online network after each optimizer step, with the momentum
+  /// of the cosine schedule at the run's progress (§3.3).
+  public func afterStep(_ progress: TrainingProgress) throws {
+    target.update(momentum: cosineMomentum(base: settings.momentum, fraction: progress.fraction))
+  }
+}
