@@ -73,7 +73,7 @@ public enum PhotoFolderBenchmark {
     let config = try BackbonePreset.config("resnet18", imageSize: input, inChannels: 3, width: 32)
     let backbone = try config.make(using: &rng)
     var settings = Contrastive.Settings()
-    settings.colorJitter = [0.4, 0.4, 0.4, 0.1]
+    settings.augmentation.colorJitter = [0.4, 0.4, 0.4, 0.1]
     let task = try Contrastive(settings, backbone: backbone, using: &rng)
     let batch = min(128, folder.count)
     let loader = try DataLoader<TaskSample, TaskBatch>(

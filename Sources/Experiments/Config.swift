@@ -158,7 +158,7 @@ public struct ExperimentConfig: @unchecked Sendable {
     guard let taskName = taskNode["name"]?.string else {
       throw ConfigError("\(locator.locate(["task"])): task needs a name (\(TaskRegistry.names.joined(separator: ", ")))")
     }
-    guard TaskRegistry.factories[taskName] != nil else {
+    guard TaskRegistry.knows(taskName) else {
       throw ConfigError(
         "\(locator.locate(["task", "name"])): unknown task \"\(taskName)\" (known: \(TaskRegistry.names.joined(separator: ", ")))")
     }

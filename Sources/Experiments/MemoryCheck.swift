@@ -41,7 +41,6 @@ extension ExperimentConfig {
 
   /// The image sides a sample pushes through the backbone (the task's views).
   func taskBackboneInputs(_ config: BackboneConfig) throws -> [Int] {
-    guard let inputs = TaskRegistry.backboneInputs[taskName] else { return [config.imageSize] }
-    return try withTaskSection { try inputs($0, config) }
+    try withTaskSection { try TaskRegistry.backboneInputs(taskName, settings: $0, backbone: config) }
   }
 }

@@ -65,7 +65,9 @@ extension SettingsSchema {
     let defaults = Self()
     var lines = ["| key | default | accepts | meaning |", "| --- | --- | --- | --- |"]
     for option in options {
-      let cells = ["`\(option.key)`", "`\(option.show(defaults))`", option.accepts, option.help]
+      // An optional setting's default is absent (chosen elsewhere, as its help says).
+      let shown = option.show(defaults)
+      let cells = ["`\(option.key)`", shown == "null" ? "—" : "`\(shown)`", option.accepts, option.help]
       lines.append("| " + cells.map { $0.replacingOccurrences(of: "|", with: "\\|") }.joined(separator: " | ") + " |")
     }
     return lines.joined(separator: "\n")

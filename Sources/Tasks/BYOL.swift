@@ -2,6 +2,7 @@ import Autograd
 import Backbones
 import NN
 import Optimization
+import Support
 import Vision
 
 /// Bootstrap Your Own Latent (Grill et al. 2020, "Bootstrap your own latent: A new
@@ -11,8 +12,8 @@ import Vision
 /// projection of another view of the same image; the target (backbone + projector) is an
 /// exponential moving average of the online one and gets no gradient (§3.1). No negatives:
 /// the predictor and the slowly moving target keep the representation from collapsing.
-public final class BYOL: PretextTask, @unchecked Sendable {
-  public struct Settings: Codable, Sendable, Equatable {
+public final class BYOL: RegisteredTask, @unchecked Sendable {
+  public struct Settings: TaskSettings, Equatable {
     // The paper's heads are 4096 → 256 on ResNet-50's 2048 features (§3.3). The
     // backbones here give 192–256 features, 8–10× fewer, on 28–32 px images: hidden 512
     // keeps the paper's hidden = 2 × features, 128 outputs match SimCLR's head here (a
@@ -22,51 +23,23 @@ public final class BYOL: PretextTask, @unchecked Sendable {
     public var predictorHidden: Int = 512
     /// τ_base of the target's cosine schedule, τ = 1 − (1 − τ_base)(cos(πk/K) + 1)/2 (§3.3).
     public var momentum: Double = 0.996
-    // The augmentations of Appendix B, Table 6; blur and solarization differ per view.
-    public var cropScale: [Double] = [0.08, 1]
-    public var flip: Float = 0.5
-    public var colorJitter: [Float] = [0.4, 0.4, 0.2, 0.1]
-    public var colorJitterProbability: Float = 0.8
-    public var grayscaleProbability: Float = 0.2
-    /// Per view: [view 1, view 2].
-    public var blurProbability: [Float] = [1.0, 0.1]
-    public var blurSigma: [Float] = [0.1, 2.0]
-    /// Per view: [view 1, view 2].
-    public var solarizeProbability: [Float] = [0.0, 0.2]
+    /// The augmentations of Appendix B, Table 6: blur and solarization differ per view.
+    public var augmentation = ViewAugmentation.asymmetric
     public var mean: [Float] = [0.5]
     public var std: [Float] = [0.5]
     public init() {}
 
-    enum CodingKeys: String, CodingKey, CaseIterable {
-      case projectionHidden = "projection_hidden", projectionOutput = "projection_output"
-      case predictorHidden = "predictor_hidden", momentum
-      case cropScale = "crop_scale", flip, colorJitter = "color_jitter"
-      case colorJitterProbability = "color_jitter_p", grayscaleProbability = "grayscale_p"
-      case blurProbability = "blur_p", blurSigma = "blur_sigma", solarizeProbability = "solarize_p", mean, std
-    }
-
-    public init(from decoder: Decoder) throws {
-      try decoder.rejectUnknownKeys(CodingKeys.self)
-      let c = try decoder.container(keyedBy: CodingKeys.self)
-      let d = Self()
-      projectionHidden = try c.value(.projectionHidden, or: d.projectionHidden)
-      projectionOutput = try c.value(.projectionOutput, or: d.projectionOutput)
-      predictorHidden = try c.value(.predictorHidden, or: d.predictorHidden)
-      momentum = try c.value(.momentum, or: d.momentum)
-      cropScale = try c.value(.cropScale, or: d.cropScale)
-      flip = try c.value(.flip, or: d.flip)
-      colorJitter = try c.value(.colorJitter, or: d.colorJitter)
-      colorJitterProbability = try c.value(.colorJitterProbability, or: d.colorJitterProbability)
-      grayscaleProbability = try c.value(.grayscaleProbability, or: d.grayscaleProbability)
-      blurProbability = try c.value(.blurProbability, or: d.blurProbability)
-      blurSigma = try c.value(.blurSigma, or: d.blurSigma)
-      solarizeProbability = try c.value(.solarizeProbability, or: d.solarizeProbability)
-      mean = try c.value(.mean, or: d.mean)
-      std = try c.value(.std, or: d.std)
-    }
+    public static let section = "byol"
+    public static let options: [SettingOption<Settings>] =
+      [
+        .integer("projection_hidden", \.projectionHidden, in: 1...maximumTaskWidth, "projector's hidden width"),
+        .integer("projection_output", \.projectionOutput, in: 1...maximumTaskWidth, "projector's (and predictor's) output width"),
+        .integer("predictor_hidden", \.predictorHidden, in: 1...maximumTaskWidth, "predictor's hidden width"),
+        // 1 freezes the target at its initial (random) weights; the paper's range is [0.9, 1).
+        .number("momentum", \.momentum, in: 0...1, "target momentum at the start, rising to 1 along a cosine (§3.3: 0.996)"),
+      ] + ViewAugmentation.options(\.augmentation) + [.inputMean(\.mean), .inputStd(\.std)]
   }
 
-  public let name = "byol"
   public let settings: Settings
   public let heads = Module()
   public var inputNormalization: InputNormalization { InputNormalization(mean: settings.mean, std: settings.std) }
@@ -77,31 +50,15 @@ public final class BYOL: PretextTask, @unchecked Sendable {
   let input: InputPreparation
 
   /// Two views at the backbone's size (the target's pass keeps no activations).
-  static func backboneInputs(_ settings: Settings, backbone: BackboneConfig) -> [Int] {
+  public static func backboneInputs(_ settings: Settings, backbone: BackboneConfig) -> [Int] {
     [backbone.imageSize, backbone.imageSize]
   }
 
   public init(_ settings: Settings, backbone: any Backbone, using rng: inout RandomGenerator) throws {
-    let augmentation = ViewAugmentation(
-      cropScale: settings.cropScale, flip: settings.flip, colorJitter: settings.colorJitter,
-      colorJitterProbability: settings.colorJitterProbability, grayscaleProbability: settings.grayscaleProbability,
-      blurProbability: settings.blurProbability, blurSigma: settings.blurSigma,
-      solarizeProbability: settings.solarizeProbability)
-    try augmentation.check(task: "byol")
-    let r = SettingsRanges(task: "byol")
-    for (key, width) in [
-      ("projection_hidden", settings.projectionHidden), ("projection_output", settings.projectionOutput),
-      ("predictor_hidden", settings.predictorHidden),
-    ] {
-      try r.check(key, width, in: 1...maximumTaskWidth)
-    }
-    // 1 freezes the target at its initial (random) weights; the paper's range is [0.9, 1).
-    try r.check("momentum", settings.momentum, in: 0...1)
-    try r.check("mean", settings.mean, in: -1000...1000)
-    try r.check("std", settings.std, in: 0...1000, openBelow: true)
+    try settings.validate()
     self.settings = settings
     input = try InputPreparation(channels: backbone.config.inChannels, mean: settings.mean, std: settings.std)
-    views = try augmentation.views(size: backbone.config.imageSize, normalize: input.normalize)
+    views = try settings.augmentation.views(size: backbone.config.imageSize, normalize: input.normalize)
     // Projector and predictor: Linear → BN → ReLU → Linear (§3.3), [B, F] → [B, D] → [B, D].
     let head = { (input: Int, hidden: Int, rng: inout RandomGenerator) in
       MLPHead(input: input, hidden: hidden, output: settings.projectionOutput, hiddenBias: false, using: &rng)

@@ -14,7 +14,7 @@ import Vision
 /// loss is the MSE on the masked patches only (optionally against per-patch normalized
 /// targets, `norm_pix_loss`). Decoder names follow MAE's code (`decoder_embed`,
 /// `mask_token`, `decoder_blocks`, `decoder_norm`, `decoder_pred`).
-public final class MaskedAutoencoder: PretextTask, @unchecked Sendable {
+public final class MaskedAutoencoder: RegisteredTask, @unchecked Sendable {
   public struct Settings: TaskSettings, Equatable {
     public var maskRatio: Double = 0.75
     public var decoderWidth: Int = 128
@@ -45,7 +45,6 @@ public final class MaskedAutoencoder: PretextTask, @unchecked Sendable {
     }
   }
 
-  public let name = "mae"
   public let settings: Settings
   public let heads: Module
   public var inputNormalization: InputNormalization { InputNormalization(mean: settings.mean, std: settings.std) }
@@ -61,7 +60,7 @@ public final class MaskedAutoencoder: PretextTask, @unchecked Sendable {
   let keepCount: Int
 
   /// One view at the backbone's size (every patch is embedded; the encoder then keeps some).
-  static func backboneInputs(_ settings: Settings, backbone: BackboneConfig) -> [Int] { [backbone.imageSize] }
+  public static func backboneInputs(_ settings: Settings, backbone: BackboneConfig) -> [Int] { [backbone.imageSize] }
 
   public init(_ settings: Settings, backbone: any Backbone, using rng: inout RandomGenerator) throws {
     guard case .vit(let vit) = backbone.config else {

@@ -2,6 +2,7 @@ import Autograd
 import Backbones
 import NN
 import Optimization
+import Support
 import Vision
 
 /// MoCo v3 (Chen, Xie & He 2021, "An Empirical Study of Training Self-Supervised Vision
@@ -12,8 +13,8 @@ import Vision
 /// no gradient): each query's positive is the key of the other view of its image, its
 /// negatives the keys of every other image of the global batch — no memory queue (§3,
 /// Algorithm 1). The loss is symmetrized and scaled by 2τ.
-public final class MoCoV3: PretextTask, @unchecked Sendable {
-  public struct Settings: Codable, Sendable, Equatable {
+public final class MoCoV3: RegisteredTask, @unchecked Sendable {
+  public struct Settings: TaskSettings, Equatable {
     /// τ: 0.2 in the ViT recipe (the default, which also suits a ResNet at this batch
     /// size); the paper's ResNet-50 recipe uses 1.0.
     public var temperature: Float = 0.2
@@ -31,56 +32,27 @@ public final class MoCoV3: PretextTask, @unchecked Sendable {
     /// m at the start of the cosine schedule to 1: 0.99 in the ViT recipe, 0.99 and, for
     /// the longer ResNet-50 schedules, 0.996 in the official code.
     public var momentum: Double = 0.99
-    // BYOL's augmentations, which MoCo v3 takes over (the paper's implementation details):
-    // blur and solarization per view.
-    public var cropScale: [Double] = [0.08, 1]
-    public var flip: Float = 0.5
-    public var colorJitter: [Float] = [0.4, 0.4, 0.2, 0.1]
-    public var colorJitterProbability: Float = 0.8
-    public var grayscaleProbability: Float = 0.2
-    /// Per view: [view 1, view 2].
-    public var blurProbability: [Float] = [1.0, 0.1]
-    public var blurSigma: [Float] = [0.1, 2.0]
-    /// Per view: [view 1, view 2].
-    public var solarizeProbability: [Float] = [0.0, 0.2]
+    /// BYOL's augmentations, which MoCo v3 takes over (the paper's implementation
+    /// details): blur and solarization per view.
+    public var augmentation = ViewAugmentation.asymmetric
     public var mean: [Float] = [0.5]
     public var std: [Float] = [0.5]
     public init() {}
 
-    enum CodingKeys: String, CodingKey, CaseIterable {
-      case temperature, projectionHidden = "projection_hidden", projectionOutput = "projection_output"
-      case projectionLayers = "projection_layers", predictorHidden = "predictor_hidden"
-      case predictorOutputNorm = "predictor_output_norm", momentum
-      case cropScale = "crop_scale", flip, colorJitter = "color_jitter"
-      case colorJitterProbability = "color_jitter_p", grayscaleProbability = "grayscale_p"
-      case blurProbability = "blur_p", blurSigma = "blur_sigma", solarizeProbability = "solarize_p", mean, std
-    }
-
-    public init(from decoder: Decoder) throws {
-      try decoder.rejectUnknownKeys(CodingKeys.self)
-      let c = try decoder.container(keyedBy: CodingKeys.self)
-      let d = Self()
-      temperature = try c.value(.temperature, or: d.temperature)
-      projectionHidden = try c.value(.projectionHidden, or: d.projectionHidden)
-      projectionOutput = try c.value(.projectionOutput, or: d.projectionOutput)
-      projectionLayers = try c.value(.projectionLayers, or: d.projectionLayers)
-      predictorHidden = try c.value(.predictorHidden, or: d.predictorHidden)
-      predictorOutputNorm = try c.value(.predictorOutputNorm, or: d.predictorOutputNorm)
-      momentum = try c.value(.momentum, or: d.momentum)
-      cropScale = try c.value(.cropScale, or: d.cropScale)
-      flip = try c.value(.flip, or: d.flip)
-      colorJitter = try c.value(.colorJitter, or: d.colorJitter)
-      colorJitterProbability = try c.value(.colorJitterProbability, or: d.colorJitterProbability)
-      grayscaleProbability = try c.value(.grayscaleProbability, or: d.grayscaleProbability)
-      blurProbability = try c.value(.blurProbability, or: d.blurProbability)
-      blurSigma = try c.value(.blurSigma, or: d.blurSigma)
-      solarizeProbability = try c.value(.solarizeProbability, or: d.solarizeProbability)
-      mean = try c.value(.mean, or: d.mean)
-      std = try c.value(.std, or: d.std)
-    }
+    public static let section = "moco-v3"
+    public static let options: [SettingOption<Settings>] =
+      [
+        // A temperature beyond 100 flattens every similarity to the same logit.
+        .number("temperature", \.temperature, in: 0...100, openBelow: true, "InfoNCE temperature (ViT recipe 0.2, ResNet 1.0)"),
+        .integer("projection_hidden", \.projectionHidden, in: 1...maximumTaskWidth, "projector's hidden width"),
+        .integer("projection_output", \.projectionOutput, in: 1...maximumTaskWidth, "projector's (and predictor's) output width"),
+        .integer("projection_layers", \.projectionLayers, in: 2...8, "projector's linear layers (ViT recipe 3, ResNet 2)"),
+        .integer("predictor_hidden", \.predictorHidden, in: 1...maximumTaskWidth, "predictor's hidden width"),
+        .flag("predictor_output_norm", \.predictorOutputNorm, "BatchNorm on the predictor's output (ViT recipe)"),
+        .number("momentum", \.momentum, in: 0...1, "momentum-encoder momentum at the start, rising to 1 along a cosine"),
+      ] + ViewAugmentation.options(\.augmentation) + [.inputMean(\.mean), .inputStd(\.std)]
   }
 
-  public let name = "moco-v3"
   public let settings: Settings
   public let heads = Module()
   public var inputNormalization: InputNormalization { InputNormalization(mean: settings.mean, std: settings.std) }
@@ -91,33 +63,15 @@ public final class MoCoV3: PretextTask, @unchecked Sendable {
   let input: InputPreparation
 
   /// Two views at the backbone's size (the momentum encoder's pass keeps no activations).
-  static func backboneInputs(_ settings: Settings, backbone: BackboneConfig) -> [Int] {
+  public static func backboneInputs(_ settings: Settings, backbone: BackboneConfig) -> [Int] {
     [backbone.imageSize, backbone.imageSize]
   }
 
   public init(_ settings: Settings, backbone: any Backbone, using rng: inout RandomGenerator) throws {
-    let augmentation = ViewAugmentation(
-      cropScale: settings.cropScale, flip: settings.flip, colorJitter: settings.colorJitter,
-      colorJitterProbability: settings.colorJitterProbability, grayscaleProbability: settings.grayscaleProbability,
-      blurProbability: settings.blurProbability, blurSigma: settings.blurSigma,
-      solarizeProbability: settings.solarizeProbability)
-    try augmentation.check(task: "moco-v3")
-    let r = SettingsRanges(task: "moco-v3")
-    // A temperature beyond 100 flattens every similarity to the same logit.
-    try r.check("temperature", settings.temperature, in: 0...100, openBelow: true)
-    for (key, width) in [
-      ("projection_hidden", settings.projectionHidden), ("projection_output", settings.projectionOutput),
-      ("predictor_hidden", settings.predictorHidden),
-    ] {
-      try r.check(key, width, in: 1...maximumTaskWidth)
-    }
-    try r.check("projection_layers", settings.projectionLayers, in: 2...8)
-    try r.check("momentum", settings.momentum, in: 0...1)
-    try r.check("mean", settings.mean, in: -1000...1000)
-    try r.check("std", settings.std, in: 0...1000, openBelow: true)
+    try settings.validate()
     self.settings = settings
     input = try InputPreparation(channels: backbone.config.inChannels, mean: settings.mean, std: settings.std)
-    views = try augmentation.views(size: backbone.config.imageSize, normalize: input.normalize)
+    views = try settings.augmentation.views(size: backbone.config.imageSize, normalize: input.normalize)
     // Every layer of both MLPs has BatchNorm, the hidden ones with ReLU; the projector's
     // output BN has no affine (implementation details, "MLP heads"). [B, F] → [B, D] → [B, D].
     let makeProjector = { (rng: inout RandomGenerator) in
@@ -142,19 +96,15 @@ public final class MoCoV3: PretextTask, @unchecked Sendable {
   }
 
   public func loss(_ batch: TaskBatch, backbone: any Backbone) throws -> TaskOutput {
-    let (n, group) = (batch.count, batch.group)
+    let n = batch.count
     // Both views in one pass: [2n, …], the n first views then the n second views.
     let both = try Tensor.concat(batch.views, axis: 0)
     let q = try predictor(projector(backbone.features(both)))  // [2n, D]
-    // The keys of the global batch: every process's, gathered ([R·2n, D] in rank order)
-    // and put in global sample order per view ([R·n, D] each). They carry no gradient,
-    // so nothing flows back through the gather.
-    let all = try momentumEncoder(both).allGathered(over: group)
-    let keys = try [0, n].map { offset in
-      try Tensor.concat((0..<group.size).map { r in try all.sliced(axis: 0, (r * 2 * n + offset)..<(r * 2 * n + offset + n)) }, axis: 0)
-    }
+    // The keys of the global batch: every process's, in global sample order per view
+    // ([R·n, D] each). They carry no gradient, so nothing flows back through the gather.
+    let keys = try batch.globalViews(momentumEncoder(both))
     // This process's images are global samples rank·n ..< (rank + 1)·n: their positives.
-    let offset = group.rank * n, t = settings.temperature
+    let offset = batch.globalRows.lowerBound, t = settings.temperature
     // Symmetrized (Algorithm 1): ctr(q1, k2) + ctr(q2, k1).
     let a = try infoNCELoss(queries: q.sliced(axis: 0, 0..<n), keys: keys[1], temperature: t, positivesFrom: offset)
     let b = try infoNCELoss(queries: q.sliced(axis: 0, n..<(2 * n)), keys: keys[0], temperature: t, positivesFrom: offset)

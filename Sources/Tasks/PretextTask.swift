@@ -51,6 +51,23 @@ public struct TaskBatch: Sendable {
 
   /// Images through the backbone in this batch (all views counted).
   public var imageCount: Int { views.reduce(0) { $0 + $1.shape[0] } }
+
+  /// Rows of two views over the global batch: `rows` [2B, D] (this process's B first
+  /// views, then its B second views) from every process, gathered through `group` and put
+  /// in the one-process layout: [first views, second views], each [R·B, D] in global
+  /// sample order. This process's samples are rows rank·B ..< (rank + 1)·B of each; a
+  /// gradient flows back to this process's own rows only (see `allGathered`).
+  public func globalViews(_ rows: Tensor) throws -> [Tensor] {
+    let n = count
+    let all = try rows.allGathered(over: group)
+    return try [0, n].map { offset in
+      try Tensor.concat(
+        (0..<group.size).map { r in try all.sliced(axis: 0, (r * 2 * n + offset)..<(r * 2 * n + offset + n)) }, axis: 0)
+    }
+  }
+
+  /// This process's samples among the global batch's: rank·B ..< (rank + 1)·B.
+  public var globalRows: Range<Int> { (group.rank * count)..<((group.rank + 1) * count) }
 }
 
 /// Where training stands after an optimizer step, as the trainer plans it: the steps
@@ -92,7 +109,7 @@ public struct TaskOutput {
 /// `sample` runs on the data loader's thread while `loss` runs on the training thread, so
 /// `sample` must only read immutable settings (hence `Sendable`).
 public protocol PretextTask: AnyObject, Sendable {
-  /// The registry name (`mae`, `simclr`, `relative-location`).
+  /// The registry name (`simclr`, `byol`, `moco-v3`, `mae`, `rotation`, `relative-location`).
   var name: String { get }
   /// The task's heads, trained together with the backbone and saved in checkpoints.
   var heads: Module { get }

@@ -1,56 +1,72 @@
 import Autograd
 import Backbones
 import Foundation
+import Support
 
-/// The pretext tasks Pretext knows, by name. Each entry decodes the task's settings
-/// (its section of the experiment config) and builds the task for a backbone.
-public enum TaskRegistry {
-  public typealias Factory = @Sendable (Decoder?, any Backbone, inout RandomGenerator) throws -> any PretextTask
-
-  public static let factories: [String: Factory] = [
-    "relative-location": { d, b, r in try RelativeLocation(settings(d), backbone: b, using: &r) },
-    "mae": { d, b, r in try MaskedAutoencoder(settings(d), backbone: b, using: &r) },
-    "simclr": { d, b, r in try Contrastive(settings(d), backbone: b, using: &r) },
-    "rotation": { d, b, r in try Rotation(settings(d), backbone: b, using: &r) },
-    "byol": { d, b, r in try BYOL(settings(d), backbone: b, using: &r) },
-    "moco-v3": { d, b, r in try MoCoV3(settings(d), backbone: b, using: &r) },
-  ]
-
-  public static var names: [String] { factories.keys.sorted() }
-
+/// A task the registry can build: its settings (whose `section` is the task's name in
+/// configs), how it is made for a backbone, and the image sides it feeds the backbone.
+public protocol RegisteredTask: PretextTask {
+  associatedtype Settings: TaskSettings
+  init(_ settings: Settings, backbone: any Backbone, using rng: inout RandomGenerator) throws
   /// The side of each image a sample pushes through the backbone (one entry per view),
   /// from the settings and the backbone's configuration alone: what a memory check needs
   /// before anything is built.
-  public static let backboneInputs: [String: @Sendable (Decoder?, BackboneConfig) throws -> [Int]] = [
-    "relative-location": { d, b in RelativeLocation.backboneInputs(try settings(d), backbone: b) },
-    "mae": { d, b in MaskedAutoencoder.backboneInputs(try settings(d), backbone: b) },
-    "simclr": { d, b in Contrastive.backboneInputs(try settings(d), backbone: b) },
-    "rotation": { d, b in Rotation.backboneInputs(try settings(d), backbone: b) },
-    "byol": { d, b in BYOL.backboneInputs(try settings(d), backbone: b) },
-    "moco-v3": { d, b in MoCoV3.backboneInputs(try settings(d), backbone: b) },
+  static func backboneInputs(_ settings: Settings, backbone: BackboneConfig) -> [Int]
+}
+
+extension RegisteredTask {
+  /// The task's name in configs (`task.name`).
+  public static var registryName: String { Settings.section }
+  public var name: String { Self.registryName }
+}
+
+/// The pretext tasks Pretext knows, by name. Adding a task is one new file with a type
+/// conforming to `RegisteredTask` and one line in `tasks`.
+public enum TaskRegistry {
+  public static let tasks: [any RegisteredTask.Type] = [
+    RelativeLocation.self, MaskedAutoencoder.self, Contrastive.self, Rotation.self, BYOL.self, MoCoV3.self,
   ]
+
+  public static var names: [String] { tasks.map { $0.registryName }.sorted() }
+
+  public static func knows(_ name: String) -> Bool { tasks.contains { $0.registryName == name } }
 
   /// Builds task `name`; `settings` decodes its options (defaults when nil).
   public static func make(
     _ name: String, settings: Decoder? = nil, backbone: any Backbone, using rng: inout RandomGenerator
   ) throws -> any PretextTask {
-    guard let factory = factories[name] else {
-      throw TaskError("unknown task \"\(name)\"; known: \(names.joined(separator: ", "))")
-    }
-    return try factory(settings, backbone, &rng)
+    try make(type(name), settings, backbone, &rng)
   }
 
-  static func settings<S: Decodable & DefaultConstructible>(_ decoder: Decoder?) throws -> S {
-    guard let decoder else { return S() }
-    return try S(from: decoder)
+  /// The image sides a sample of task `name` pushes through the backbone (one per view).
+  public static func backboneInputs(_ name: String, settings: Decoder? = nil, backbone: BackboneConfig) throws -> [Int] {
+    try inputs(type(name), settings, backbone)
+  }
+
+  static func type(_ name: String) throws -> any RegisteredTask.Type {
+    guard let t = tasks.first(where: { $0.registryName == name }) else {
+      throw TaskError("unknown task \"\(name)\"; known: \(names.joined(separator: ", "))")
+    }
+    return t
+  }
+
+  static func settings<T: RegisteredTask>(_: T.Type, _ decoder: Decoder?) throws -> T.Settings {
+    guard let decoder else { return T.Settings() }
+    return try T.Settings(from: decoder)
+  }
+
+  static func make<T: RegisteredTask>(
+    _ t: T.Type, _ decoder: Decoder?, _ backbone: any Backbone, _ rng: inout RandomGenerator
+  ) throws -> any PretextTask {
+    try T(settings(t, decoder), backbone: backbone, using: &rng)
+  }
+
+  static func inputs<T: RegisteredTask>(_ t: T.Type, _ decoder: Decoder?, _ backbone: BackboneConfig) throws -> [Int] {
+    T.backboneInputs(try settings(t, decoder), backbone: backbone)
   }
 }
 
-/// Settings types with every field defaulted.
-public protocol DefaultConstructible { init() }
-extension Contrastive.Settings: DefaultConstructible {}
-extension RelativeLocation.Settings: DefaultConstructible {}
-extension MaskedAutoencoder.Settings: DefaultConstructible {}
-extension Rotation.Settings: DefaultConstructible {}
-extension BYOL.Settings: DefaultConstructible {}
-extension MoCoV3.Settings: DefaultConstructible {}
+extension RegisteredTask {
+  /// The task's options as a Markdown table.
+  public static func optionsTable() -> String { Settings.optionsTable() }
+}

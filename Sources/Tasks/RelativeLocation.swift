@@ -12,7 +12,7 @@ import Vision
 /// of its 8 neighbours are encoded by the same backbone; a head on the concatenated
 /// features predicts which neighbour it was. Each patch is independently grayscaled with
 /// some probability (the paper's guard against chromatic-aberration shortcuts).
-public final class RelativeLocation: PretextTask, @unchecked Sendable {
+public final class RelativeLocation: RegisteredTask, @unchecked Sendable {
   public struct Settings: TaskSettings, Equatable {
     /// The image is first resized to this size (pixels, square); 0 keeps it.
     public var resize: Int = 64
@@ -47,7 +47,6 @@ public final class RelativeLocation: PretextTask, @unchecked Sendable {
     ]
   }
 
-  public let name = "relative-location"
   public let settings: Settings
   public let heads: Module
   public var inputNormalization: InputNormalization { InputNormalization(mean: settings.mean, std: settings.std) }
@@ -59,7 +58,7 @@ public final class RelativeLocation: PretextTask, @unchecked Sendable {
   let input: InputPreparation
 
   /// Two patches, at `patch_input_size` (or the backbone's size).
-  static func backboneInputs(_ settings: Settings, backbone: BackboneConfig) -> [Int] {
+  public static func backboneInputs(_ settings: Settings, backbone: BackboneConfig) -> [Int] {
     let size = settings.patchInputSize > 0 ? settings.patchInputSize : backbone.imageSize
     return [size, size]
   }

@@ -1,6 +1,7 @@
 import Autograd
 import Backbones
 import NN
+import Support
 import Vision
 
 /// Rotation prediction (Gidaris, Singh & Komodakis 2018, "Unsupervised Representation
@@ -11,35 +12,24 @@ import Vision
 /// gives the answer away, and telling them apart needs the objects' shape and pose
 /// (§2.2). As in the paper's training (§3), each image comes with all four turns in the
 /// same batch, after a light augmentation (random crop, horizontal flip) shared by the four.
-public final class Rotation: PretextTask, @unchecked Sendable {
-  public struct Settings: Codable, Sendable, Equatable {
-    /// Random resized crop scale range (of the image area): a mild crop keeps the object
-    /// whole, so that its turn can still be seen.
+public final class Rotation: RegisteredTask, @unchecked Sendable {
+  public struct Settings: TaskSettings, Equatable {
+    /// A mild crop keeps the object whole, so that its turn can still be seen.
     public var cropScale: [Double] = [0.6, 1]
     public var flip: Float = 0.5
-    /// All four turns of each image (the paper), or one random turn per image (¼ the cost).
-    public var allRotations: Bool = true
+    public var allRotations = true
     public var mean: [Float] = [0.5]
     public var std: [Float] = [0.5]
     public init() {}
 
-    enum CodingKeys: String, CodingKey, CaseIterable {
-      case cropScale = "crop_scale", flip, allRotations = "all_rotations", mean, std
-    }
-
-    public init(from decoder: Decoder) throws {
-      try decoder.rejectUnknownKeys(CodingKeys.self)
-      let c = try decoder.container(keyedBy: CodingKeys.self)
-      let d = Self()
-      cropScale = try c.value(.cropScale, or: d.cropScale)
-      flip = try c.value(.flip, or: d.flip)
-      allRotations = try c.value(.allRotations, or: d.allRotations)
-      mean = try c.value(.mean, or: d.mean)
-      std = try c.value(.std, or: d.std)
-    }
+    public static let section = "rotation"
+    public static let options: [SettingOption<Settings>] = [
+      .cropScale(\.cropScale), .flip(\.flip),
+      .flag("all_rotations", \.allRotations, "all four turns of each image (§3), or one at random (¼ the cost)"),
+      .inputMean(\.mean), .inputStd(\.std),
+    ]
   }
 
-  public let name = "rotation"
   public let settings: Settings
   public let heads = Module()
   public var inputNormalization: InputNormalization { InputNormalization(mean: settings.mean, std: settings.std) }
@@ -48,16 +38,12 @@ public final class Rotation: PretextTask, @unchecked Sendable {
   let input: InputPreparation
 
   /// One view per turn, at the backbone's size.
-  static func backboneInputs(_ settings: Settings, backbone: BackboneConfig) -> [Int] {
+  public static func backboneInputs(_ settings: Settings, backbone: BackboneConfig) -> [Int] {
     Array(repeating: backbone.imageSize, count: settings.allRotations ? 4 : 1)
   }
 
   public init(_ settings: Settings, backbone: any Backbone, using rng: inout RandomGenerator) throws {
-    let r = SettingsRanges(task: "rotation")
-    try r.checkPair("crop_scale", settings.cropScale, in: 0...1, openBelow: true)
-    try r.check("flip", settings.flip, in: 0...1)
-    try r.check("mean", settings.mean, in: -1000...1000)
-    try r.check("std", settings.std, in: 0...1000, openBelow: true)
+    try settings.validate()
     self.settings = settings
     input = try InputPreparation(channels: backbone.config.inChannels, mean: settings.mean, std: settings.std)
     augment = Compose([

@@ -13,7 +13,7 @@ struct Pretext: ParsableCommand {
     version: PretextVersion.string,
     subcommands: [
       Doctor.self, DataCommand.self, Pretrain.self, Inspect.self, Bench.self, Probe.self, Embed.self, Predict.self,
-      Compare.self,
+      Compare.self, Options.self,
     ])
 
 }

@@ -71,7 +71,7 @@ final class ImpossibleConfigTests: XCTestCase {
     assertRefused(
       try pretrain([path, "--set", "task.blur_sigma=[0.1, .inf]"]),
       [
-        "exp.yaml:5 (or --set task.blur_sigma=[0.1, .inf]): simclr.blur_sigma takes numbers in (0.0, 100.0], got [0.1, inf]"
+        "Error: --set task.blur_sigma=[0.1, .inf]: simclr.blur_sigma takes two numbers [low, high] in (0, 100] with low ≤ high, got [0.1, inf]"
       ])
   }
 

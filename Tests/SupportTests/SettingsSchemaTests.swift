@@ -93,7 +93,7 @@ final class SettingsSchemaTests: XCTestCase {
     let rows = Sample.optionsTable().split(separator: "\n").map(String.init)
     XCTAssertEqual(rows.count, 2 + Sample.options.count)
     XCTAssertEqual(rows[2], "| `rate` | `0.5` | (0, 1] | a share |")
-    XCTAssertEqual(rows[4], "| `limit` | `null` | [1, 100] | an optional cap |")
+    XCTAssertEqual(rows[4], "| `limit` | — | [1, 100] | an optional cap |")
     XCTAssertEqual(rows[5], "| `scale` | `[0.2, 1]` | [low, high] in (0, 1], low ≤ high | a range |")
     XCTAssertEqual(rows[7], "| `mode` | `fast` | fast, slow | a\\|b choice |")
   }

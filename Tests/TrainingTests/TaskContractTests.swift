@@ -98,8 +98,8 @@ final class TaskContractTests: XCTestCase {
         let images = TrainerTests.dataset(count: 6)
         let samples = try (0..<6).map { try task.sample(images.loadImage(at: $0), using: &rng) }
         let batch = try TaskBatch.collate(samples)
-        let sides = try XCTUnwrap(TaskRegistry.backboneInputs[name])(
-          try Self.smallSettings[name].map { try JSONDecoderBox.decoder(for: $0) }, config)
+        let sides = try TaskRegistry.backboneInputs(
+          name, settings: try Self.smallSettings[name].map { try JSONDecoderBox.decoder(for: $0) }, backbone: config)
         XCTAssertEqual(batch.views.map { $0.shape[2] }, sides, "\(label): the views' sizes are backboneInputs'")
         let output = try task.loss(batch, backbone: backbone)
         let loss = try output.loss.item()
