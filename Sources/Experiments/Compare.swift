@@ -1,6 +1,7 @@
 import Evaluation
 import Foundation
 import NN
+import Support
 import Training
 
 /// `pretext compare`: pretrains every experiment of a comparison, probes each run at

@@ -240,43 +240,6 @@ func jsonString(_ s: String) -> String {
   return String(text.dropFirst().dropLast())
 }
 
-/// Writes `bytes` to `path` through a temporary file, fsync and rename.
-public func writeAtomically(_ bytes: [UInt8], to path: String) throws {
-  let url = URL(fileURLWithPath: path)
-  let dir = url.deletingLastPathComponent().path
-  let temp = dir + "/." + url.lastPathComponent + ".tmp-\(getpid())"
-  let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-  guard fd >= 0 else {
-    throw SafeTensorsError(path, "cannot create \(temp): \(String(cString: strerror(errno)))")
-  }
-  var written = 0
-  let ok = bytes.withUnsafeBytes { buf -> Bool in
-    while written < buf.count {
-      let n = Foundation.write(fd, buf.baseAddress! + written, buf.count - written)
-      if n <= 0 { return false }
-      written += n
-    }
-    return fsync(fd) == 0
-  }
-  let error = errno
-  close(fd)
-  guard ok else {
-    unlink(temp)
-    throw SafeTensorsError(path, "write failed: \(String(cString: strerror(error))) (nothing was replaced)")
-  }
-  guard rename(temp, path) == 0 else {
-    let e = errno
-    unlink(temp)
-    throw SafeTensorsError(path, "cannot replace the file: \(String(cString: strerror(e)))")
-  }
-  // Make the rename itself durable.
-  let dirFD = open(dir.isEmpty ? "." : dir, O_RDONLY)
-  if dirFD >= 0 {
-    fsync(dirFD)
-    close(dirFD)
-  }
-}
-
 public struct SafeTensorsError: Error, CustomStringConvertible, Sendable {
   public let path: String
   public let reason: String

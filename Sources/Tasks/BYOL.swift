@@ -32,11 +32,11 @@ public final class BYOL: RegisteredTask, @unchecked Sendable {
     public static let section = "byol"
     public static let options: [SettingOption<Settings>] =
       [
-        .integer("projection_hidden", \.projectionHidden, in: 1...maximumTaskWidth, "projector's hidden width"),
-        .integer("projection_output", \.projectionOutput, in: 1...maximumTaskWidth, "projector's (and predictor's) output width"),
-        .integer("predictor_hidden", \.predictorHidden, in: 1...maximumTaskWidth, "predictor's hidden width"),
-        // 1 freezes the target at its initial (random) weights; the paper's range is [0.9, 1).
-        .number("momentum", \.momentum, in: 0...1, "target momentum at the start, rising to 1 along a cosine (§3.3: 0.996)"),
+        .width("projection_hidden", \.projectionHidden, "projector's hidden width"),
+        .width("projection_output", \.projectionOutput, "projector's (and predictor's) output width"),
+        .width("predictor_hidden", \.predictorHidden, "predictor's hidden width"),
+        // The paper's range is [0.9, 1).
+        .targetMomentum(\.momentum, "target momentum at the start, rising to 1 along a cosine (§3.3: 0.996)"),
       ] + ViewAugmentation.options(\.augmentation) + [.inputMean(\.mean), .inputStd(\.std)]
   }
 

@@ -23,10 +23,9 @@ public final class Contrastive: RegisteredTask, @unchecked Sendable {
     public static let section = "simclr"
     public static let options: [SettingOption<Settings>] =
       [
-        // A temperature beyond 100 flattens every similarity to the same logit.
-        .number("temperature", \.temperature, in: 0...100, openBelow: true, "NT-Xent softmax temperature (§B.9: 0.1–0.5)"),
-        .integer("projection_hidden", \.projectionHidden, in: 1...maximumTaskWidth, "projection head's hidden width"),
-        .integer("projection_output", \.projectionOutput, in: 1...maximumTaskWidth, "projection head's output width"),
+        .temperature(\.temperature, "NT-Xent softmax temperature (§B.9: 0.1–0.5)"),
+        .width("projection_hidden", \.projectionHidden, "projection head's hidden width"),
+        .width("projection_output", \.projectionOutput, "projection head's output width"),
       ] + ViewAugmentation.options(\.augmentation) + [.inputMean(\.mean), .inputStd(\.std)]
   }
 

@@ -42,14 +42,13 @@ public final class MoCoV3: RegisteredTask, @unchecked Sendable {
     public static let section = "moco-v3"
     public static let options: [SettingOption<Settings>] =
       [
-        // A temperature beyond 100 flattens every similarity to the same logit.
-        .number("temperature", \.temperature, in: 0...100, openBelow: true, "InfoNCE temperature (ViT recipe 0.2, ResNet 1.0)"),
-        .integer("projection_hidden", \.projectionHidden, in: 1...maximumTaskWidth, "projector's hidden width"),
-        .integer("projection_output", \.projectionOutput, in: 1...maximumTaskWidth, "projector's (and predictor's) output width"),
+        .temperature(\.temperature, "InfoNCE temperature (ViT recipe 0.2, ResNet 1.0)"),
+        .width("projection_hidden", \.projectionHidden, "projector's hidden width"),
+        .width("projection_output", \.projectionOutput, "projector's (and predictor's) output width"),
         .integer("projection_layers", \.projectionLayers, in: 2...8, "projector's linear layers (ViT recipe 3, ResNet 2)"),
-        .integer("predictor_hidden", \.predictorHidden, in: 1...maximumTaskWidth, "predictor's hidden width"),
+        .width("predictor_hidden", \.predictorHidden, "predictor's hidden width"),
         .flag("predictor_output_norm", \.predictorOutputNorm, "BatchNorm on the predictor's output (ViT recipe)"),
-        .number("momentum", \.momentum, in: 0...1, "momentum-encoder momentum at the start, rising to 1 along a cosine"),
+        .targetMomentum(\.momentum, "momentum-encoder momentum at the start, rising to 1 along a cosine"),
       ] + ViewAugmentation.options(\.augmentation) + [.inputMean(\.mean), .inputStd(\.std)]
   }
 

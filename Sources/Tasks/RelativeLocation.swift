@@ -42,7 +42,7 @@ public final class RelativeLocation: RegisteredTask, @unchecked Sendable {
         "side patches are resized to for the backbone; 0: the backbone's image size"
       ) { $0 == 0 || (8...16384).contains($0) ? nil : "must be 0 (the backbone's image size) or in [8, 16384], got \($0)" },
       .number("grayscale_p", \.grayscaleProbability, in: 0...1, "probability each patch is grayscaled (§3: against chromatic aberration)"),
-      .integer("head_hidden", \.headHidden, in: 1...maximumTaskWidth, "hidden width of the head on [centre, neighbour] features"),
+      .width("head_hidden", \.headHidden, "hidden width of the head on [centre, neighbour] features"),
       .inputMean(\.mean), .inputStd(\.std),
     ]
   }

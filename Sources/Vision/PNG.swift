@@ -1,6 +1,7 @@
 import Autograd
 import CPNG
 import Foundation
+import Support
 
 #if canImport(Glibc)
   import Glibc
@@ -223,60 +224,12 @@ extension PNG {
     return VisionError(kind: kind, path: path, reason: reason)
   }
 
-  static func ioError(_ path: String, _ what: String, errno code: Int32) -> VisionError {
-    VisionError(kind: .io, path: path, reason: "\(what): \(String(cString: strerror(code)))")
-  }
-
+  /// `Support.writeAtomically`, its failure as a Vision I/O error.
   static func writeAtomically(_ bytes: [UInt8], to path: String) throws {
-    // Same directory as the target so that rename(2) stays within one file system
-    // (and is therefore atomic).
-    let directory: String
-    let name: String
-    if let slash = path.lastIndex(of: "/") {
-      directory = slash == path.startIndex ? "/" : String(path[..<slash])
-      name = String(path[path.index(after: slash)...])
-    } else {
-      directory = "."
-      name = path
-    }
-    guard !name.isEmpty else {
-      throw VisionError(kind: .invalidArgument, path: path, reason: "the path names a directory")
-    }
-    let temporary =
-      (directory == "/" ? "/" : directory + "/")
-      + ".\(name).tmp-\(getpid())-\(UInt64.random(in: .min ... .max))"
-    let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-    guard fd >= 0 else {
-      throw ioError(path, "cannot create temporary file \(temporary)", errno: errno)
-    }
-    var written = 0
-    var failure: VisionError? = nil
-    bytes.withUnsafeBytes { raw in
-      while written < raw.count {
-        let n = posixWrite(fd, raw.baseAddress! + written, raw.count - written)
-        if n < 0 {
-          if errno == EINTR { continue }
-          failure = ioError(path, "cannot write \(temporary)", errno: errno)
-          return
-        }
-        written += n
-      }
-    }
-    if close(fd) != 0 && failure == nil {
-      failure = ioError(path, "cannot write \(temporary)", errno: errno)
-    }
-    if failure == nil && rename(temporary, path) != 0 {
-      failure = ioError(path, "cannot rename \(temporary) into place", errno: errno)
-    }
-    if let failure {
-      unlink(temporary)
-      throw failure
+    do {
+      try Support.writeAtomically(bytes, to: path)
+    } catch {
+      throw VisionError(kind: .io, path: path, reason: error.reason)
     }
   }
-}
-
-// write(2) under a name that the static `PNG.write` does not shadow.
-@inline(__always)
-private func posixWrite(_ fd: Int32, _ buffer: UnsafeRawPointer, _ count: Int) -> Int {
-  write(fd, buffer, count)
 }
