@@ -262,10 +262,8 @@ public final class CompareRun: @unchecked Sendable {
     let projection = try ProjectionFile.pca(
       features: features.values, labels: features.labels, classes: features.classes, layer: layer,
       folder: config.probe.test, perClass: config.report.projectionPointsPerClass)
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.sortedKeys]
     try writeAtomically(
-      Array(try encoder.encode(projection)) + [10], to: ProjectionFile.path(in: plan.runDirectory))
+      Array(try JSONEncoder.sortedKeys.encode(projection)) + [10], to: ProjectionFile.path(in: plan.runDirectory))
     progress(
       String(
         format: "projected %ld test images at %@ (PCA: %.1f%% + %.1f%% of the variance)", projection.images, layer,

@@ -192,9 +192,7 @@ public struct PretrainingRecord: Codable, Sendable, Equatable {
   }
 
   func write(to path: String) throws {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-    try writeAtomically(Array(try encoder.encode(self)) + [10], to: path)
+    try writeAtomically(Array(try JSONEncoder.sortedKeysPretty.encode(self)) + [10], to: path)
   }
 }
 
