@@ -46,19 +46,17 @@ public final class BYOL: RegisteredTask, @unchecked Sendable {
   let projector: MLPHead
   let predictor: MLPHead
   let target: MomentumEncoder
-  let views: MultiView
-  let input: InputPreparation
+  let views: TwoViewSampler
 
   /// Two views at the backbone's size (the target's pass keeps no activations).
   public static func backboneInputs(_ settings: Settings, backbone: BackboneConfig) -> [Int] {
-    [backbone.imageSize, backbone.imageSize]
+    TwoViewSampler.backboneInputs(backbone)
   }
 
   public init(_ settings: Settings, backbone: any Backbone, using rng: inout RandomGenerator) throws {
     try settings.validate()
     self.settings = settings
-    input = try InputPreparation(channels: backbone.config.inChannels, mean: settings.mean, std: settings.std)
-    views = try settings.augmentation.views(size: backbone.config.imageSize, normalize: input.normalize)
+    views = try TwoViewSampler(settings.augmentation, mean: settings.mean, std: settings.std, backbone: backbone.config)
     // Projector and predictor: Linear → BN → ReLU → Linear (§3.3), [B, F] → [B, D] → [B, D].
     let head = { (input: Int, hidden: Int, rng: inout RandomGenerator) in
       MLPHead(input: input, hidden: hidden, output: settings.projectionOutput, hiddenBias: false, using: &rng)
@@ -75,7 +73,7 @@ public final class BYOL: RegisteredTask, @unchecked Sendable {
   }
 
   public func sample(_ image: Image, using rng: inout RandomGenerator) throws -> TaskSample {
-    TaskSample(views: views(input.float(image, using: &rng), using: &rng))
+    views.sample(image, using: &rng)
   }
 
   public func loss(_ batch: TaskBatch, backbone: any Backbone) throws -> TaskOutput {

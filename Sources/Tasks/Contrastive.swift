@@ -33,19 +33,17 @@ public final class Contrastive: RegisteredTask, @unchecked Sendable {
   public let heads: Module
   public var inputNormalization: InputNormalization { InputNormalization(mean: settings.mean, std: settings.std) }
   let projection: MLPHead
-  let views: MultiView
-  let input: InputPreparation
+  let views: TwoViewSampler
 
   /// Two views at the backbone's size.
   public static func backboneInputs(_ settings: Settings, backbone: BackboneConfig) -> [Int] {
-    [backbone.imageSize, backbone.imageSize]
+    TwoViewSampler.backboneInputs(backbone)
   }
 
   public init(_ settings: Settings, backbone: any Backbone, using rng: inout RandomGenerator) throws {
     try settings.validate()
     self.settings = settings
-    input = try InputPreparation(channels: backbone.config.inChannels, mean: settings.mean, std: settings.std)
-    views = try settings.augmentation.views(size: backbone.config.imageSize, normalize: input.normalize)
+    views = try TwoViewSampler(settings.augmentation, mean: settings.mean, std: settings.std, backbone: backbone.config)
     // Projection head g(·): Linear → BN → ReLU → Linear (SimCLR v1/v2, lightly's head).
     projection = MLPHead(
       input: backbone.featureCount, hidden: settings.projectionHidden, output: settings.projectionOutput,
@@ -55,7 +53,7 @@ public final class Contrastive: RegisteredTask, @unchecked Sendable {
   }
 
   public func sample(_ image: Image, using rng: inout RandomGenerator) throws -> TaskSample {
-    TaskSample(views: views(input.float(image, using: &rng), using: &rng))
+    views.sample(image, using: &rng)
   }
 
   func project(_ features: Tensor) throws -> Tensor {

@@ -58,19 +58,17 @@ public final class MoCoV3: RegisteredTask, @unchecked Sendable {
   let projector: MLPHead
   let predictor: MLPHead
   let momentumEncoder: MomentumEncoder
-  let views: MultiView
-  let input: InputPreparation
+  let views: TwoViewSampler
 
   /// Two views at the backbone's size (the momentum encoder's pass keeps no activations).
   public static func backboneInputs(_ settings: Settings, backbone: BackboneConfig) -> [Int] {
-    [backbone.imageSize, backbone.imageSize]
+    TwoViewSampler.backboneInputs(backbone)
   }
 
   public init(_ settings: Settings, backbone: any Backbone, using rng: inout RandomGenerator) throws {
     try settings.validate()
     self.settings = settings
-    input = try InputPreparation(channels: backbone.config.inChannels, mean: settings.mean, std: settings.std)
-    views = try settings.augmentation.views(size: backbone.config.imageSize, normalize: input.normalize)
+    views = try TwoViewSampler(settings.augmentation, mean: settings.mean, std: settings.std, backbone: backbone.config)
     // Every layer of both MLPs has BatchNorm, the hidden ones with ReLU; the projector's
     // output BN has no affine (implementation details, "MLP heads"). [B, F] → [B, D] → [B, D].
     let makeProjector = { (rng: inout RandomGenerator) in
@@ -91,7 +89,7 @@ public final class MoCoV3: RegisteredTask, @unchecked Sendable {
   }
 
   public func sample(_ image: Image, using rng: inout RandomGenerator) throws -> TaskSample {
-    TaskSample(views: views(input.float(image, using: &rng), using: &rng))
+    views.sample(image, using: &rng)
   }
 
   public func loss(_ batch: TaskBatch, backbone: any Backbone) throws -> TaskOutput {

@@ -1,4 +1,5 @@
 import Autograd
+import Backbones
 import Support
 import Vision
 
@@ -82,4 +83,24 @@ public struct ViewAugmentation: Codable, Sendable, Equatable {
     }
     return try MultiView(pipelines)
   }
+}
+
+/// The two augmented views of one image that a joint-embedding task (SimCLR, BYOL,
+/// MoCo v3) trains on: the image converted to the backbone's channels, then each view's
+/// pipeline, normalized. Both views are at the backbone's input size.
+struct TwoViewSampler: Sendable {
+  let input: InputPreparation
+  let views: MultiView
+
+  init(_ augmentation: ViewAugmentation, mean: [Float], std: [Float], backbone: BackboneConfig) throws {
+    input = try InputPreparation(channels: backbone.inChannels, mean: mean, std: std)
+    views = try augmentation.views(size: backbone.imageSize, normalize: input.normalize)
+  }
+
+  func sample(_ image: Image, using rng: inout RandomGenerator) -> TaskSample {
+    TaskSample(views: views(input.float(image, using: &rng), using: &rng))
+  }
+
+  /// The sides the two views push through the backbone.
+  static func backboneInputs(_ backbone: BackboneConfig) -> [Int] { [backbone.imageSize, backbone.imageSize] }
 }
