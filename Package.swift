@@ -76,7 +76,8 @@ let package = Package(
     .executableTarget(
       name: "pretext",
       dependencies: [
-        "Support", "Autograd", "Distributed", "Vision", "Diagnostics", "NN", "Backbones", "Tasks", "Training", "Experiments", "Evaluation",
+        "Support", "Autograd", "Distributed", "Vision", "Diagnostics", "NN", "Backbones", "Optimization", "Tasks", "Training",
+        "Experiments", "Evaluation",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
     .target(name: "DiskFaults", path: "Tests/DiskFaults", linkerSettings: [.linkedLibrary("dl")]),

@@ -40,6 +40,15 @@ public enum LabelSubset {
     case all
     case perClass(Int)
     case fraction(Double)
+
+    /// As reports record it: "all", "N per class" or "fraction F".
+    public var text: String {
+      switch self {
+      case .all: return "all"
+      case .perClass(let n): return "\(n) per class"
+      case .fraction(let f): return "fraction \(f)"
+      }
+    }
   }
 
   /// Indices (ascending) of the images kept under `budget`: per class, the first

@@ -90,7 +90,7 @@ final class ProbeImages {
   }
 
   /// Test labels as indices of the training classes (matched by name).
-  private static func mapTestLabels(train: LabeledImageFolder, test: LabeledImageFolder) throws -> [Int] {
+  static func mapTestLabels(train: LabeledImageFolder, test: LabeledImageFolder) throws -> [Int] {
     let index = Dictionary(uniqueKeysWithValues: train.classes.enumerated().map { ($1, $0) })
     let unknown = test.classes.filter { index[$0] == nil }
     guard unknown.isEmpty else {

@@ -95,13 +95,7 @@ public struct ProbeOptions: Sendable {
   public var reportPath: String { (runDirectory as NSString).appendingPathComponent(reportFileName) }
 
   /// The label budget as probe.json records it: "all", "N per class" or "fraction F".
-  public var budgetText: String {
-    switch budget {
-    case .all: return "all"
-    case .perClass(let n): return "\(n) per class"
-    case .fraction(let f): return "fraction \(f)"
-    }
-  }
+  public var budgetText: String { budget.text }
 
   /// The kNN settings when kNN is evaluated (nil: off), as probe.json records them.
   var evaluatedKNN: KNNSettings? { knnEnabled ? knn : nil }

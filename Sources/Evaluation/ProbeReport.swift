@@ -154,14 +154,5 @@ extension Probe {
   /// Writes `report` as indented JSON with sorted keys, atomically (creates the folder).
   ///
   /// - Throws: `EvaluationError` naming the folder when it cannot be created.
-  public static func write(_ report: ProbeReport, to path: String) throws {
-    let folder = (path as NSString).deletingLastPathComponent
-    do {
-      if !folder.isEmpty { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
-    } catch {
-      throw EvaluationError(
-        folder, "cannot create the output folder (\(error.localizedDescription)); choose another with --out")
-    }
-    try writeAtomically(Array(try JSONEncoder.sortedKeysPretty.encode(report)) + [10], to: path)
-  }
+  public static func write(_ report: ProbeReport, to path: String) throws { try writeReport(report, to: path) }
 }

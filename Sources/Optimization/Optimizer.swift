@@ -3,15 +3,19 @@ import NN
 import Support
 
 /// A parameter the optimizer updates: its name (the checkpoint key of its state), the
-/// tensor, and its weight-decay group.
+/// tensor, its weight-decay group, and the factor on the schedule's learning rate it is
+/// updated with (1 unless a recipe scales it, as layer-wise decay does: BEiT, Bao et al.
+/// 2021; MAE's fine-tuning, He et al. 2021).
 public struct OptimizedParameter: @unchecked Sendable {
   public let name: String
   public let tensor: Tensor
   public let group: ParameterGroup
-  public init(name: String, tensor: Tensor, group: ParameterGroup) {
+  public var learningRateScale: Float
+  public init(name: String, tensor: Tensor, group: ParameterGroup, learningRateScale: Float = 1) {
     self.name = name
     self.tensor = tensor
     self.group = group
+    self.learningRateScale = learningRateScale
   }
 }
 
@@ -53,15 +57,16 @@ extension Optimizer {
   public func beginStep() {}
   public var globalState: [(name: String, tensor: Tensor)] { [] }
 
-  /// Applies one update with learning rate `lr` from the parameters' current gradients
-  /// (parameters without a gradient are left alone).
+  /// Applies one update with learning rate `lr` (times each parameter's
+  /// `learningRateScale`) from the parameters' current gradients (parameters without a
+  /// gradient are left alone).
   public func step(lr: Float) {
     beginStep()
     for p in parameters {
       guard let g = p.tensor.grad else { continue }
       let buffers = ParameterBuffers(
         weights: p.tensor.data, gradient: g.data, slots: slots.get(p).map(\.data), count: p.tensor.count)
-      update(p, buffers, lr: lr)
+      update(p, buffers, lr: lr * p.learningRateScale)
     }
   }
 

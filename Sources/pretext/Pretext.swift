@@ -12,8 +12,8 @@ struct Pretext: ParsableCommand {
     abstract: "Self-supervised pretraining of image backbones on CPU.",
     version: PretextVersion.string,
     subcommands: [
-      Doctor.self, DataCommand.self, Pretrain.self, Inspect.self, Bench.self, Probe.self, Embed.self, Predict.self,
-      Compare.self, Options.self,
+      Doctor.self, DataCommand.self, Pretrain.self, Inspect.self, Bench.self, Probe.self, Finetune.self, Embed.self,
+      Predict.self, Compare.self, Options.self,
     ])
 
 }
