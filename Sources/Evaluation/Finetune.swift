@@ -334,26 +334,8 @@ public enum Finetuning {
     mutating func batch(
       _ images: LabeledImageFolder, _ indices: [Int], _ augment: Compose, _ preprocessing: Preprocessing
     ) throws -> Tensor {
-      let per = preprocessing.pixelCount
-      let out = Tensor.zeros([indices.count, preprocessing.channels, preprocessing.size, preprocessing.size])
-      let dst = out.data
       let seeds = indices.map { _ in rng.next() }
-      let failure = FirstError()
-      Parallel.forChunks(indices.count, minChunk: 8) { range in
-        for i in range {
-          if failure.error != nil { return }
-          do {
-            var r = RandomGenerator(seed: seeds[i])
-            let x = augment(FloatImage(try images.loadImage(at: indices[i])), using: &r)
-            x.pixels.withUnsafeBufferPointer { (dst + i * per).update(from: $0.baseAddress!, count: per) }
-          } catch {
-            failure.record(error)
-            return
-          }
-        }
-      }
-      if let error = failure.error { throw error }
-      return out
+      return try ImageLoading.load(images, indices: indices, preprocessing: preprocessing, transform: augment, seeds: seeds)
     }
 
     /// The parameters with BEiT's layer-wise learning-rate decay for a ViT (Bao et al.

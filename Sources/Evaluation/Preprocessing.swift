@@ -100,16 +100,26 @@ enum ImageLoading {
   ///
   /// - Throws: the first `VisionError` (naming the file) if an image cannot be decoded.
   static func load(_ source: some ImageSource, indices: [Int], preprocessing: Preprocessing) throws -> Tensor {
-    let transform = try preprocessing.transform()
+    // The evaluation transforms draw nothing: every image gets seed 0.
+    try load(source, indices: indices, preprocessing: preprocessing, transform: preprocessing.transform(), seeds: nil)
+  }
+
+  /// Like `load`, with `transform` in place of the evaluation one (it must produce
+  /// `preprocessing`'s channels and size); image `i` draws from a generator seeded with
+  /// `seeds[i]`, so an augmented batch is the same at any thread count.
+  static func load(
+    _ source: some ImageSource, indices: [Int], preprocessing: Preprocessing, transform: some ImageTransform,
+    seeds: [UInt64]?
+  ) throws -> Tensor {
     let per = preprocessing.pixelCount
     let out = Tensor.zeros([indices.count, preprocessing.channels, preprocessing.size, preprocessing.size])
     let dst = out.data
     let failure = FirstError()
-    Parallel.forChunks(indices.count, minChunk: 64) { range in
-      var rng = RandomGenerator(seed: 0)  // the evaluation transforms draw nothing
+    Parallel.forChunks(indices.count, minChunk: 8) { range in
       for i in range {
         if failure.error != nil { return }
         do {
+          var rng = RandomGenerator(seed: seeds?[i] ?? 0)
           let image = try source.loadImage(at: indices[i])
           let x = transform(FloatImage(image), using: &rng)
           x.pixels.withUnsafeBufferPointer { (dst + i * per).update(from: $0.baseAddress!, count: per) }
