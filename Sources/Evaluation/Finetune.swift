@@ -114,7 +114,9 @@ public enum Finetuning {
       bias: Array(UnsafeBufferPointer(start: kept.head.bias!.data, count: train.classes.count)), steps: trained.steps,
       finalLoss: trained.finalLoss)
     let report = FinetuneReport(
-      options: options, start: start, backbone: backbone.config, classes: train.classes, labeledImages: selection.count,
+      options: options, start: start, backbone: backbone.config,
+      folders: (Fingerprint.folder(root: train.root, files: train.files), Fingerprint.folder(root: test.root, files: test.files)),
+      classes: train.classes, labeledImages: selection.count,
       testImages: test.count, recipe: recipe, defaults: reasons, trained: trained, last: last, ema: ema,
       accuracy: accuracy, depth: depth, seconds: clock.seconds)
     try writeReport(report, to: options.reportPath)
@@ -129,7 +131,8 @@ public enum Finetuning {
     return report
   }
 
-  static func summary(_ r: FinetuneRecipe) -> String {
+  /// The recipe in one line: "adamw lr 0.001 (batch 128), 60 epochs (5 warmup), …".
+  public static func summary(_ r: FinetuneRecipe) -> String {
     var parts = [
       "\(r.optimizer.rawValue) lr \(String(format: "%.3g", r.learningRate)) (batch \(r.batchSize))",
       "\(r.epochs) epochs (\(String(format: "%g", r.warmupEpochs)) warmup), wd \(r.weightDecay)",

@@ -1,5 +1,7 @@
 import Backbones
 import Foundation
+import Support
+import Vision
 
 /// finetune.json: what was trained from what, on which labels, with which recipe, and
 /// how well it classifies the test folder.
@@ -12,6 +14,13 @@ public struct FinetuneReport: Codable, Sendable {
   public var backbone: BackboneConfig
   public var train: String
   public var test: String
+  /// Fingerprints of the two folders (names, sizes, modification times), so a later run
+  /// can tell whether the report still answers for them; nil in older reports.
+  public var trainFingerprint: String?
+  public var testFingerprint: String?
+  /// The input normalization the images went through (the weights file's, else the
+  /// standard one); nil in older reports.
+  public var normalization: InputNormalization?
   /// "all", "N per class" or "fraction F", and the images it selected.
   public var labels: String
   public var labeledImages: Int
@@ -46,6 +55,7 @@ public struct FinetuneReport: Codable, Sendable {
 
   enum CodingKeys: String, CodingKey {
     case weights, weightsSHA256 = "weights_sha256", initialization, backbone, train, test, labels
+    case trainFingerprint = "train_fingerprint", testFingerprint = "test_fingerprint", normalization
     case labeledImages = "labeled_images", classes, testImages = "test_images", recipe, learningRate = "lr", defaults
     case steps, stepsPerEpoch = "steps_per_epoch", finalLoss = "final_loss", trainingSeconds = "training_seconds"
     case imagesPerSecond = "images_per_second", top1 = "top1", top5 = "top5", lastWeights = "last_weights"
@@ -54,16 +64,19 @@ public struct FinetuneReport: Codable, Sendable {
   }
 
   init(
-    options: FinetuneOptions, start: Finetuning.Start, backbone: BackboneConfig, classes: [String], labeledImages: Int,
-    testImages: Int, recipe: FinetuneRecipe, defaults: [String], trained: Finetuning.Loop.Result, last: Accuracy,
+    options: FinetuneOptions, start: Finetuning.Start, backbone: BackboneConfig, folders: (train: String, test: String),
+    classes: [String], labeledImages: Int, testImages: Int, recipe: FinetuneRecipe, defaults: [String], trained: Finetuning.Loop.Result, last: Accuracy,
     ema: Accuracy?, accuracy: Accuracy, depth: String, seconds: Double
   ) {
     weights = options.weights
     weightsSHA256 = start.weightsSHA256
-    initialization = start.fromScratch ? "random (seed \(options.seed))" : "pretrained"
+    initialization = Self.initialization(fromScratch: start.fromScratch, seed: options.seed)
     self.backbone = backbone
     train = options.train
     test = options.test
+    trainFingerprint = folders.train
+    testFingerprint = folders.test
+    normalization = start.normalization ?? .standard
     labels = options.budget.text
     self.labeledImages = labeledImages
     self.classes = classes
@@ -89,6 +102,10 @@ public struct FinetuneReport: Codable, Sendable {
     commandLine = options.commandLine
   }
 
+  static func initialization(fromScratch: Bool, seed: UInt64) -> String {
+    fromScratch ? "random (seed \(seed))" : "pretrained"
+  }
+
   /// The report for people: the accuracy with its steps, what started it and the recipe.
   public var table: String {
     let k = min(5, classes.count)
@@ -106,5 +123,32 @@ public struct FinetuneReport: Codable, Sendable {
     lines.append("recipe: \(Finetuning.summary(recipe))")
     lines.append("classifier: \(classifier) (features at \(depth))")
     return lines.joined(separator: "\n")
+  }
+}
+
+extension Finetuning {
+  /// The report already at `options.reportPath` when it answers the same question as
+  /// `options`, with its classifier file beside it: the same start (the weights by
+  /// SHA-256; from scratch, the same architecture, input normalization and seed, so one
+  /// baseline serves every run of that architecture), the same labeled folders (path and
+  /// fingerprint), label budget and seed, and the same recipe once the defaults are
+  /// resolved. Nil when anything differs or cannot be read; fine-tuning must then run.
+  public static func reusableReport(_ options: FinetuneOptions) -> FinetuneReport? {
+    guard let data = readWholeFile(options.reportPath),
+      let report = try? JSONDecoder().decode(FinetuneReport.self, from: data),
+      FileManager.default.fileExists(atPath: options.classifierPath),
+      report.initialization == FinetuneReport.initialization(fromScratch: options.fromScratch, seed: options.seed),
+      report.labels == options.budget.text, report.seed == options.seed,
+      report.train == options.train, report.test == options.test,
+      let start = try? Start(options),
+      report.weightsSHA256 == start.weightsSHA256, report.backbone == start.backbone.config,
+      report.normalization == (start.normalization ?? .standard),
+      report.recipe == options.settings.resolve(for: report.backbone, labeledImages: report.labeledImages).recipe,
+      let train = try? LabeledImageFolder(path: options.train),
+      let test = try? LabeledImageFolder(path: options.test),
+      report.trainFingerprint == Fingerprint.folder(root: train.root, files: train.files),
+      report.testFingerprint == Fingerprint.folder(root: test.root, files: test.files)
+    else { return nil }
+    return report
   }
 }

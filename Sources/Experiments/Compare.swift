@@ -25,6 +25,8 @@ public final class CompareRun: @unchecked Sendable {
     /// The experiment file (for errors about it).
     public var sourcePath: String
     public var runDirectory: String
+    /// The backbone pretraining leaves.
+    public var weights: String { PretrainingRun.backbonePath(in: runDirectory) }
   }
 
   /// What happened to one experiment's pretraining.
@@ -41,6 +43,9 @@ public final class CompareRun: @unchecked Sendable {
     /// Probes run and probes reused.
     public var probesRun: Int
     public var probesReused: Int
+    /// Fine-tuning runs (from-scratch baselines included) trained and reused.
+    public var finetunesRun = 0
+    public var finetunesReused = 0
     /// Set when a stop was requested during pretraining: nothing was probed or reported.
     public var stopped: Bool
     public var report: CompareReport?
@@ -51,6 +56,8 @@ public final class CompareRun: @unchecked Sendable {
   public let planned: [Planned]
   /// Recorded in the probe reports and the report.
   public var commandLine: [String] = []
+  /// Recorded in the fine-tuning reports.
+  public var version = ""
   private let lock = NSLock()
   private var current: PretrainingRun?
   private var stopFlag = false
@@ -149,7 +156,7 @@ public final class CompareRun: @unchecked Sendable {
     let probeFiles = config.probe.budgets.map { "probe-\(CompareConfig.ProbeSection.fileStem($0)).json" }
     for (i, plan) in planned.enumerated() {
       let tag = "[\(i + 1)/\(planned.count)] \(plan.config.name)"
-      let weights = PretrainingRun.backbonePath(in: plan.runDirectory)
+      let weights = plan.weights
       // `all` first: its features (the whole training folder) then serve every smaller
       // budget from the cache.
       let order = config.probe.budgets.filter { $0 == .all } + config.probe.budgets.filter { $0 != .all }
@@ -172,11 +179,20 @@ public final class CompareRun: @unchecked Sendable {
       }
     }
 
-    // 3. The report, from the run folders.
-    let runs = try planned.map {
-      try RunRecord.load(
-        runDirectory: $0.runDirectory, probeFiles: probeFiles, projection: config.report.projection,
-        name: $0.config.name)
+    // 3. Fine-tuning, and training the same recipe from scratch.
+    if let finetune = config.finetune {
+      (outcome.finetunesRun, outcome.finetunesReused) = try finetuneRuns(finetune, progress: progress)
+    }
+
+    // 4. The report, from the run folders.
+    let runs = try planned.map { plan in
+      var record = try RunRecord.load(
+        runDirectory: plan.runDirectory, probeFiles: probeFiles, projection: config.report.projection,
+        name: plan.config.name)
+      if let finetune = config.finetune {
+        try record.loadFinetuning(finetune, scratchDirectory: { try self.scratchDirectory(weights: plan.weights, budget: $0) })
+      }
+      return record
     }
     let report = CompareReport(name: config.name, runs: runs, commandLine: CompareReport.shellCommand(commandLine))
     outcome.files = try report.write(to: config.directory)
@@ -211,17 +227,26 @@ public final class CompareRun: @unchecked Sendable {
       }
     }
     let budgets = config.probe.budgets.map { CompareConfig.ProbeSection.fileStem($0) }.joined(separator: ", ")
-    lines.append(
-      "then: probes with labels \(budgets) on \(config.probe.train) and \(config.probe.test); the report in \(config.directory)")
+    lines.append("then: probes with labels \(budgets) on \(config.probe.train) and \(config.probe.test)")
+    if let finetune = config.finetune {
+      let budgets = finetune.budgets.map { CompareConfig.ProbeSection.fileStem($0) }.joined(separator: ", ")
+      lines.append(
+        "then: fine-tuning with labels \(budgets) on \(finetune.train ?? config.probe.train) and \(finetune.test ?? config.probe.test)"
+          + (finetune.fromScratch ? ", and the same from random init" : ""))
+    }
+    lines.append("then: the report in \(config.directory)")
     return lines.joined(separator: "\n")
   }
 
-  /// Fails before any training when the probe's folders are missing.
+  /// Fails before any training when the probe's (or fine-tuning's) folders are missing.
   func checkFolders() throws {
-    for (key, path) in [("train", config.probe.train), ("test", config.probe.test)] {
+    var folders = [("probe.train", config.probe.train), ("probe.test", config.probe.test)]
+    if let train = config.finetune?.train { folders.append(("finetune.train", train)) }
+    if let test = config.finetune?.test { folders.append(("finetune.test", test)) }
+    for (key, path) in folders {
       var isDirectory: ObjCBool = false
       guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
-        let origin = config.sourcePath.isEmpty ? "--set compare.probe.\(key)" : "\(config.sourcePath): probe.\(key)"
+        let origin = config.sourcePath.isEmpty ? "--set compare.\(key)" : "\(config.sourcePath): \(key)"
         throw ConfigError(
           "\(origin): no labeled folder at \(path) (for Fashion-MNIST: pretext data import fashion-mnist --out data/fashion-mnist)"
         )

@@ -24,6 +24,9 @@ import Yams
 ///   labels_per_class: [100, all]         # one probe per budget
 ///   knn: true
 ///   baselines: true
+/// finetune:                              # optional: fine-tune each run, and train from scratch
+///   labels_per_class: [100]
+///   epochs: 20                           # recipe keys as `pretext finetune`'s options
 /// report:
 ///   projection_points_per_class: 200
 /// ```
@@ -43,6 +46,8 @@ public struct CompareConfig: Sendable {
   /// Overrides applied to every experiment, before the entry's own.
   public var overrides: [String]
   public var probe: ProbeSection
+  /// Nil when the file has no `finetune:` section (no fine-tuning).
+  public var finetune: FinetuneSection?
   public var report: ReportSection
   /// The compare file ("" when the comparison is made of plain experiment files).
   public var sourcePath: String
@@ -50,7 +55,7 @@ public struct CompareConfig: Sendable {
   /// The comparison's folder: `<output>/<name>`, holding one folder per run and the report.
   public var directory: String { (output as NSString).appendingPathComponent(name) }
 
-  static let topLevelKeys: Set<String> = ["name", "output", "experiments", "set", "probe", "report"]
+  static let topLevelKeys: Set<String> = ["name", "output", "experiments", "set", "probe", "finetune", "report"]
 
   /// Whether a YAML file is a compare file (it has an `experiments` list) rather than an
   /// experiment config.
@@ -68,7 +73,7 @@ public struct CompareConfig: Sendable {
     var root = Node.Mapping([])
     if let path {
       root = try ConfigSections.readMapping(
-        path, kind: "compare", sections: ["name", "output", "experiments", "set", "probe", "report"])
+        path, kind: "compare", sections: ["name", "output", "experiments", "set", "probe", "finetune", "report"])
     }
     let fileNode = Node.mapping(root)
     for o in overrides { try ExperimentConfig.applyOverride(o, to: &root) }
@@ -100,10 +105,11 @@ public struct CompareConfig: Sendable {
     }
     let shared = try section("set", [String]())
     let probe = try section("probe", ProbeSection())
+    let finetune = root["finetune"] == nil ? nil : try section("finetune", FinetuneSection())
     let report = try section("report", ReportSection())
     return CompareConfig(
-      name: name, output: output, experiments: experiments, overrides: shared, probe: probe, report: report,
-      sourcePath: path ?? "")
+      name: name, output: output, experiments: experiments, overrides: shared, probe: probe, finetune: finetune,
+      report: report, sourcePath: path ?? "")
   }
 
   /// The position of the innermost node of `path` that the file has (list items by

@@ -16,6 +16,7 @@ public enum OptionsReference {
       + TaskRegistry.tasks.sorted { $0.registryName < $1.registryName }.map { ("`task` with `name: \($0.registryName)`", $0.optionsTable()) }
       + [
         ("compare files: `probe`", CompareConfig.ProbeSection.optionsTable()),
+        ("compare files: `finetune`", CompareConfig.FinetuneSection.optionsTable()),
         ("compare files: `report`", CompareConfig.ReportSection.optionsTable()),
       ]
   }

@@ -38,13 +38,37 @@ public struct CompareReport: Sendable {
 
   // MARK: Shared pieces
 
-  /// The label budgets, in the order the runs list them ("all", "100 per class", …).
+  /// The label budgets, in the order the runs list them ("all", "100 per class", …):
+  /// the probes' budgets, then any budget only fine-tuned.
   var budgets: [String] {
     var seen: [String] = []
     for run in runs {
       for p in run.probes where !seen.contains(p.labels.budget) { seen.append(p.labels.budget) }
     }
+    for run in runs {
+      for f in run.finetunes + run.scratch where !seen.contains(f.labels) { seen.append(f.labels) }
+    }
     return seen
+  }
+
+  /// Whether any run was fine-tuned (the tables then have fine-tuning columns).
+  var hasFinetuning: Bool { runs.contains { !$0.finetunes.isEmpty || !$0.scratch.isEmpty } }
+
+  /// The from-scratch baselines at one budget, each once (runs of one architecture share
+  /// one), with the runs' names.
+  func scratchBaselines(budget: String) -> [(label: String, report: FinetuneReport)] {
+    var found: [FinetuneReport] = []
+    for run in runs {
+      for r in run.scratch where r.labels == budget && !found.contains(where: { $0.classifier == r.classifier }) {
+        found.append(r)
+      }
+    }
+    return found.map { (found.count == 1 ? "from scratch" : "from scratch (\($0.backbone.name))", $0) }
+  }
+
+  /// "84.02 (420 steps)".
+  static func finetuneText(_ r: FinetuneReport?) -> String {
+    r.map { "\(percent($0.top1)) (\(grouped($0.steps)) steps)" } ?? "—"
   }
 
   /// A baseline's results at one budget: one entry when every run's probe measured the
@@ -128,29 +152,43 @@ public struct CompareReport: Sendable {
     "experiment", "task", "model", "backbone", "parameters", "config_hash", "pretrain_steps", "pretrain_seconds",
     "pretrain_images_per_second", "final_loss", "label_budget", "labels_used", "layer", "linear_top1", "linear_top5",
     "knn_top1", "knn_top5", "gain_linear_over_random_init", "gain_knn_over_random_init", "gain_linear_over_raw_pixels",
-    "gain_knn_over_raw_pixels", "run_directory",
+    "gain_knn_over_raw_pixels", "finetune_top1", "finetune_top5", "finetune_steps", "run_directory",
   ]
 
   /// One row per run, label budget and model (the backbone and each baseline); the
   /// pretraining columns are empty on baseline rows, accuracies are percentages, gains
-  /// are top-1 differences in points.
+  /// are top-1 differences in points. The fine-tuning columns hold, on the backbone's
+  /// row, the fine-tuned backbone, and on the random-init row the same recipe trained
+  /// from scratch; a budget only fine-tuned has those two rows with the probe's columns
+  /// empty.
   public func csv() -> String {
     var lines = [Self.csvColumns.joined(separator: ",")]
     for run in runs {
-      for probe in run.probes {
-        for r in probe.results {
-          let isBackbone = r.model == .backbone
+      for budget in budgets {
+        let probe = run.probes.first { $0.labels.budget == budget }
+        let tuned = run.finetunes.first { $0.labels == budget }
+        let scratch = run.scratch.first { $0.labels == budget }
+        var models: [ModelResult.Model] = probe?.results.map(\.model) ?? []
+        if probe == nil {
+          if tuned != nil { models.append(.backbone) }
+          if scratch != nil { models.append(.randomInit) }
+        }
+        for model in models {
+          let r = probe?.result(model)
+          let f = model == .backbone ? tuned : model == .randomInit ? scratch : nil
+          let isBackbone = model == .backbone
           let fields: [String] = [
-            run.name, run.task, r.model.rawValue, run.backbone.name,
-            r.model == .rawPixels ? "" : String(run.parameters), run.configHash,
+            run.name, run.task, model.rawValue, run.backbone.name,
+            model == .rawPixels ? "" : String(run.parameters), run.configHash,
             isBackbone ? String(run.steps) : "", isBackbone ? run.seconds.map { String(format: "%.1f", $0) } ?? "" : "",
             isBackbone ? run.imagesPerSecond.map { String(format: "%.1f", $0) } ?? "" : "",
             isBackbone ? run.finalLoss.map { String(format: "%.5f", $0) } ?? "" : "",
-            probe.labels.budget, String(probe.labels.used), r.layer,
-            Self.percent(r.linear.top1), Self.percent(r.linear.top5), Self.percent(r.knn?.top1),
-            Self.percent(r.knn?.top5),
-            Self.signed(r.gainOverRandomInit?.linear), Self.signed(r.gainOverRandomInit?.knn ?? nil),
-            Self.signed(r.gainOverRawPixels?.linear), Self.signed(r.gainOverRawPixels?.knn ?? nil), run.runDirectory,
+            budget, (probe?.labels.used ?? f?.labeledImages).map(String.init) ?? "", r?.layer ?? f?.depth ?? "",
+            Self.percent(r?.linear.top1), Self.percent(r?.linear.top5), Self.percent(r?.knn?.top1),
+            Self.percent(r?.knn?.top5),
+            Self.signed(r?.gainOverRandomInit?.linear), Self.signed(r?.gainOverRandomInit?.knn ?? nil),
+            Self.signed(r?.gainOverRawPixels?.linear), Self.signed(r?.gainOverRawPixels?.knn ?? nil),
+            Self.percent(f?.top1), Self.percent(f?.top5), f.map { String($0.steps) } ?? "", run.runDirectory,
           ]
           lines.append(fields.map(csvField).joined(separator: ","))
         }
@@ -165,32 +203,79 @@ public struct CompareReport: Sendable {
     "experiment", "task", "backbone", "parameters", "pretraining", "images/s", "labels", "linear top-1", "linear top-5",
     "kNN top-1", "Δ random init (linear / kNN)", "Δ raw pixels (linear / kNN)",
   ]
+  static let finetuneColumns = ["fine-tune top-1", "from scratch top-1", "Δ from scratch"]
+
+  /// The main table's columns: the probe's, then fine-tuning's when any run has it.
+  var resultColumns: [String] { Self.resultHeader + (hasFinetuning ? Self.finetuneColumns : []) }
 
   /// Rows of the main table: one per run and label budget (a run without probes gets
   /// one row with its pretraining columns).
   var resultRows: [[String]] {
     var rows: [[String]] = []
-    for budget in budgets + (runs.contains { $0.probes.isEmpty } ? [""] : []) {
+    let unevaluated = { (run: RunRecord) in run.probes.isEmpty && run.finetunes.isEmpty }
+    for budget in budgets + (runs.contains(where: unevaluated) ? [""] : []) {
       for run in runs {
         let probe = run.probes.first { $0.labels.budget == budget }
-        if budget.isEmpty ? !run.probes.isEmpty : probe == nil { continue }
+        let tuned = run.finetunes.first { $0.labels == budget }
+        if budget.isEmpty ? !unevaluated(run) : probe == nil && tuned == nil { continue }
         let r = probe?.backbone
         func gain(_ g: ModelResult.Gain?) -> String {
           guard let g else { return "—" }
           return Self.signed(g.linear) + " / " + (g.knn.map { Self.signed($0) } ?? "—")
         }
-        rows.append([
+        let labels: String =
+          probe.map(Self.labelText) ?? tuned.map { "\($0.labels) (\(Self.grouped($0.labeledImages)) labels)" }
+          ?? "not probed"
+        let finetuning: [String] = hasFinetuning ? finetuneCells(run: run, budget: budget) : []
+        let cells: [String] = [
           run.name, run.task, run.backboneSummary, Self.grouped(run.parameters),
           "\(Self.duration(run.seconds)) (\(Self.grouped(run.steps)) steps)",
-          run.imagesPerSecond.map { String(format: "%.0f", $0) } ?? "—",
-          probe.map(Self.labelText) ?? "not probed",
+          run.imagesPerSecond.map { String(format: "%.0f", $0) } ?? "—", labels,
           r.map { Self.percent($0.linear.top1) } ?? "—", r.map { Self.percent($0.linear.top5) } ?? "—",
           r.map { $0.knn.map { Self.percent($0.top1) } ?? "—" } ?? "—",
           gain(r?.gainOverRandomInit), gain(r?.gainOverRawPixels),
-        ])
+        ]
+        rows.append(cells + finetuning)
       }
     }
     return rows
+  }
+
+  /// Fine-tuned, from scratch and their difference, for the main table.
+  func finetuneCells(run: RunRecord, budget: String) -> [String] {
+    let tuned = run.finetunes.first { $0.labels == budget }
+    let scratch = run.scratch.first { $0.labels == budget }
+    let gain = tuned.flatMap { t in scratch.map { Self.signed(t.top1 - $0.top1) } } ?? "—"
+    return [Self.finetuneText(tuned), Self.finetuneText(scratch), gain]
+  }
+
+  static let finetuneHeader = [
+    "experiment", "labels", "start", "steps", "recipe", "top-1", "top-5", "last weights top-1", "time",
+  ]
+
+  /// One row per fine-tuning run: each run's, then each from-scratch baseline once.
+  var finetuneRows: [[String]] {
+    var rows: [[String]] = []
+    func row(_ name: String, _ r: FinetuneReport) -> [String] {
+      [
+        name, "\(r.labels) (\(Self.grouped(r.labeledImages)) labels)",
+        r.initialization == "pretrained" ? "pretrained" : r.initialization,
+        "\(Self.grouped(r.steps)) (\(r.recipe.epochs) epochs of \(r.stepsPerEpoch))", Finetuning.summary(r.recipe),
+        Self.percent(r.top1), Self.percent(r.top5), Self.percent(r.lastWeights.top1), Self.duration(r.trainingSeconds),
+      ]
+    }
+    for budget in budgets {
+      for run in runs {
+        if let r = run.finetunes.first(where: { $0.labels == budget }) { rows.append(row(run.name, r)) }
+      }
+      for b in scratchBaselines(budget: budget) { rows.append(row("\(b.label): \(b.report.backbone.name)", b.report)) }
+    }
+    return rows
+  }
+
+  /// The fine-tuning runs, as Markdown (nil when none ran).
+  public var finetuneTable: String? {
+    finetuneRows.isEmpty ? nil : Self.markdownTable(Self.finetuneHeader, finetuneRows)
   }
 
   static let baselineHeader = ["labels", "model", "layer", "linear top-1", "linear top-5", "kNN top-1"]
@@ -227,7 +312,7 @@ public struct CompareReport: Sendable {
   }
 
   /// The main table (one row per run and label budget), as Markdown.
-  public var resultsTable: String { Self.markdownTable(Self.resultHeader, resultRows) }
+  public var resultsTable: String { Self.markdownTable(resultColumns, resultRows) }
 
   /// The baselines' results per label budget, as Markdown (nil without baselines).
   public var baselinesTable: String? {
@@ -239,6 +324,7 @@ public struct CompareReport: Sendable {
     s += "\(runs.count) experiment(s), written \(date).\n\n"
     s += "## Results\n\n" + resultsTable + "\n\n"
     if let baselinesTable { s += "## Baselines\n\n" + baselinesTable + "\n\n" }
+    if let finetuneTable { s += "## Fine-tuning\n\n" + finetuneTable + "\n\n" }
     s += "## Runs\n\n"
     for run in runs {
       s +=
@@ -302,9 +388,14 @@ public struct CompareReport: Sendable {
       <p class="meta">\(runs.count) experiment(s) · written \(esc(date))</p>
 
       """
-    s += "<h2>Results</h2>\n" + table(Self.resultHeader, resultRows, numeric: [3, 5, 7, 8, 9, 10, 11])
+    s += "<h2>Results</h2>\n" + table(resultColumns, resultRows, numeric: [3, 5, 7, 8, 9, 10, 11, 12, 13, 14])
     if !baselineRows.isEmpty {
       s += "<h2>Baselines</h2>\n" + table(Self.baselineHeader, baselineRows, numeric: [3, 4, 5])
+    }
+    if !finetuneRows.isEmpty {
+      s += "<h2>Fine-tuning</h2>\n" + table(Self.finetuneHeader, finetuneRows, numeric: [3, 5, 6, 7, 8])
+      s +=
+        "<p class=\"note\">Every layer and a linear head trained on the labeled images; from scratch: the same recipe and steps from random init, the supervised baseline on the same labels. top-1/top-5: the classifier kept (the weights' moving average when the recipe keeps one); last weights: the final step's.</p>\n"
     }
 
     // Probe accuracy: one chart per label budget.
@@ -314,7 +405,7 @@ public struct CompareReport: Sendable {
         s += "<figure>" + accuracyChart(budget: budget) + "</figure>\n"
       }
       s +=
-        "</div>\n<p class=\"note\">Test top-1 accuracy (%) of each backbone and of the baselines at each label budget.</p>\n"
+        "</div>\n<p class=\"note\">Test top-1 accuracy (%) of each backbone and of the baselines at each label budget\(hasFinetuning ? "; fine-tune: the whole network trained on the labels (from scratch: the same recipe from random init)" : "").</p>\n"
     }
 
     // Loss curves, one per run (each task's loss has its own scale).
@@ -381,29 +472,36 @@ public struct CompareReport: Sendable {
     return s + "</body>\n</html>\n"
   }
 
-  /// Bars of linear (and kNN) top-1 for every run and baseline at one label budget.
+  /// Bars of linear, kNN and fine-tuned top-1 for every run and baseline at one label
+  /// budget (the from-scratch baseline is the random init's fine-tuning bar's group).
   func accuracyChart(budget: String) -> String {
     var groups: [SVG.BarGroup] = []
     var used: Int?
-    var anyKNN = false
     for run in runs {
-      guard let probe = run.probes.first(where: { $0.labels.budget == budget }) else { continue }
-      used = used ?? probe.labels.used
-      anyKNN = anyKNN || probe.knn != nil
-      groups.append(.init(label: run.name, values: [probe.backbone.linear.top1, probe.backbone.knn?.top1]))
+      let probe = run.probes.first { $0.labels.budget == budget }
+      let tuned = run.finetunes.first { $0.labels == budget }
+      guard probe != nil || tuned != nil else { continue }
+      used = used ?? probe?.labels.used ?? tuned?.labeledImages
+      groups.append(
+        .init(label: run.name, values: [probe?.backbone.linear.top1, probe?.backbone.knn?.top1, tuned?.top1]))
     }
     for model in [ModelResult.Model.randomInit, .rawPixels] {
       for b in baselines(model, budget: budget) {
-        groups.append(.init(label: b.label, values: [b.result.linear.top1, b.result.knn?.top1]))
+        groups.append(.init(label: b.label, values: [b.result.linear.top1, b.result.knn?.top1, nil]))
       }
     }
-    var series = [(name: "linear top-1", color: "#4e79a7")]
-    if anyKNN { series.append((name: "kNN top-1", color: "#f28e2b")) }
+    for b in scratchBaselines(budget: budget) { groups.append(.init(label: b.label, values: [nil, nil, b.report.top1])) }
+    let all = [
+      (name: "linear top-1", color: "#4e79a7"), (name: "kNN top-1", color: "#f28e2b"),
+      (name: "fine-tune top-1", color: "#59a14f"),
+    ]
+    // Only the series some group has a value for.
+    let kept = all.indices.filter { k in groups.contains { $0.values[k] != nil } }
     let labels = used.map { " (\(Self.grouped($0)) labels)" } ?? ""
     return SVG.barChart(
       title: "Labels: \(budget)\(labels)",
-      groups: groups.map { .init(label: $0.label, values: Array($0.values.prefix(series.count))) },
-      series: series, yLabel: "test accuracy (%)")
+      groups: groups.map { g in .init(label: g.label, values: kept.map { g.values[$0] }) },
+      series: kept.map { all[$0] }, yLabel: "test accuracy (%)")
   }
 
   /// A task picture as an embedded PNG, shown at a whole multiple of its size.

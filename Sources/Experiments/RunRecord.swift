@@ -32,6 +32,11 @@ public struct RunRecord: Sendable {
   /// The task's pictures (MAE: original | masked | reconstruction), oldest first.
   public var pictures: [String]
   public var projection: ProjectionFile?
+  /// Fine-tuning reports of this run's backbone, one per label budget, and the matching
+  /// from-scratch baselines (shared by the runs of one architecture); empty without a
+  /// `finetune:` section or before it has run.
+  public var finetunes: [FinetuneReport] = []
+  public var scratch: [FinetuneReport] = []
 
   /// Unlabeled images consumed per second of training (a SimCLR or relative-location
   /// image counts once, though it makes two views).
@@ -103,6 +108,30 @@ public struct RunRecord: Sendable {
       runDirectory: runDirectory, batchSize: config.train.batchSize,
       steps: finished?.steps ?? lastRecord?.step ?? 0, seconds: finished?.seconds ?? lastRecord?.elapsedSeconds,
       loss: loss, probes: probes, pictures: pictures, projection: projectionFile)
+  }
+
+  /// Reads the fine-tuning reports of `section`'s budgets: `<run>/finetune-<budget>/` and
+  /// the from-scratch folder `scratchDirectory` names (a missing report is skipped).
+  mutating func loadFinetuning(
+    _ section: CompareConfig.FinetuneSection, scratchDirectory: (LabelSubset.Budget) throws -> String
+  ) throws {
+    func read(_ folder: String) throws -> FinetuneReport? {
+      let path = (folder as NSString).appendingPathComponent("finetune.json")
+      guard let data = readWholeFile(path) else { return nil }
+      do {
+        return try JSONDecoder().decode(FinetuneReport.self, from: data)
+      } catch {
+        throw ConfigError("\(path): not a fine-tuning report (\(error))")
+      }
+    }
+    finetunes = []
+    scratch = []
+    for budget in section.budgets {
+      if let r = try read((runDirectory as NSString).appendingPathComponent(CompareConfig.FinetuneSection.folder(budget))) {
+        finetunes.append(r)
+      }
+      if section.fromScratch, let r = try read(try scratchDirectory(budget)) { scratch.append(r) }
+    }
   }
 
   /// The backbone in a few words: `vit-cpu (ViT 192 wide, 6 blocks, 32 px, 4 px patches)`.

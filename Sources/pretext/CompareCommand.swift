@@ -1,4 +1,5 @@
 import ArgumentParser
+import Diagnostics
 import Experiments
 import Foundation
 
@@ -52,6 +53,7 @@ struct Compare: ParsableCommand {
     let comparison = try CompareRun(
       config: config, extraExperiments: files.filter { !compareFiles.contains($0) }, overrides: experimentOverrides)
     comparison.commandLine = CommandLine.arguments
+    comparison.version = PretextVersion.string
     if dryRun {
       print(try comparison.dryRun(progress: note))
       return
@@ -77,9 +79,11 @@ struct Compare: ParsableCommand {
     }
     note(
       "pretraining: \(counts.trained) trained, \(counts.resumed) resumed, \(counts.reused) reused; probes: \(outcome.probesRun) run, \(outcome.probesReused) reused"
+        + (outcome.finetunesRun + outcome.finetunesReused > 0 ? "; fine-tuning: \(outcome.finetunesRun) trained, \(outcome.finetunesReused) reused" : "")
     )
     print(report.resultsTable)
     if let baselines = report.baselinesTable { print("\nbaselines:\n" + baselines) }
+    if let finetuning = report.finetuneTable { print("\nfine-tuning:\n" + finetuning) }
     print()
     for file in outcome.files { print("wrote \(file)") }
   }

@@ -124,6 +124,69 @@ final class CompareCLITests: XCTestCase {
     XCTAssertEqual(try modified(watched[0]), before[0])
   }
 
+  /// `finetune:` fine-tunes each run and trains the from-scratch baseline once for the
+  /// architecture both runs share; the report's tables and results.csv show both, the
+  /// same command again reuses all four reports, and a changed recipe key trains again.
+  func testFinetuningJoinsTheComparison() throws {
+    let finetune = [
+      "--set", "compare.probe.labels_per_class=[2]", "--set", "compare.probe.classifier=ridge",
+      "--set", "compare.finetune.labels_per_class=[2]", "--set", "compare.finetune.epochs=2",
+      "--set", "compare.finetune.batch_size=4",
+    ]
+    let first = try compare(finetune)
+    XCTAssertEqual(first.status, 0, first.err)
+    // mae fine-tuned, the vit-cpu baseline trained, simclr fine-tuned, the baseline reused.
+    XCTAssertTrue(first.err.contains("fine-tuning: 3 trained, 1 reused"), first.err)
+    let folders = try runFolders()
+    let scratch = try XCTUnwrap(folders.first { $0.hasPrefix("from-scratch-vit-cpu-") && $0.hasSuffix("-2-per-class") })
+    XCTAssertEqual(folders.count, 3, "two runs and one baseline: \(folders)")
+    var top1: [String: Double] = [:]
+    for folder in folders {
+      let path = folder == scratch ? folder : "\(folder)/finetune-2-per-class"
+      let json = runs.appendingPathComponent("\(path)/finetune.json")
+      let report = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: json)) as? [String: Any])
+      XCTAssertEqual(report["steps"] as? Int, 2 * (20 / 4), "2 epochs of 20 labels in batches of 4: \(folder)")
+      XCTAssertEqual(report["initialization"] as? String, folder == scratch ? "random (seed 0)" : "pretrained")
+      XCTAssertTrue(FileManager.default.fileExists(atPath: runs.appendingPathComponent("\(path)/classifier.safetensors").path))
+      top1[folder] = try XCTUnwrap(report["top1"] as? Double)
+    }
+
+    // results.csv: the fine-tuned top-1 on each backbone row, the baseline's on each random-init row.
+    let csv = try String(contentsOf: runs.appendingPathComponent("results.csv"), encoding: .utf8)
+    let rows = csv.split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+    let header = rows[0]
+    let (model, experiment, tuned, steps) = (
+      try XCTUnwrap(header.firstIndex(of: "model")), try XCTUnwrap(header.firstIndex(of: "experiment")),
+      try XCTUnwrap(header.firstIndex(of: "finetune_top1")), try XCTUnwrap(header.firstIndex(of: "finetune_steps"))
+    )
+    for row in rows.dropFirst() {
+      let run = try XCTUnwrap(folders.first { $0.hasPrefix(row[experiment] + "-") })
+      switch row[model] {
+      case "backbone": XCTAssertEqual(row[tuned], String(format: "%.2f", top1[run]!), "\(row)")
+      case "random-init": XCTAssertEqual(row[tuned], String(format: "%.2f", top1[scratch]!), "\(row)")
+      default: XCTAssertEqual(row[tuned], "", "raw pixels are not fine-tuned: \(row)")
+      }
+      XCTAssertEqual(row[steps], row[model] == "raw-pixels" ? "" : "10")
+    }
+    let html = try String(contentsOf: runs.appendingPathComponent("report.html"), encoding: .utf8)
+    try assertReportTablesMatch(html: html, csv: csv)
+    XCTAssertTrue(html.contains("<th>fine-tune top-1</th>") && html.contains("<h2>Fine-tuning</h2>"))
+    let finetuneTable = html.components(separatedBy: "<h2>Fine-tuning</h2>")[1].components(separatedBy: "</table>")[0]
+    XCTAssertEqual(finetuneTable.components(separatedBy: "<tr>").count - 2, 3, "mae, simclr and one baseline")
+    XCTAssertTrue(html.contains("fine-tune top-1"), "the accuracy chart has the fine-tuning bars")
+
+    let again = try compare(finetune)
+    XCTAssertEqual(again.status, 0, again.err)
+    XCTAssertTrue(again.err.contains("fine-tuning: 0 trained, 4 reused"), again.err)
+    let changed = try compare(finetune + ["--set", "compare.finetune.label_smoothing=0"])
+    XCTAssertEqual(changed.status, 0, changed.err)
+    XCTAssertTrue(changed.err.contains("fine-tuning: 3 trained, 1 reused"), changed.err)
+
+    let bad = try compare(finetune + ["--set", "compare.finetune.optimizer=lars"])
+    XCTAssertNotEqual(bad.status, 0)
+    XCTAssertTrue(bad.err.contains("finetune.optimizer") && bad.err.contains("adamw or sgd"), bad.err)
+  }
+
   /// Every `probe:` key of a compare file makes the earlier probe reports stale: the
   /// compare run with it changed probes again (no "reusing the probe") and records the new
   /// value; the same command once more reuses them. `report.projection: false` leaves the
