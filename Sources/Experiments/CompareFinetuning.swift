@@ -28,20 +28,9 @@ extension CompareConfig {
     public var labelsPerClass: [LabelCount] = [.perClass(100)]
     public var labelFractions: [Double] = []
     public var fromScratch = true
-    public var optimizer: OptimizerKind? = nil
-    public var epochs: Int? = nil
-    public var batchSize: Int? = nil
-    public var learningRate: Double? = nil
-    public var warmupEpochs: Double? = nil
-    public var weightDecay: Double? = nil
-    public var layerDecay: Double? = nil
-    public var dropPath: Double? = nil
-    public var labelSmoothing: Double? = nil
-    public var mixup: Double? = nil
-    public var cutmix: Double? = nil
-    public var ema: Double? = nil
-    public var cropScale: [Double]? = nil
-    public var horizontalFlip: Bool? = nil
+    /// The recipe values set here (nil: `pretext finetune`'s default for the backbone
+    /// and the label count).
+    public var settings = FinetuneSettings()
     public var seed: UInt64 = 0
 
     public init() {}
@@ -55,27 +44,27 @@ extension CompareConfig {
         $0.allSatisfy { $0 > 0 && $0 <= 1 } ? nil : "must be in (0, 1], got \($0)"
       },
       .flag("from_scratch", \.fromScratch, "also train the same recipe from random init (once per architecture)"),
-      SettingOption("optimizer", \.optimizer, accepts: "adamw, sgd", "optimizer (default: adamw)") {
+      SettingOption("optimizer", \.settings.optimizer, accepts: "adamw, sgd", "optimizer (default: adamw)") {
         $0 == .lars ? "must be adamw or sgd (LARS is for large-batch pretraining), got lars" : nil
       },
-      .integer("epochs", \.epochs, in: 1...1_000_000, "passes over the labeled images (default: by label count)"),
-      .integer("batch_size", \.batchSize, in: 2...(1 << 20), "images per step (default: by label count)"),
-      .number("lr", \.learningRate, in: 0...1000, openBelow: true, "peak learning rate per 256 images (default: by backbone)"),
-      .number("warmup_epochs", \.warmupEpochs, in: 0...1_000_000, "linear warmup, in epochs (default: min(5, epochs / 10))"),
-      .number("weight_decay", \.weightDecay, in: 0...1000, "weight decay (default: 0.05)"),
-      .number("layer_decay", \.layerDecay, in: 0...1, openBelow: true, "ViT layer-wise lr decay (default: 0.75; ResNet 1)"),
-      .number("drop_path", \.dropPath, in: 0...0.99, "ViT drop path at the last block (default: 0.1; ResNet 0)"),
-      .number("label_smoothing", \.labelSmoothing, in: 0...0.99, "label smoothing (default: 0.1)"),
-      .number("mixup", \.mixup, in: 0...1000, "Mixup α, 0: off (default: 0.8)"),
-      .number("cutmix", \.cutmix, in: 0...1000, "CutMix α, 0: off (default: 1.0)"),
-      .number("ema", \.ema, in: 0...0.999999, "momentum of the weights' average kept, 0: off (default: 1 − 10/steps)"),
-      SettingOption("crop_scale", \.cropScale, accepts: "[low, high] in (0, 1], low ≤ high", "crop area range (default: [0.25, 1])") {
+      .integer("epochs", \.settings.epochs, in: 1...1_000_000, "passes over the labeled images (default: by label count)"),
+      .integer("batch_size", \.settings.batchSize, in: 2...(1 << 20), "images per step (default: by label count)"),
+      .number("lr", \.settings.baseLearningRate, in: 0...1000, openBelow: true, "peak learning rate per 256 images (default: by backbone)"),
+      .number("warmup_epochs", \.settings.warmupEpochs, in: 0...1_000_000, "linear warmup, in epochs (default: min(5, epochs / 10))"),
+      .number("weight_decay", \.settings.weightDecay, in: 0...1000, "weight decay (default: 0.05)"),
+      .number("layer_decay", \.settings.layerDecay, in: 0...1, openBelow: true, "ViT layer-wise lr decay (default: 0.75; ResNet 1)"),
+      .number("drop_path", \.settings.dropPath, in: 0...0.99, "ViT drop path at the last block (default: 0.1; ResNet 0)"),
+      .number("label_smoothing", \.settings.labelSmoothing, in: 0...0.99, "label smoothing (default: 0.1)"),
+      .number("mixup", \.settings.mixupAlpha, in: 0...1000, "Mixup α, 0: off (default: 0.8)"),
+      .number("cutmix", \.settings.cutmixAlpha, in: 0...1000, "CutMix α, 0: off (default: 1.0)"),
+      .number("ema", \.settings.emaMomentum, in: 0...0.999999, "momentum of the weights' average kept, 0: off (default: 1 − 10/steps)"),
+      SettingOption("crop_scale", \.settings.cropScale, accepts: "[low, high] in (0, 1], low ≤ high", "crop area range (default: [0.25, 1])") {
         v in
         guard let v else { return nil }
         return v.count == 2 && v[0] > 0 && v[0] <= v[1] && v[1] <= 1
           ? nil : "takes two numbers [low, high] in (0, 1] with low ≤ high, got \(v)"
       },
-      SettingOption("horizontal_flip", \.horizontalFlip, accepts: "true or false", "random horizontal flips (default: true)"),
+      SettingOption("horizontal_flip", \.settings.horizontalFlip, accepts: "true or false", "random horizontal flips (default: true)"),
       .value("seed", \.seed, accepts: "an integer ≥ 0", "seeds the label subsets, the head, the random init and the batches"),
     ]
 
@@ -91,26 +80,6 @@ extension CompareConfig {
     /// Every label budget, in the order written (per-class counts, then fractions).
     public var budgets: [LabelSubset.Budget] {
       labelsPerClass.map { $0.budget } + labelFractions.map { .fraction($0) }
-    }
-
-    /// The recipe values set here (the rest take `pretext finetune`'s defaults).
-    public var settings: FinetuneSettings {
-      var s = FinetuneSettings()
-      s.optimizer = optimizer
-      s.epochs = epochs
-      s.batchSize = batchSize
-      s.baseLearningRate = learningRate
-      s.warmupEpochs = warmupEpochs
-      s.weightDecay = weightDecay
-      s.layerDecay = layerDecay
-      s.dropPath = dropPath
-      s.labelSmoothing = labelSmoothing
-      s.mixupAlpha = mixup
-      s.cutmixAlpha = cutmix
-      s.emaMomentum = ema
-      s.cropScale = cropScale
-      s.horizontalFlip = horizontalFlip
-      return s
     }
 
     /// `pretext finetune` of `weights` at one budget, written into `outputDirectory`.
