@@ -501,7 +501,16 @@ public struct CompareReport: Sendable {
     return SVG.barChart(
       title: "Labels: \(budget)\(labels)",
       groups: groups.map { g in .init(label: g.label, values: kept.map { g.values[$0] }) },
-      series: kept.map { all[$0] }, yLabel: "test accuracy (%)")
+      series: kept.map { all[$0] }, yLabel: "test accuracy (%)",
+      domain: (Self.accuracyFloor(groups.flatMap { $0.values.compactMap { $0 } }), 100))
+  }
+
+  /// Where the accuracy axis starts: 10 points (rounded down to a multiple of 10) below
+  /// the lowest bar, so that differences of a point or two between bars near 80% stay
+  /// visible; 0 when a bar is below 10%.
+  public static func accuracyFloor(_ values: [Double]) -> Double {
+    guard let lowest = values.min(), lowest.isFinite else { return 0 }
+    return max(0, ((lowest - 10) / 10).rounded(.down) * 10)
   }
 
   /// A task picture as an embedded PNG, shown at a whole multiple of its size.

@@ -223,6 +223,11 @@ final class ReportTests: XCTestCase {
   func testTicksAndEscaping() {
     XCTAssertEqual(SVG.ticks(0, 100), [0, 20, 40, 60, 80, 100])
     XCTAssertEqual(SVG.ticks(0.13, 0.92, count: 4), [0.2, 0.4, 0.6, 0.8])
+    // The accuracy axis starts 10 points below the lowest bar, at a multiple of 10.
+    XCTAssertEqual(CompareReport.accuracyFloor([84.02, 75.33, 80.95]), 60)
+    XCTAssertEqual(CompareReport.accuracyFloor([90]), 80)
+    XCTAssertEqual(CompareReport.accuracyFloor([9.5, 50]), 0)
+    XCTAssertEqual(CompareReport.accuracyFloor([]), 0)
     XCTAssertEqual(SVG.escape("a<b & \"c\""), "a&lt;b &amp; &quot;c&quot;")
     XCTAssertEqual(
       CompareReport.shellCommand(["pretext", "compare", "--set", "compare.probe.labels_per_class=[10]", "it's", ""]),
