@@ -19,10 +19,7 @@ struct Finetune: ParsableCommand {
 
   @Option(help: "Backbone weights (safetensors); with --from-scratch, only their architecture and normalization are used.")
   var weights: String?
-  @Option(help: "Labeled training folder (one subfolder per class).") var train: String
-  @Option(help: "Labeled test folder (classes must be training classes).") var test: String
-  @Option(help: "Use N labeled images per class (the probe's seeded, class-balanced subset).") var labelsPerClass: Int?
-  @Option(help: "Use this fraction of each class's labeled images.") var labelFraction: Double?
+  @OptionGroup var labeled: LabeledSetOptions
   @Option(help: "Folder for finetune.json and classifier.safetensors.") var out: String
   @Flag(help: "Train from random init (the supervised baseline) instead of the weights.") var fromScratch = false
   @Option(help: "adamw | sgd (default adamw).") var optimizer: String?
@@ -50,14 +47,10 @@ struct Finetune: ParsableCommand {
 
   func run() throws {
     try threadOptions.apply()
-    guard labelsPerClass == nil || labelFraction == nil else {
-      throw ValidationError("give --labels-per-class or --label-fraction, not both")
-    }
-    var options = FinetuneOptions(weights: weights, train: train, test: test, outputDirectory: out)
+    var options = FinetuneOptions(weights: weights, train: labeled.train, test: labeled.test, outputDirectory: out)
     options.architecture = try architecture.config()
     options.fromScratch = fromScratch
-    if let labelsPerClass { options.budget = .perClass(labelsPerClass) }
-    if let labelFraction { options.budget = .fraction(labelFraction) }
+    options.budget = try labeled.budget()
     var s = FinetuneSettings()
     if let optimizer {
       guard let kind = OptimizerKind(rawValue: optimizer), kind != .lars else {

@@ -35,10 +35,7 @@ struct Probe: ParsableCommand {
       """)
 
   @Option(help: "Backbone weights (safetensors).") var weights: String
-  @Option(help: "Labeled training folder (one subfolder per class).") var train: String
-  @Option(help: "Labeled test folder (classes must be training classes).") var test: String
-  @Option(help: "Use N labeled images per class (a seeded, class-balanced subset).") var labelsPerClass: Int?
-  @Option(help: "Use this fraction of each class's labeled images.") var labelFraction: Double?
+  @OptionGroup var labeled: LabeledSetOptions
   @Option(help: "Depths to probe: all (choose on validation), last, or a name (e.g. blocks.3, layer4).")
   var layers = "all"
   @Option(help: "With --layers all, the deepest 2…N depths also compete concatenated (1: single depths only).")
@@ -70,16 +67,13 @@ struct Probe: ParsableCommand {
 
   func run() throws {
     try threadOptions.apply()
-    guard labelsPerClass == nil || labelFraction == nil else {
-      throw ValidationError("give --labels-per-class or --label-fraction, not both")
-    }
+    let budget = try labeled.budget()
     guard let method = LinearProbeSettings.Method(rawValue: classifier) else {
       throw ValidationError("--classifier must be one of sgd, lars, lbfgs, ridge; got \(classifier)")
     }
-    var options = ProbeOptions(weights: weights, train: train, test: test)
+    var options = ProbeOptions(weights: weights, train: labeled.train, test: labeled.test)
     options.architecture = try architecture.config()
-    if let labelsPerClass { options.budget = .perClass(labelsPerClass) }
-    if let labelFraction { options.budget = .fraction(labelFraction) }
+    options.budget = budget
     options.layers = LayerChoice(layers)
     guard concatDepths >= 1 else { throw ValidationError("--concat-depths must be at least 1 (1: single depths only); got \(concatDepths)") }
     options.concatenatedDepths = concatDepths
