@@ -1,5 +1,6 @@
 import Autograd
 import Backbones
+import Evaluation
 import Foundation
 import NN
 import Support
@@ -28,6 +29,8 @@ public struct ExperimentConfig: @unchecked Sendable {
   /// The task section as YAML (decoded by the task itself).
   public var taskNode: Node
   public var train: TrainerSettings
+  /// What is measured during pretraining: the online probe and label-free signals.
+  public var eval: OnlineEvaluationSettings
   /// The resolved configuration (bases merged, overrides applied), as saved in the run.
   public var resolvedYAML: String
   /// A short hash of the resolved configuration: the run's identity.
@@ -135,7 +138,7 @@ public struct ExperimentConfig: @unchecked Sendable {
     }
   }
 
-  static let topLevelKeys: Set<String> = ["base", "name", "output", "data", "backbone", "task", "train"]
+  static let topLevelKeys: Set<String> = ["base", "name", "output", "data", "backbone", "task", "train", "eval"]
 
   /// Loads `path`, following `base:` files, then applies `overrides` (`key.path=value`).
   public static func load(path: String, overrides: [String] = []) throws -> ExperimentConfig {
@@ -154,6 +157,7 @@ public struct ExperimentConfig: @unchecked Sendable {
     let data = try sections.decode("data", DataSection())
     let backbone = try sections.decode("backbone", BackboneSection())
     let train = try sections.decode("train", TrainerSettings())
+    let eval = try sections.decode("eval", OnlineEvaluationSettings())
     let taskNode = merged["task"] ?? Node.mapping(["name": "simclr"])
     guard let taskName = taskNode["name"]?.string else {
       throw ConfigError("\(locator.locate(["task"])): task needs a name (\(TaskRegistry.names.joined(separator: ", ")))")
@@ -164,7 +168,7 @@ public struct ExperimentConfig: @unchecked Sendable {
     }
     let yaml = try Yams.serialize(node: root, sortKeys: true)
     return ExperimentConfig(
-      name: name, output: output, data: data, backbone: backbone, taskName: taskName, taskNode: taskNode, train: train,
+      name: name, output: output, data: data, backbone: backbone, taskName: taskName, taskNode: taskNode, train: train, eval: eval,
       resolvedYAML: yaml, hash: SafeTensors.checksum(Array(yaml.utf8)[...]), locator: locator)
   }
 

@@ -1,3 +1,4 @@
+import Evaluation
 import Support
 import Tasks
 import Training
@@ -12,6 +13,7 @@ public enum OptionsReference {
       ("`data`", ExperimentConfig.DataSection.optionsTable()),
       ("`backbone`", ExperimentConfig.BackboneSection.optionsTable()),
       ("`train`", TrainerSettings.optionsTable()),
+      ("`eval`", OnlineEvaluationSettings.optionsTable()),
     ]
       + TaskRegistry.tasks.sorted { $0.registryName < $1.registryName }.map { ("`task` with `name: \($0.registryName)`", $0.optionsTable()) }
       + [

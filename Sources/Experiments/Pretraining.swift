@@ -2,7 +2,9 @@ import Autograd
 import Backbones
 import Foundation
 import NN
+import Evaluation
 import Support
+import Tasks
 import Training
 import Vision
 
@@ -48,8 +50,11 @@ public final class PretrainingRun: @unchecked Sendable {
     // The cache is opened (and its file started) only once the config is known to be good,
     // and never by a dry run, which writes nothing.
     let source = experiment.data.cache && !dryRun ? Self.cached(images, group: group, progress: progress) : images
+    let monitor = try experiment.makeMonitor(
+      backbone: backbone, task: task, unlabeled: source, using: &rng, progress: group.isLeader ? progress : { _ in })
     trainer = try Trainer(
-      task: task, backbone: backbone, source: source, settings: experiment.train, runDirectory: directory, group: group)
+      task: task, backbone: backbone, source: source, settings: experiment.train, runDirectory: directory, group: group,
+      monitor: monitor)
     memory = try trainer.memoryPlan()
     try memory.check(against: limit)
     if group.isLeader {
@@ -139,7 +144,29 @@ public final class PretrainingRun: @unchecked Sendable {
   public static func backbonePath(in runDirectory: String) -> String { RunFolder(runDirectory).backbone }
 }
 
+/// The online probe and signals are what the trainer's monitor does.
+extension OnlineEvaluation: TrainingMonitor {}
+
 extension ExperimentConfig {
+  /// The `eval` section's monitor (nil when the section is off); errors name the key's
+  /// file and line.
+  func makeMonitor(
+    backbone: any Backbone, task: any PretextTask, unlabeled: any ImageSource, using rng: inout RandomGenerator,
+    progress: (String) -> Void
+  ) throws -> OnlineEvaluation? {
+    guard eval.isActive else { return nil }
+    do {
+      return try OnlineEvaluation(
+        eval, unlabeled: unlabeled, backbone: backbone.config, featureCount: backbone.featureCount,
+        normalization: task.inputNormalization, using: &rng, progress: progress)
+    } catch let e as EvaluationError {
+      let key = e.subject.hasPrefix("eval.") ? String(e.subject.dropFirst(5)) : "online_probe"
+      throw ConfigError("\(locator.locate(["eval", key], orSection: true)): \(e)")
+    } catch let e as VisionError {
+      throw ConfigError("\(locator.locate(["eval", "online_probe"], orSection: true)): \(e)")
+    }
+  }
+
   /// The `data.unlabeled` folder (or list), scanned, decoding as `data` says: what a run
   /// trains on and what `pretext data cache CONFIG` caches.
   public func openUnlabeledImages() throws -> ImageFolder {

@@ -325,6 +325,9 @@ public struct CompareReport: Sendable {
     s += "## Results\n\n" + resultsTable + "\n\n"
     if let baselinesTable { s += "## Baselines\n\n" + baselinesTable + "\n\n" }
     if let finetuneTable { s += "## Fine-tuning\n\n" + finetuneTable + "\n\n" }
+    if !evaluationRows.isEmpty {
+      s += "## During pretraining\n\n" + Self.markdownTable(Self.evaluationHeader, evaluationRows) + "\n\n"
+    }
     s += "## Runs\n\n"
     for run in runs {
       s +=
@@ -357,19 +360,24 @@ public struct CompareReport: Sendable {
     ul.notes { color: #555; font-size: 13px; }
     """
 
+  /// An HTML table; the columns in `numeric` are right-aligned.
+  static func htmlTable(_ header: [String], _ rows: [[String]], numeric: Set<Int>) -> String {
+    var t = "<table>\n<tr>" + header.map { "<th>\(SVG.escape($0))</th>" }.joined() + "</tr>\n"
+    for row in rows {
+      t += "<tr>"
+      for (i, cell) in row.enumerated() {
+        t += numeric.contains(i) ? "<td class=\"num\">\(SVG.escape(cell))</td>" : "<td>\(SVG.escape(cell))</td>"
+      }
+      t += "</tr>\n"
+    }
+    return t + "</table>\n"
+  }
+
   /// The report page. Pictures are read from the run folders and embedded.
   public func html() throws -> String {
     func esc(_ s: String) -> String { SVG.escape(s) }
     func table(_ header: [String], _ rows: [[String]], numeric: Set<Int>) -> String {
-      var t = "<table>\n<tr>" + header.map { "<th>\(esc($0))</th>" }.joined() + "</tr>\n"
-      for row in rows {
-        t += "<tr>"
-        for (i, cell) in row.enumerated() {
-          t += numeric.contains(i) ? "<td class=\"num\">\(esc(cell))</td>" : "<td>\(esc(cell))</td>"
-        }
-        t += "</tr>\n"
-      }
-      return t + "</table>\n"
+      Self.htmlTable(header, rows, numeric: numeric)
     }
 
     var s = """
@@ -407,6 +415,8 @@ public struct CompareReport: Sendable {
       s +=
         "</div>\n<p class=\"note\">Test top-1 accuracy (%) of each backbone and of the baselines at each label budget\(hasFinetuning ? "; fine-tune: the whole network trained on the labels (from scratch: the same recipe from random init)" : "").</p>\n"
     }
+
+    s += duringPretrainingHTML()
 
     // Loss curves, one per run (each task's loss has its own scale).
     s += "<h2>Pretraining loss</h2>\n<div class=\"charts\">\n"

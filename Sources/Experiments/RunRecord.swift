@@ -27,6 +27,17 @@ public struct RunRecord: Sendable {
   public var seconds: Double?
   /// Training loss at each logged step.
   public var loss: [(step: Int, loss: Double)]
+  /// The evaluations during pretraining (the `eval` section): at each evaluated step,
+  /// the training time so far and the monitor's metrics (`online_probe_top1`, `rankme`,
+  /// `feature_spread`).
+  public var evaluations: [Evaluation] = []
+  public struct Evaluation: Sendable {
+    public var step: Int
+    public var seconds: Double
+    public var metrics: [String: Double]
+  }
+  /// The metric names an evaluation record holds.
+  public static let evaluationMetrics = ["online_probe_top1", "rankme", "feature_spread"]
   /// One report per label budget, in the comparison's order.
   public var probes: [ProbeReport]
   /// The task's pictures (MAE: original | masked | reconstruction), oldest first.
@@ -69,6 +80,7 @@ public struct RunRecord: Sendable {
     let parameters = try backbone.make(using: &rng).parameterCount
 
     var loss: [(step: Int, loss: Double)] = []
+    var evaluations: [Evaluation] = []
     var lastRecord: StepRecord?
     if let data = readWholeFile(file("metrics.jsonl")) {
       let decoder = JSONDecoder()
@@ -77,10 +89,13 @@ public struct RunRecord: Sendable {
         // trained again, so the curve keeps only the second attempt.
         if let rollback = try? decoder.decode(RollbackEvent.self, from: Data(line.utf8)) {
           loss.removeAll { $0.step > rollback.restoredStep }
+          evaluations.removeAll { $0.step > rollback.restoredStep }
           continue
         }
         guard let r = try? decoder.decode(StepRecord.self, from: Data(line.utf8)) else { continue }
         loss.append((r.step, r.loss))
+        let evaluated = r.metrics.filter { Self.evaluationMetrics.contains($0.key) }
+        if !evaluated.isEmpty { evaluations.append(Evaluation(step: r.step, seconds: r.elapsedSeconds, metrics: evaluated)) }
         lastRecord = r
       }
     }
@@ -107,7 +122,7 @@ public struct RunRecord: Sendable {
       configHash: config.hash,
       runDirectory: runDirectory, batchSize: config.train.batchSize,
       steps: finished?.steps ?? lastRecord?.step ?? 0, seconds: finished?.seconds ?? lastRecord?.elapsedSeconds,
-      loss: loss, probes: probes, pictures: pictures, projection: projectionFile)
+      loss: loss, evaluations: evaluations, probes: probes, pictures: pictures, projection: projectionFile)
   }
 
   /// Reads the fine-tuning reports of `section`'s budgets: `<run>/finetune-<budget>/` and

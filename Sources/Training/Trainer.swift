@@ -45,12 +45,15 @@ public final class Trainer: @unchecked Sendable {
   /// The exponential moving average of the backbone's weights (when `ema_decay` > 0).
   let average: MovingAverage?
   let gradients: GradientAverager
+  /// The online probe and label-free signals, when the config asks for them.
+  public let monitor: (any TrainingMonitor)?
 
   /// `group`: the processes of a data-parallel run (each builds its own trainer with the
   /// same config); `settings.batchSize` is the global batch, split evenly among them.
+  /// `monitor`: evaluation during training (TrainingMonitor.swift).
   public init(
     task: any PretextTask, backbone: any Backbone, source: any ImageSource, settings: TrainerSettings, runDirectory: String,
-    group: any Communicator = SingleProcess()
+    group: any Communicator = SingleProcess(), monitor: (any TrainingMonitor)? = nil
   ) throws {
     try settings.validate()
     guard source.count >= settings.batchSize else {
@@ -71,6 +74,9 @@ public final class Trainer: @unchecked Sendable {
     // One tree for names: backbone.* and heads.* (checkpoint and optimizer-state keys).
     model.register(child: "backbone", backbone)
     model.register(child: "heads", task.heads)
+    // The monitor's head is trained by the same optimizer, on detached features.
+    if let monitor { model.register(child: "monitor", monitor.module) }
+    self.monitor = monitor
     if settings.syncBatchNorm {
       for case let (_, bn as BatchNorm) in model.namedModules() { bn.statisticsGroup = group }
     }
@@ -146,7 +152,7 @@ public final class Trainer: @unchecked Sendable {
     while state.step < state.totalSteps && !group.any(stopRequested) {
       AllocationFailure.setStep(state.step)
       let (position, batch) = try meter.waitingForData { try loader.next() }
-      let (loss, metrics, fault) = try lossAndGradients(batch)
+      let (loss, metrics, fault) = try lossAndGradients(batch, step: state.step)
       meter.passDone(at: clock())
       if let fault {
         guard let snapshot = lastGood, state.rollbacks < settings.nanRetries else {
@@ -182,9 +188,10 @@ public final class Trainer: @unchecked Sendable {
       lastBatch = batch
       // Images of the global batch (every process's slice).
       meter.stepDone(images: batch.imageCount * group.size)
-      if state.step % settings.logEvery == 0 || state.step == state.totalSteps {
+      let evaluation = try evaluate(after: state)
+      if state.step % settings.logEvery == 0 || state.step == state.totalSteps || !evaluation.isEmpty {
         let record = meter.record(
-          step: state.step, epoch: progress(state).epoch, loss: loss, metrics: metrics, learningRate: rate,
+          step: state.step, epoch: progress(state).epoch, loss: loss, metrics: metrics + evaluation, learningRate: rate,
           gradientNorm: norm)
         try log.append(record)
         let left = plan.secondsLeft(
@@ -231,6 +238,17 @@ public final class Trainer: @unchecked Sendable {
       state.totalSteps = state.step  // the time was spent before the resume
     }
     return state
+  }
+
+  /// The monitor's metrics after the step `state` ends, every `monitor.every` steps and at
+  /// the last one (process 0 only; empty otherwise). Its warnings are shown at once.
+  func evaluate(after state: CheckpointState) throws -> [(name: String, value: Double)] {
+    guard let monitor, group.isLeader, monitor.every > 0,
+      state.step % monitor.every == 0 || state.step == state.totalSteps
+    else { return [] }
+    let (metrics, warnings) = try monitor.evaluate(step: state.step, backbone: backbone)
+    for warning in warnings { report("step \(state.step): warning: \(warning)") }
+    return metrics
   }
 
   /// Where training stands, as the task sees it (`PretextTask.afterStep`).
@@ -300,18 +318,26 @@ public final class Trainer: @unchecked Sendable {
   /// batch (means over the processes' slices) and the parameters' gradients (averaged
   /// over the processes), or (`fault`) what was not finite — the loss, or the first
   /// parameter whose gradient has a NaN or infinite value. Every process gets the same
-  /// values, so all take the same decision.
-  func lossAndGradients(_ batch: TaskBatch) throws -> (
+  /// values, so all take the same decision. The monitor's loss at `step` (when it has
+  /// one) is logged as the metric `online_probe_loss` and back-propagated with the task's;
+  /// it reaches the monitor's head only.
+  func lossAndGradients(_ batch: TaskBatch, step: Int) throws -> (
     loss: Double, metrics: [(name: String, value: Double)], fault: String?
   ) {
-    let output = try task.loss(batch, backbone: backbone)
+    let monitorLoss = try monitor?.loss(step: step, backbone: backbone, group: group)
+    var output = try task.loss(batch, backbone: backbone)
+    var total = output.loss
+    if let monitorLoss {
+      output.metrics.append((name: "online_probe_loss", value: Double(try monitorLoss.item())))
+      total = try total + monitorLoss
+    }
     let local = [Double(try output.loss.item())] + output.metrics.map(\.value)
     let means = group.allReduceSum(local).map { $0 / Double(group.size) }
     let loss = means[0]
     let metrics = zip(output.metrics, means.dropFirst()).map { (name: $0.0.name, value: $0.1) }
     guard loss.isFinite else { return (loss, metrics, "the loss is \(loss)") }
     model.zeroGrad()
-    try output.loss.backward()
+    try total.backward()
     gradients.average(over: group)
     if let bad = firstNonFinite(parameters.compactMap { p in p.tensor.grad.map { (p.name, $0) } }) {
       return (loss, metrics, "the gradient of \(bad.name) has \(bad.report)")
@@ -384,7 +410,7 @@ public final class Trainer: @unchecked Sendable {
     for i in 0...steps {
       let start = clock()
       let (_, batch) = try loader.next()
-      _ = try lossAndGradients(batch)
+      _ = try lossAndGradients(batch, step: 0)
       optimizer.step(lr: 0)
       if i > 0 { times.append(clock() - start) }
     }

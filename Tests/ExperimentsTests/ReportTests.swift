@@ -202,6 +202,42 @@ final class ReportTests: XCTestCase {
     XCTAssertEqual(record.loss.map(\.loss).suffix(2), [9.3, 9.4])
   }
 
+  /// Evaluations logged during pretraining (the `eval` section's metrics in step records)
+  /// become the report's "During pretraining" table and charts, for the runs that have
+  /// them; a rollback drops the evaluations of the steps trained again.
+  func testEvaluationsDuringPretrainingAreDrawn() throws {
+    let simclr = try makeRun(task: "simclr", linear: 80, knn: 70, pictures: false)
+    let mae = try makeRun(task: "mae", linear: 60, knn: 50, pictures: false)
+    var metrics = ""
+    for (step, top1, rank, spread) in [(20, 50.0, 10.0, 0.5), (40, 70.0, 12.0, 0.6), (60, 10.0, 1.0, 0.01)] {
+      metrics +=
+        "{\"elapsed_seconds\":\(step * 3),\"epoch\":0.1,\"images_per_second\":64,\"loss\":2,\"lr\":0.001,\"metrics\":{\"online_probe_loss\":1.5,\"online_probe_top1\":\(top1),\"rankme\":\(rank),\"feature_spread\":\(spread)},\"step\":\(step)}\n"
+    }
+    // Step 60 was rolled back to 40 and not trained again.
+    metrics +=
+      "{\"event\":\"nan_rollback\",\"step\":61,\"restored_step\":40,\"reason\":\"the loss is nan\",\"lr_factor\":0.5,\"rollback\":1,\"retries\":2}\n"
+    try metrics.write(toFile: simclr + "/metrics.jsonl", atomically: true, encoding: .utf8)
+    let runs = try [simclr, mae].map { try RunRecord.load(runDirectory: $0, probeFiles: []) }
+    XCTAssertEqual(runs[0].evaluations.map(\.step), [20, 40])
+    XCTAssertEqual(runs[0].evaluations[1].metrics, ["online_probe_top1": 70, "rankme": 12, "feature_spread": 0.6])
+    XCTAssertEqual(runs[0].evaluations[1].seconds, 120)
+    XCTAssertTrue(runs[1].evaluations.isEmpty)
+
+    let report = CompareReport(name: "evaluated", runs: runs)
+    let md = report.markdown()
+    XCTAssertTrue(md.contains("## During pretraining"), md)
+    XCTAssertTrue(md.contains("| simclr | 40 | 2.0 | 70.00 | 12.0 | 0.600 |"), md)
+    XCTAssertFalse(md.contains("| mae | 40 |"), "a run without evaluations has no row")
+    let html = try report.html()
+    for title in ["Online linear probe", "Online linear probe against time", "RankMe", "Feature spread"] {
+      XCTAssertTrue(html.contains("<title>\(title)</title>"), title)
+    }
+    // Without any evaluated run the section is absent.
+    let plain = try CompareReport(name: "plain", runs: [runs[1]]).html()
+    XCTAssertFalse(plain.contains("During pretraining"))
+    XCTAssertFalse(CompareReport(name: "plain", runs: [runs[1]]).markdown().contains("During pretraining"))
+  }
+
   func testReportWithoutKNNOrProbesStillRenders() throws {
     let run = try makeRun(task: "relative-location", linear: 66, knn: nil, pictures: false)
     let probed = try RunRecord.load(runDirectory: run, probeFiles: ["probe-all.json"])

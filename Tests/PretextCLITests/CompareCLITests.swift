@@ -86,7 +86,10 @@ final class CompareCLITests: XCTestCase {
     XCTAssertEqual(csv.split(separator: "\n").count, 1 + 2 * 2 * 3)
     let html = try String(contentsOf: runs.appendingPathComponent("report.html"), encoding: .utf8)
     XCTAssertTrue(html.contains("data:image/png;base64,"))
-    XCTAssertEqual(html.components(separatedBy: "<svg ").count - 1, 2 + 2 + 2)
+    // Accuracy per budget, loss and projection per run, and the label-free signals logged
+    // at the last step (RankMe, feature spread: one chart each, a line per run).
+    XCTAssertEqual(html.components(separatedBy: "<svg ").count - 1, 2 + 2 + 2 + 2)
+    XCTAssertTrue(html.contains("<title>RankMe</title>") && html.contains("<title>Feature spread</title>"))
     try assertReportTablesMatch(html: html, csv: csv)
 
     // Again: nothing is trained or probed, the files are untouched, the report is rewritten.

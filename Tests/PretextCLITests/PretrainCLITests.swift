@@ -57,6 +57,70 @@ final class PretrainCLITests: XCTestCase {
     XCTAssertTrue(resumed.err.contains("resuming from"), resumed.err)
   }
 
+  /// `eval:` trains an online linear head on detached features and logs its held-out
+  /// accuracy with RankMe and the feature spread every `every` steps and at the last;
+  /// the head is in the checkpoints, so a resumed run logs the same values.
+  func testOnlineProbeAndSignalsAreLoggedAndResumeExactly() throws {
+    let labeled = dir.appendingPathComponent("fm/train").path
+    // 32 images, 3 or 4 per class: 2 train the head, 1 per class (10) is held out.
+    let config = try writeConfig(
+      "eval: {online_probe: \(labeled), labels_per_class: 2, held_out_per_class: 1, batch_size: 8, every: 3, signal_images: 16}"
+    )
+    let r = try runPretext(["pretrain", config, "--threads", "1"])
+    XCTAssertEqual(r.status, 0, r.err)
+    XCTAssertTrue(r.err.contains("online probe: 20 training and 10 held-out images of 10 classes"), r.err)
+    let run = dir.appendingPathComponent("runs/tiny")
+    struct Line: Decodable {
+      let step: Int
+      let loss: Double
+      let metrics: [String: Double]
+    }
+    func lines() throws -> [Line] {
+      try String(contentsOf: run.appendingPathComponent("metrics.jsonl"), encoding: .utf8).split(separator: "\n")
+        .map { try JSONDecoder().decode(Line.self, from: Data($0.utf8)) }
+    }
+    let first = try lines()
+    XCTAssertEqual(first.map(\.step), [1, 2, 3, 4])
+    for line in first {
+      XCTAssertTrue(line.metrics["online_probe_loss"]?.isFinite == true, "\(line.metrics)")
+      // Evaluated at step 3 (every 3) and at the last step only.
+      let evaluated = [3, 4].contains(line.step)
+      for key in ["online_probe_top1", "rankme", "feature_spread"] {
+        XCTAssertEqual(line.metrics[key] != nil, evaluated, "step \(line.step): \(key) in \(line.metrics)")
+      }
+      guard evaluated else { continue }
+      // 10 held-out images: a multiple of 10 percent.
+      let top1 = line.metrics["online_probe_top1"]!
+      XCTAssertTrue((0...100).contains(top1) && top1.truncatingRemainder(dividingBy: 10) == 0, "\(top1)")
+      // The effective rank of 16 images' 192-wide features is in [1, 16]; the spread in
+      // [0, √192] (the per-dimension std of unit rows is at most 1).
+      XCTAssertTrue((1...16).contains(line.metrics["rankme"]!), "\(line.metrics)")
+      XCTAssertTrue((0...192.0.squareRoot()).contains(line.metrics["feature_spread"]!), "\(line.metrics)")
+    }
+    // The head is part of the checkpoint: resuming from step 2 logs steps 3 and 4 again,
+    // the same to the bit.
+    let checkpoint = try XCTUnwrap(
+      try FileManager.default.contentsOfDirectory(atPath: run.path).first { $0 == "checkpoint-00000002.safetensors" })
+    XCTAssertFalse(checkpoint.isEmpty)
+    try FileManager.default.removeItem(at: run.appendingPathComponent("checkpoint-00000004.safetensors"))
+    try FileManager.default.removeItem(at: run.appendingPathComponent("pretrain.json"))
+    let resumed = try runPretext(["pretrain", config, "--threads", "1", "--resume"])
+    XCTAssertEqual(resumed.status, 0, resumed.err)
+    let second = try lines()
+    XCTAssertEqual(second.map(\.step), [1, 2, 3, 4])
+    for (a, b) in zip(first, second) {
+      XCTAssertEqual(a.loss, b.loss, "step \(a.step)")
+      XCTAssertEqual(a.metrics, b.metrics, "step \(a.step)")
+    }
+    // More labels than a class has: refused before training, naming the key's line.
+    let tooMany = try writeConfig("eval: {online_probe: \(labeled), labels_per_class: 4, held_out_per_class: 1}")
+    let refused = try runPretext(["pretrain", tooMany, "--set", "name=refused"])
+    XCTAssertNotEqual(refused.status, 0)
+    XCTAssertTrue(refused.err.contains("\(tooMany):7: eval.labels_per_class: class \""), refused.err)
+    XCTAssertTrue(refused.err.contains("fewer than eval.labels_per_class + eval.held_out_per_class = 5"), refused.err)
+    XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("runs/refused").path))
+  }
+
   /// Starts `pretext ARGS`, waits until `metrics` holds a few steps (beyond its first
   /// `bytes`), sends SIGINT (Ctrl-C) and returns the exit status and standard output.
   func interrupt(_ args: [String], metrics: URL, beyond bytes: Int = 0) throws -> (status: Int32, out: String) {
