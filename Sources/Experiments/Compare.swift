@@ -3,6 +3,7 @@ import Foundation
 import NN
 import Support
 import Training
+import Vision
 
 /// `pretext compare`: pretrains every experiment of a comparison, probes each run at
 /// every label budget, projects its test features, and writes the report.
@@ -279,19 +280,48 @@ public final class CompareRun: @unchecked Sendable {
     return resume ? .resumed(fromStep: step, steps: summary.steps) : .trained(steps: summary.steps)
   }
 
-  /// Writes the run's projection.json: a PCA of its test features at `layer`.
+  /// Writes the run's projection.json (a PCA of its test features at `layer`, and a
+  /// t-SNE map) and its retrieval grid (retrieval.json, retrieval.png: Retrieval.swift),
+  /// unless the files were made from the same features and settings (the t-SNE takes
+  /// seconds).
   func project(_ plan: Planned, layer: String, progress: (String) -> Void) throws {
     let features = try Probe.folderFeatures(
       weights: PretrainingRun.backbonePath(in: plan.runDirectory), folder: config.probe.test, layer: layer,
       runDirectory: plan.runDirectory, batchSize: config.probe.extractionBatchSize, progress: progress)
-    let projection = try ProjectionFile.pca(
+    // What the files are made from: the features (their bytes) and the report settings.
+    var identity = FNV1a()
+    identity.update(UnsafeRawBufferPointer(start: features.values.data, count: 4 * features.values.count))
+    identity.update("|\(layer)|\(config.probe.test)|\(config.report.projectionPointsPerClass)|\(config.report.tsne)")
+    if let existing = readWholeFile(ProjectionFile.path(in: plan.runDirectory)),
+      (try? JSONDecoder().decode(ProjectionFile.self, from: existing))?.source == identity.hex,
+      FileManager.default.fileExists(atPath: RetrievalFile.path(in: plan.runDirectory)),
+      FileManager.default.fileExists(atPath: RetrievalFile.picturePath(in: plan.runDirectory))
+    {
+      progress("reusing the projection and the retrieval grid (same features and settings)")
+      return
+    }
+    var projection = try ProjectionFile.pca(
       features: features.values, labels: features.labels, classes: features.classes, layer: layer,
-      folder: config.probe.test, perClass: config.report.projectionPointsPerClass)
+      folder: config.probe.test, perClass: config.report.projectionPointsPerClass, tsne: config.report.tsne)
+    projection.source = identity.hex
     try writeAtomically(
       Array(try JSONEncoder.sortedKeys.encode(projection)) + [10], to: ProjectionFile.path(in: plan.runDirectory))
     progress(
       String(
         format: "projected %ld test images at %@ (PCA: %.1f%% + %.1f%% of the variance)", projection.images, layer,
         100 * projection.explainedVariance[0], 100 * projection.explainedVariance[1]))
+    // The same features' nearest neighbours, for the report's retrieval grid.
+    // Decoded at the grid's tile size: a folder of large photos costs a reduced decode.
+    let folder = try LabeledImageFolder(
+      path: config.probe.test, options: ImageFolderOptions(decode: ImageDecodeOptions(shorterSide: 48)))
+    let retrieval = try RetrievalFile.nearest(
+      features: features.values, labels: features.labels, classes: features.classes, folder: folder, layer: layer)
+    try writeAtomically(PNG.encode(try retrieval.picture(folder: folder)), to: RetrievalFile.picturePath(in: plan.runDirectory))
+    try writeAtomically(
+      Array(try JSONEncoder.sortedKeys.encode(retrieval)) + [10], to: RetrievalFile.path(in: plan.runDirectory))
+    progress(
+      String(
+        format: "nearest neighbours of %ld test images: %.0f%% of their %ld neighbours are of their class",
+        retrieval.queries.count, 100 * retrieval.precision, retrieval.queries.first?.neighbours.count ?? 0))
   }
 }

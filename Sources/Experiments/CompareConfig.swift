@@ -311,6 +311,8 @@ public struct CompareConfig: Sendable {
     public var projection = true
     /// Points drawn per class in the projection (the PCA itself uses every test image).
     public var projectionPointsPerClass = 200
+    /// Beside the PCA, a t-SNE map of the same points.
+    public var tsne = true
 
     public init() {}
 
@@ -320,6 +322,7 @@ public struct CompareConfig: Sendable {
       .integer(
         "projection_points_per_class", \.projectionPointsPerClass, in: 1...1_000_000,
         "points drawn per class in the map (the PCA uses every test image)"),
+      .flag("tsne", \.tsne, "beside the PCA, a t-SNE map of the same points (exact: seconds for 2,000 points)"),
     ]
   }
 }

@@ -450,8 +450,34 @@ public struct CompareReport: Sendable {
         s +=
           "<figcaption>\(esc(run.name)): \(p.points.count) of \(SVG.escape(Self.grouped(p.images))) test images of \(esc(p.folder)), features at \(esc(p.layer)) (the depth the linear probe chose with the most labels), each dimension standardized (as the linear probe's BatchNorm does), projected on the first two principal components of all \(Self.grouped(p.images)).</figcaption>"
         s += "</figure>\n"
+        if let map = p.tsne {
+          s += "<figure>"
+          s += SVG.scatter(
+            title: "\(run.name): \(p.layer) features, t-SNE", points: map.map { ($0.x, $0.y, $0.label) },
+            classes: p.classes, xLabel: "t-SNE 1", yLabel: "t-SNE 2")
+          s +=
+            "<figcaption>\(esc(run.name)): the same \(map.count) images mapped by t-SNE (perplexity 30, exact, started from the PCA), which keeps neighbourhoods rather than variance, so clusters the PCA overlaps come apart; distances between clusters mean little.</figcaption>"
+          s += "</figure>\n"
+        }
       }
       s += "</div>\n"
+    }
+
+    // Nearest neighbours in feature space, one grid per run.
+    let retrieved = runs.filter { $0.retrieval != nil }
+    if !retrieved.isEmpty {
+      s += "<h2>Nearest neighbours in feature space</h2>\n<div class=\"charts\">\n"
+      for run in retrieved {
+        let r = run.retrieval!
+        s += try pictureFigure(
+          path: RetrievalFile.picturePath(in: run.runDirectory), alt: "\(run.name) nearest neighbours",
+          caption: String(
+            format: "%@: %ld test images (left) and their nearest neighbours among all %@ by cosine similarity at %@; %.0f%% share the query's class",
+            run.name, r.queries.count, Self.grouped(r.images), r.layer, 100 * r.precision))
+      }
+      s += "</div>\n"
+      s +=
+        "<p class=\"note\">No label is used to find the neighbours; the frames show them: green, the neighbour is of the query's class; red, of another.</p>\n"
     }
 
     // The task's pictures (MAE reconstructions): the first and the last.
@@ -525,6 +551,13 @@ public struct CompareReport: Sendable {
 
   /// A task picture as an embedded PNG, shown at a whole multiple of its size.
   func pictureFigure(run: RunRecord, path: String) throws -> String {
+    let step = (path as NSString).lastPathComponent.filter(\.isNumber).drop { $0 == "0" }
+    return try pictureFigure(
+      path: path, alt: "\(run.name) reconstructions", caption: "\(run.name), step \(step.isEmpty ? "0" : String(step))")
+  }
+
+  /// A PNG file embedded as a data URI, enlarged (pixelated) up to about 360 px wide.
+  func pictureFigure(path: String, alt: String, caption: String) throws -> String {
     let data: [UInt8]
     do {
       data = try readFileBytes(path)
@@ -533,11 +566,10 @@ public struct CompareReport: Sendable {
     }
     let header = try PNG.header(of: data, path: path)
     let scale = max(1, min(4, 360 / max(1, header.width)))
-    let step = (path as NSString).lastPathComponent.filter(\.isNumber).drop { $0 == "0" }
     return """
-      <figure><img class="grid" alt="\(SVG.escape("\(run.name) reconstructions"))" width="\(header.width * scale)" \
+      <figure><img class="grid" alt="\(SVG.escape(alt))" width="\(header.width * scale)" \
       height="\(header.height * scale)" src="data:image/png;base64,\(Data(data).base64EncodedString())"/>\
-      <figcaption>\(SVG.escape(run.name)), step \(step.isEmpty ? "0" : String(step))</figcaption></figure>
+      <figcaption>\(SVG.escape(caption))</figcaption></figure>
 
       """
   }

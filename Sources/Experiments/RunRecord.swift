@@ -43,6 +43,9 @@ public struct RunRecord: Sendable {
   /// The task's pictures (MAE: original | masked | reconstruction), oldest first.
   public var pictures: [String]
   public var projection: ProjectionFile?
+  /// The nearest-neighbour grid of the test images (retrieval.json; its picture is
+  /// retrieval.png beside it).
+  public var retrieval: RetrievalFile?
   /// Fine-tuning reports of this run's backbone, one per label budget, and the matching
   /// from-scratch baselines (shared by the runs of one architecture); empty without a
   /// `finetune:` section or before it has run.
@@ -117,12 +120,19 @@ public struct RunRecord: Sendable {
     if projection, let data = readWholeFile(ProjectionFile.path(in: runDirectory)) {
       projectionFile = try? JSONDecoder().decode(ProjectionFile.self, from: data)
     }
+    var retrieval: RetrievalFile?
+    if projection, let data = readWholeFile(RetrievalFile.path(in: runDirectory)),
+      FileManager.default.fileExists(atPath: RetrievalFile.picturePath(in: runDirectory))
+    {
+      retrieval = try? JSONDecoder().decode(RetrievalFile.self, from: data)
+    }
     return RunRecord(
       name: name ?? config.name, task: config.taskName, backbone: backbone, parameters: parameters,
       configHash: config.hash,
       runDirectory: runDirectory, batchSize: config.train.batchSize,
       steps: finished?.steps ?? lastRecord?.step ?? 0, seconds: finished?.seconds ?? lastRecord?.elapsedSeconds,
-      loss: loss, evaluations: evaluations, probes: probes, pictures: pictures, projection: projectionFile)
+      loss: loss, evaluations: evaluations, probes: probes, pictures: pictures, projection: projectionFile,
+      retrieval: retrieval)
   }
 
   /// Reads the fine-tuning reports of `section`'s budgets: `<run>/finetune-<budget>/` and

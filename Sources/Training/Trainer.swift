@@ -80,7 +80,15 @@ public final class Trainer: @unchecked Sendable {
     if settings.syncBatchNorm {
       for case let (_, bn as BatchNorm) in model.namedModules() { bn.statisticsGroup = group }
     }
-    parameters = model.optimizedParameters()
+    // The monitor's head follows the run's schedule, scaled to its own peak: a linear head
+    // on standardized features wants a far larger step than a backbone under AdamW.
+    let peak = TrainingPlan(settings: settings, stepsPerEpoch: 1).peakLearningRate
+    parameters = model.optimizedParameters().map { p in
+      guard let monitor, p.name.hasPrefix("monitor.") else { return p }
+      var scaled = p
+      scaled.learningRateScale = Float(monitor.peakLearningRate(optimizer: settings.optimizer) / peak)
+      return scaled
+    }
     gradients = GradientAverager(parameters)
     average = settings.emaDecay > 0 ? MovingAverage(of: backbone) : nil
     optimizer = (OptimizerKind(rawValue: settings.optimizer) ?? .adamw).make(

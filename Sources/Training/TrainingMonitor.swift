@@ -14,6 +14,9 @@ public protocol TrainingMonitor: AnyObject {
   var module: Module { get }
   /// Evaluate (`evaluate`) every this many steps, and at the last step.
   var every: Int { get }
+  /// The peak learning rate of the module's parameters under the run's `optimizer`
+  /// (they follow the run's schedule, scaled to this peak).
+  func peakLearningRate(optimizer: String) -> Double
   /// The monitor's own training loss at `step` (the step about to be taken), computed
   /// from features the backbone makes without recording; nil when it trains nothing.
   /// `group`: a data-parallel run's processes; each takes its share of the batch.

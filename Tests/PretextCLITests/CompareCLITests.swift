@@ -75,7 +75,7 @@ final class CompareCLITests: XCTestCase {
     let mae = runs.appendingPathComponent(folders[0])
     for f in [
       "config.yaml", "pretrain.json", "backbone.safetensors", "metrics.jsonl", "probe-all.json",
-      "probe-2-per-class.json", "projection.json", "reconstruction-0000004.png",
+      "probe-2-per-class.json", "projection.json", "retrieval.json", "retrieval.png", "reconstruction-0000004.png",
     ] {
       XCTAssertTrue(FileManager.default.fileExists(atPath: mae.appendingPathComponent(f).path), f)
     }
@@ -86,21 +86,25 @@ final class CompareCLITests: XCTestCase {
     XCTAssertEqual(csv.split(separator: "\n").count, 1 + 2 * 2 * 3)
     let html = try String(contentsOf: runs.appendingPathComponent("report.html"), encoding: .utf8)
     XCTAssertTrue(html.contains("data:image/png;base64,"))
-    // Accuracy per budget, loss and projection per run, and the label-free signals logged
-    // at the last step (RankMe, feature spread: one chart each, a line per run).
-    XCTAssertEqual(html.components(separatedBy: "<svg ").count - 1, 2 + 2 + 2 + 2)
+    // Accuracy per budget, loss, PCA and t-SNE maps per run, and the label-free signals
+    // logged at the last step (RankMe, feature spread: one chart each, a line per run).
+    XCTAssertEqual(html.components(separatedBy: "<svg ").count - 1, 2 + 2 + 2 + 2 + 2)
+    XCTAssertEqual(html.components(separatedBy: "features, t-SNE</title>").count - 1, 2)
     XCTAssertTrue(html.contains("<title>RankMe</title>") && html.contains("<title>Feature spread</title>"))
+    XCTAssertTrue(html.contains("Nearest neighbours in feature space"))
     try assertReportTablesMatch(html: html, csv: csv)
 
     // Again: nothing is trained or probed, the files are untouched, the report is rewritten.
-    let watched = ["backbone.safetensors", "metrics.jsonl", "probe-all.json", "probe-2-per-class.json"].map {
-      mae.appendingPathComponent($0)
-    }
+    let watched = [
+      "backbone.safetensors", "metrics.jsonl", "probe-all.json", "probe-2-per-class.json", "projection.json",
+      "retrieval.png",
+    ].map { mae.appendingPathComponent($0) }
     let before = try watched.map(modified)
     let second = try compare()
     XCTAssertEqual(second.status, 0, second.err)
     XCTAssertEqual(second.err.components(separatedBy: "reusing the finished run").count - 1, 2, second.err)
     XCTAssertEqual(second.err.components(separatedBy: "reusing the probe").count - 1, 4, second.err)
+    XCTAssertEqual(second.err.components(separatedBy: "reusing the projection").count - 1, 2, second.err)
     XCTAssertFalse(second.err.contains("step 1/"), "no training step ran:\n\(second.err)")
     XCTAssertTrue(second.err.contains("0 trained, 0 resumed, 2 reused; probes: 0 run, 4 reused"), second.err)
     XCTAssertEqual(try watched.map(modified), before)
