@@ -40,9 +40,9 @@ test: deps
 	$(SWIFT) test -c release --skip-build --disable-swift-testing
 
 # The main job, short: check the machine, import Fashion-MNIST, then compare the three
-# pretext tasks (3 minutes of pretraining each) with a linear probe and kNN on 100 labels
-# per class. Prints the table; the report is runs/demo/report.html. Running it again
-# reuses the finished runs.
+# pretext tasks at fixed step counts (most of the time to SimCLR) with a linear probe and
+# kNN on 100 labels per class. Prints the table; the report is runs/demo/report.html.
+# Running it again reuses the finished runs.
 demo: build
 	@$(MAKE) --no-print-directory apt PACKAGES="$(DEMO_PACKAGES)"
 	$(PRETEXT) doctor --training-check
