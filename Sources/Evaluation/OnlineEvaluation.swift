@@ -106,8 +106,7 @@ public final class OnlineEvaluation: @unchecked Sendable {
     self.settings = settings
     let preprocessing = try Preprocessing(
       size: backbone.imageSize, channels: backbone.inChannels, normalization: normalization, source: "task")
-    var draw = RandomGenerator(seed: settings.seed)
-    let signalIndices = Array(draw.permutation(unlabeled.count).prefix(settings.signalImages)).sorted()
+    let signalIndices = try Self.readableSample(unlabeled, count: settings.signalImages, seed: settings.seed)
     guard signalIndices.count >= 2 else {
       throw EvaluationError("eval.signal_images", "needs at least 2 unlabeled images, the folder has \(unlabeled.count)")
     }
@@ -116,7 +115,12 @@ public final class OnlineEvaluation: @unchecked Sendable {
     if settings.onlineProbe.isEmpty {
       (pool, poolLabels, heldOut, heldOutLabels, norm, head, classes) = (nil, [], nil, [], nil, nil, [])
     } else {
-      let folder = try LabeledImageFolder(path: settings.onlineProbe, options: preprocessing.folderOptions)
+      let folder: LabeledImageFolder
+      do {
+        folder = try LabeledImageFolder(path: settings.onlineProbe, options: preprocessing.folderOptions)
+      } catch let e as VisionError {
+        throw EvaluationError("eval.online_probe", "\(e)")
+      }
       guard folder.classes.count >= 2 else {
         throw EvaluationError(
           "eval.online_probe", "\(folder.root) has \(folder.classes.count) class folder(s); a probe needs at least 2")
@@ -141,8 +145,12 @@ public final class OnlineEvaluation: @unchecked Sendable {
       progress(
         "online probe: \(train.count) training and \(test.count) held-out images of \(folder.classes.count) classes "
           + "from \(folder.root); signals on \(signalIndices.count) unlabeled images")
-      pool = try preprocessing.images(of: folder, indices: train)
-      heldOut = try preprocessing.images(of: folder, indices: test)
+      do {
+        pool = try preprocessing.images(of: folder, indices: train)
+        heldOut = try preprocessing.images(of: folder, indices: test)
+      } catch let e as VisionError {
+        throw EvaluationError("eval.online_probe", "\(e)")
+      }
       poolLabels = train.map { folder.labels[$0] }
       heldOutLabels = test.map { folder.labels[$0] }
       bytes += (pool!.count + heldOut!.count) * 4
@@ -155,6 +163,22 @@ public final class OnlineEvaluation: @unchecked Sendable {
 
   public func peakLearningRate(optimizer: String) -> Double {
     settings.learningRate > 0 ? settings.learningRate : optimizer == "adamw" ? 1e-2 : 0.1
+  }
+
+  /// `count` images of `source` in a seeded order (ascending), leaving out those that do
+  /// not decode, as the run's loader does; a strict source stops at the first instead.
+  static func readableSample(_ source: any ImageSource, count: Int, seed: UInt64) throws -> [Int] {
+    var draw = RandomGenerator(seed: seed)
+    var kept: [Int] = []
+    for i in draw.permutation(source.count) where kept.count < count {
+      do {
+        _ = try source.loadImage(at: i)
+        kept.append(i)
+      } catch where !source.isStrict {
+        continue
+      }
+    }
+    return kept.sorted()
   }
 
   /// Bytes of the decoded images kept for the evaluation.
@@ -218,6 +242,14 @@ public final class OnlineEvaluation: @unchecked Sendable {
     return (metrics, warnings)
   }
 
+  public func measureEvaluation(backbone: any Backbone) throws {
+    _ = try Self.frozenFeatures(backbone, rows(signal, Array(0..<min(Self.chunk, signal.shape[0]))))
+  }
+
+  /// Images per forward pass of an evaluation: a small chunk keeps its activations (which
+  /// the memory plan adds to a step's) a fraction of a step's.
+  static let chunk = 64
+
   /// The backbone's final features of preprocessed images [N, C, S, S] → [N, F], in
   /// evaluation mode and without recording; the backbone's mode is restored after.
   static func frozenFeatures(_ backbone: any Backbone, _ images: Tensor) throws -> Tensor {
@@ -229,7 +261,7 @@ public final class OnlineEvaluation: @unchecked Sendable {
     var parts: [Tensor] = []
     var done = 0
     while done < n {
-      let b = min(256, n - done)
+      let b = min(chunk, n - done)
       let batch = Tensor.zeros([b] + Array(images.shape.dropFirst()))
       batch.data.update(from: images.data + done * per, count: b * per)
       parts.append(try withoutGradients { try backbone.features(batch) })

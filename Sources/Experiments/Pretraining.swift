@@ -159,11 +159,10 @@ extension ExperimentConfig {
       return try OnlineEvaluation(
         eval, unlabeled: unlabeled, backbone: backbone.config, featureCount: backbone.featureCount,
         normalization: task.inputNormalization, using: &rng, progress: progress)
-    } catch let e as EvaluationError {
-      let key = e.subject.hasPrefix("eval.") ? String(e.subject.dropFirst(5)) : "online_probe"
-      throw ConfigError("\(locator.locate(["eval", key], orSection: true)): \(e)")
-    } catch let e as VisionError {
-      throw ConfigError("\(locator.locate(["eval", "online_probe"], orSection: true)): \(e)")
+    } catch let e as EvaluationError where e.subject.hasPrefix("eval.") {
+      // About the section's settings or its labeled folder (the unlabeled folder's own
+      // errors pass through as they are).
+      throw ConfigError("\(locator.locate(["eval", String(e.subject.dropFirst(5))], orSection: true)): \(e)")
     }
   }
 

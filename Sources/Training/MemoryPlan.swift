@@ -43,13 +43,18 @@ public struct MemoryPlan: Codable, Sendable, Equatable {
   /// reclaims under pressure; see Vision/DecodedImageCache.swift.)
   public var loaderBytes: Double
   public var checkpointBytes: Double
+  /// The peak of an evaluation during training (TrainingMonitor: a forward pass of a
+  /// chunk of its images without gradients). It runs between steps, but its buffers have
+  /// other shapes than a step's, which the buffer pool keeps idle meanwhile: the plan
+  /// adds both. Absent without a monitor and in older plans.
+  public var evaluationBytes: Double?
 
   /// The estimate: the sum of the parts (stored, so that `pretrain.json` shows it).
   public var totalBytes: Double
 
   public init(
     baseBytes: Double, gradientBytes: Double, optimizerBytes: Double, rollbackBytes: Double, perSampleBytes: Double, batch: Int,
-    loaderBytes: Double, checkpointBytes: Double
+    loaderBytes: Double, checkpointBytes: Double, evaluationBytes: Double? = nil
   ) {
     self.baseBytes = baseBytes
     self.gradientBytes = gradientBytes
@@ -59,9 +64,10 @@ public struct MemoryPlan: Codable, Sendable, Equatable {
     self.batch = batch
     self.loaderBytes = loaderBytes
     self.checkpointBytes = checkpointBytes
+    self.evaluationBytes = evaluationBytes
     totalBytes =
-      baseBytes + gradientBytes + optimizerBytes + rollbackBytes + perSampleBytes * Double(batch) + loaderBytes
-      + checkpointBytes
+      baseBytes + gradientBytes + optimizerBytes + rollbackBytes
+      + perSampleBytes * Double(batch) + (evaluationBytes ?? 0) + loaderBytes + checkpointBytes
   }
 
   public var stepBytes: Double { perSampleBytes * Double(batch) }
@@ -70,12 +76,13 @@ public struct MemoryPlan: Codable, Sendable, Equatable {
     case totalBytes = "total_bytes"
     case baseBytes = "base_bytes", gradientBytes = "gradient_bytes", optimizerBytes = "optimizer_bytes", rollbackBytes = "rollback_bytes"
     case perSampleBytes = "per_sample_bytes", batch, loaderBytes = "loader_bytes"
-    case checkpointBytes = "checkpoint_bytes"
+    case checkpointBytes = "checkpoint_bytes", evaluationBytes = "evaluation_bytes"
   }
 
   /// `1.42 GB (process and model 180 MB, one step of 256 samples 1.20 GB, …)`.
   public var summary: String {
     var parts = ["process and model \(formatBytes(baseBytes))", "a step of \(batch) samples \(formatBytes(stepBytes))"]
+    if let evaluationBytes, evaluationBytes > 0 { parts.append("an evaluation \(formatBytes(evaluationBytes))") }
     parts.append("gradients \(formatBytes(gradientBytes))")
     if optimizerBytes > 0 { parts.append("optimizer state \(formatBytes(optimizerBytes))") }
     if rollbackBytes > 0 { parts.append("rollback copy \(formatBytes(rollbackBytes))") }
@@ -224,11 +231,21 @@ extension Trainer {
     let modelBytes = Double(model.stateDict().reduce(0) { $0 + $1.tensor.count } * 4)
     let averageBytes = Double((average?.averages ?? []).reduce(0) { $0 + $1.tensor.count } * 4)
     let stateBytes = modelBytes + optimizerBytes + averageBytes
+    let evaluation = try monitor.map { try evaluationBytes($0) }
     BufferPool.shared.trim()
     return MemoryPlan(
       baseBytes: Double(residentBytes() ?? 0), gradientBytes: parameterBytes, optimizerBytes: optimizerBytes,
       rollbackBytes: settings.nanRetries > 0 ? stateBytes : 0, perSampleBytes: perSample, batch: batch,
-      loaderBytes: loader, checkpointBytes: 2 * stateBytes)
+      loaderBytes: loader, checkpointBytes: 2 * stateBytes, evaluationBytes: evaluation.map(Double.init))
+  }
+
+  /// Bytes the monitor's largest evaluation piece took from the system at its peak.
+  private func evaluationBytes(_ monitor: any TrainingMonitor) throws -> Int {
+    BufferPool.shared.trim()
+    BufferPool.shared.resetPeak()
+    let before = BufferPool.shared.held.bytes
+    try monitor.measureEvaluation(backbone: backbone)
+    return BufferPool.shared.held.peak - before
   }
 
   /// Bytes that a forward and backward pass on `samples` took from the system at its

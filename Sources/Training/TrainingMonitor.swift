@@ -21,6 +21,9 @@ public protocol TrainingMonitor: AnyObject {
   /// from features the backbone makes without recording; nil when it trains nothing.
   /// `group`: a data-parallel run's processes; each takes its share of the batch.
   func loss(step: Int, backbone: any Backbone, group: any Communicator) throws -> Tensor?
+  /// Runs the largest piece of an evaluation (nothing is logged or kept), for the memory
+  /// plan to measure.
+  func measureEvaluation(backbone: any Backbone) throws
   /// Metrics of the backbone as it is after `step` (logged with that step's record),
   /// and warnings to show (e.g. collapsing features). Runs on process 0 only.
   func evaluate(step: Int, backbone: any Backbone) throws -> (metrics: [(name: String, value: Double)], warnings: [String])

@@ -151,7 +151,8 @@ final class ImpossibleConfigTests: XCTestCase {
       shipped,
       [
         "byol-20min.yaml", "byol.yaml", "mae.yaml", "moco-v3-20min.yaml", "moco-v3.yaml", "photos-simclr.yaml",
-        "relative-location.yaml", "rotation.yaml", "simclr-20min.yaml", "simclr-60min.yaml", "simclr.yaml",
+        "relative-location.yaml", "rotation.yaml", "shapes-simclr.yaml", "simclr-20min.yaml", "simclr-60min.yaml",
+        "simclr.yaml",
       ])
     for variant in ["simclr-20min", "simclr-60min", "byol-20min", "moco-v3-20min"] {
       let lines = try String(contentsOf: experiments.appendingPathComponent("\(variant).yaml"), encoding: .utf8)
@@ -163,12 +164,22 @@ final class ImpossibleConfigTests: XCTestCase {
       XCTAssertTrue(lines.last?.hasPrefix("  minutes: ") ?? false, "\(variant): \(lines)")
     }
     for name in [
-      "byol.yaml", "mae.yaml", "moco-v3.yaml", "photos-simclr.yaml", "relative-location.yaml", "rotation.yaml", "simclr.yaml",
+      "byol.yaml", "mae.yaml", "moco-v3.yaml", "photos-simclr.yaml", "relative-location.yaml", "rotation.yaml",
+      "shapes-simclr.yaml", "simclr.yaml",
     ] {
-      let r = try pretrain([
-        experiments.appendingPathComponent(name).path, "--set", "data.unlabeled=\(data)", "--set", "output=\(runs)",
-        "--set", "train.batch_size=128", "--set", "train.steps=2",
-      ])
+      // Every run evaluates its label-free signals at the last step; shapes-simclr.yaml
+      // also has an online probe, here on the fixture's labeled folder.
+      let onlineProbe =
+        name == "shapes-simclr.yaml"
+        ? [
+          "--set", "eval.online_probe=\(dir.appendingPathComponent("fm/train").path)", "--set", "eval.labels_per_class=8",
+          "--set", "eval.held_out_per_class=4",
+        ] : []
+      let r = try pretrain(
+        [
+          experiments.appendingPathComponent(name).path, "--set", "data.unlabeled=\(data)", "--set", "output=\(runs)",
+          "--set", "train.batch_size=128", "--set", "train.steps=2",
+        ] + onlineProbe)
       XCTAssertEqual(r.status, 0, r.err)
       XCTAssertTrue(r.err.contains("memory: about"), r.err)
       let stem = String(name.dropLast(5))

@@ -119,6 +119,11 @@ final class PretrainCLITests: XCTestCase {
     XCTAssertTrue(refused.err.contains("\(tooMany):7: eval.labels_per_class: class \""), refused.err)
     XCTAssertTrue(refused.err.contains("fewer than eval.labels_per_class + eval.held_out_per_class = 5"), refused.err)
     XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("runs/refused").path))
+    // A labeled folder that is not there: the key's line and the folder.
+    let missing = try writeConfig("eval: {online_probe: \(dir.path)/nowhere}")
+    let absent = try runPretext(["pretrain", missing, "--set", "name=absent"])
+    XCTAssertNotEqual(absent.status, 0)
+    XCTAssertTrue(absent.err.contains("\(missing):7: eval.online_probe: \(dir.path)/nowhere"), absent.err)
   }
 
   /// Starts `pretext ARGS`, waits until `metrics` holds a few steps (beyond its first
