@@ -106,11 +106,12 @@ public final class OnlineEvaluation: @unchecked Sendable {
     self.settings = settings
     let preprocessing = try Preprocessing(
       size: backbone.imageSize, channels: backbone.inChannels, normalization: normalization, source: "task")
-    let signalIndices = try Self.readableSample(unlabeled, count: settings.signalImages, seed: settings.seed)
-    guard signalIndices.count >= 2 else {
-      throw EvaluationError("eval.signal_images", "needs at least 2 unlabeled images, the folder has \(unlabeled.count)")
+    signal = try Self.readableSample(
+      unlabeled, count: settings.signalImages, seed: settings.seed, preprocessing: preprocessing)
+    guard signal.shape[0] >= 2 else {
+      throw EvaluationError(
+        "eval.signal_images", "needs at least 2 readable unlabeled images, the folder has \(signal.shape[0])")
     }
-    signal = try preprocessing.images(of: unlabeled, indices: signalIndices)
     var bytes = signal.count * 4
     if settings.onlineProbe.isEmpty {
       (pool, poolLabels, heldOut, heldOutLabels, norm, head, classes) = (nil, [], nil, [], nil, nil, [])
@@ -144,7 +145,7 @@ public final class OnlineEvaluation: @unchecked Sendable {
       }
       progress(
         "online probe: \(train.count) training and \(test.count) held-out images of \(folder.classes.count) classes "
-          + "from \(folder.root); signals on \(signalIndices.count) unlabeled images")
+          + "from \(folder.root); signals on \(signal.shape[0]) unlabeled images")
       do {
         pool = try preprocessing.images(of: folder, indices: train)
         heldOut = try preprocessing.images(of: folder, indices: test)
@@ -165,20 +166,28 @@ public final class OnlineEvaluation: @unchecked Sendable {
     settings.learningRate > 0 ? settings.learningRate : optimizer == "adamw" ? 1e-2 : 0.1
   }
 
-  /// `count` images of `source` in a seeded order (ascending), leaving out those that do
-  /// not decode, as the run's loader does; a strict source stops at the first instead.
-  static func readableSample(_ source: any ImageSource, count: Int, seed: UInt64) throws -> [Int] {
+  /// Up to `count` images of `source` in a seeded order, preprocessed: [n, C, S, S]. Those
+  /// that do not decode are left out, as the run's loader does (a strict source stops at
+  /// the first instead); each image is decoded once.
+  static func readableSample(
+    _ source: any ImageSource, count: Int, seed: UInt64, preprocessing: Preprocessing
+  ) throws -> Tensor {
     var draw = RandomGenerator(seed: seed)
-    var kept: [Int] = []
-    for i in draw.permutation(source.count) where kept.count < count {
+    let transform = try preprocessing.transform()
+    var pixels: [Float] = []
+    var kept = 0
+    for i in draw.permutation(source.count) where kept < count {
+      let image: Image
       do {
-        _ = try source.loadImage(at: i)
-        kept.append(i)
+        image = try source.loadImage(at: i)
       } catch where !source.isStrict {
         continue
       }
+      var rng = RandomGenerator(seed: 0)  // the evaluation transform draws nothing
+      pixels += transform(FloatImage(image), using: &rng).pixels
+      kept += 1
     }
-    return kept.sorted()
+    return try Tensor(shape: [kept, preprocessing.channels, preprocessing.size, preprocessing.size], pixels)
   }
 
   /// Bytes of the decoded images kept for the evaluation.

@@ -442,22 +442,21 @@ public struct CompareReport: Sendable {
             i < p.explainedVariance.count ? String(format: " (%.1f%% of variance)", 100 * p.explainedVariance[i]) : ""
           return "principal component \(i + 1)\(share)"
         }
-        s += "<figure>"
-        s += SVG.scatter(
-          title: "\(run.name): \(p.layer) features [\(p.featureDimension)], PCA",
-          points: p.points.map { ($0.x, $0.y, $0.label) },
-          classes: p.classes, xLabel: axis(0), yLabel: axis(1))
-        s +=
-          "<figcaption>\(esc(run.name)): \(p.points.count) of \(SVG.escape(Self.grouped(p.images))) test images of \(esc(p.folder)), features at \(esc(p.layer)) (the depth the linear probe chose with the most labels), each dimension standardized (as the linear probe's BatchNorm does), projected on the first two principal components of all \(Self.grouped(p.images)).</figcaption>"
-        s += "</figure>\n"
-        if let map = p.tsne {
+        func figure(_ title: String, _ points: [ProjectionFile.Point], x: String, y: String, caption: String) {
           s += "<figure>"
           s += SVG.scatter(
-            title: "\(run.name): \(p.layer) features, t-SNE", points: map.map { ($0.x, $0.y, $0.label) },
-            classes: p.classes, xLabel: "t-SNE 1", yLabel: "t-SNE 2")
-          s +=
-            "<figcaption>\(esc(run.name)): the same \(map.count) images mapped by t-SNE (perplexity 30, exact, started from the PCA), which keeps neighbourhoods rather than variance, so clusters the PCA overlaps come apart; distances between clusters mean little.</figcaption>"
-          s += "</figure>\n"
+            title: title, points: points.map { ($0.x, $0.y, $0.label) }, classes: p.classes, xLabel: x, yLabel: y)
+          s += "<figcaption>\(caption)</figcaption></figure>\n"
+        }
+        figure(
+          "\(run.name): \(p.layer) features [\(p.featureDimension)], PCA", p.points, x: axis(0), y: axis(1),
+          caption:
+            "\(esc(run.name)): \(p.points.count) of \(SVG.escape(Self.grouped(p.images))) test images of \(esc(p.folder)), features at \(esc(p.layer)) (the depth the linear probe chose with the most labels), each dimension standardized (as the linear probe's BatchNorm does), projected on the first two principal components of all \(Self.grouped(p.images)).")
+        if let map = p.tsne {
+          figure(
+            "\(run.name): \(p.layer) features, t-SNE", map, x: "t-SNE 1", y: "t-SNE 2",
+            caption:
+              "\(esc(run.name)): the same \(map.count) images mapped by t-SNE (perplexity 30, exact, started from the PCA), which keeps neighbourhoods rather than variance, so clusters the PCA overlaps come apart; distances between clusters mean little.")
         }
       }
       s += "</div>\n"
