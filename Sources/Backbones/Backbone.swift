@@ -13,6 +13,10 @@ public protocol Backbone: Module {
   /// Pooled features after each block (ViT) or stage (ResNet), shallow to deep, with
   /// their names (`blocks.3`, `layer2`); the last is `features`.
   func featuresByDepth(_ images: Tensor) throws -> [(name: String, features: Tensor)]
+  /// Drop path (`DropPath`) on every residual branch in training, rising linearly from 0
+  /// at the first block to `maximum` at the last (timm's rule for ViT and ResNet); each
+  /// block draws its masks from a generator seeded from `seed`. 0 turns it off.
+  func setDropPath(maximum: Float, seed: UInt64)
 }
 
 /// Everything needed to rebuild a backbone (stored in weight files' metadata).

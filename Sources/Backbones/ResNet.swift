@@ -66,10 +66,25 @@ final class Downsample: Module {
   func callAsFunction(_ x: Tensor) throws -> Tensor { try bn(conv(x)) }
 }
 
+/// A block whose residual branch drop path can drop (timm's ResNet `drop_path_rate`).
+protocol ResidualBlock: Module {
+  var dropPath: DropPath { get set }
+}
+
+extension ResidualBlock {
+  /// relu(branch + shortcut): the last BatchNorm's fused epilogue adds and rectifies,
+  /// unless drop path may drop the branch first (training with a rate above 0).
+  func join(_ bn: BatchNorm, _ branch: Tensor, shortcut: Tensor) throws -> Tensor {
+    guard isTraining, dropPath.rate > 0 else { return try bn(branch, adding: shortcut, relu: true) }
+    return try (dropPath(bn(branch), training: true) + shortcut).relu()
+  }
+}
+
 /// ResNet-18/34's block: two 3×3 convolutions.
-public final class BasicBlock: Module {
+public final class BasicBlock: Module, ResidualBlock {
   let conv1: Conv2d, bn1: BatchNorm, conv2: Conv2d, bn2: BatchNorm
   let downsample: Downsample?
+  var dropPath = DropPath()
 
   init(_ inC: Int, _ planes: Int, stride: Int, using rng: inout RandomGenerator) {
     conv1 = Conv2d(inC, planes, kernelSize: 3, stride: stride, padding: 1, bias: false, kaimingFanOut: true, using: &rng)
@@ -88,14 +103,15 @@ public final class BasicBlock: Module {
   func callAsFunction(_ x: Tensor) throws -> Tensor {
     // relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut), each BN with its fused epilogue.
     let h = try bn1(conv1(x), relu: true)
-    return try bn2(conv2(h), adding: downsample?(x) ?? x, relu: true)
+    return try join(bn2, conv2(h), shortcut: downsample?(x) ?? x)
   }
 }
 
 /// ResNet-50's block: 1×1 reduce, 3×3 (stride here, as torchvision "v1.5"), 1×1 expand ×4.
-public final class Bottleneck: Module {
+public final class Bottleneck: Module, ResidualBlock {
   let conv1: Conv2d, bn1: BatchNorm, conv2: Conv2d, bn2: BatchNorm, conv3: Conv2d, bn3: BatchNorm
   let downsample: Downsample?
+  var dropPath = DropPath()
 
   init(_ inC: Int, _ planes: Int, stride: Int, using rng: inout RandomGenerator) {
     conv1 = Conv2d(inC, planes, kernelSize: 1, bias: false, kaimingFanOut: true, using: &rng)
@@ -118,7 +134,7 @@ public final class Bottleneck: Module {
   func callAsFunction(_ x: Tensor) throws -> Tensor {
     var out = try bn1(conv1(x), relu: true)
     out = try bn2(conv2(out), relu: true)
-    return try bn3(conv3(out), adding: downsample?(x) ?? x, relu: true)
+    return try join(bn3, conv3(out), shortcut: downsample?(x) ?? x)
   }
 }
 
@@ -143,6 +159,8 @@ public final class ResNet: Module, Backbone {
   let conv1: Conv2d
   let bn1: BatchNorm
   let stages: [Stage]
+  /// Every residual block, in network order (drop path's rates rise along it).
+  let residualBlocks: [any ResidualBlock]
 
   public var config: BackboneConfig { .resnet(resnetConfig) }
   public var featureCount: Int { resnetConfig.featureCount }
@@ -156,6 +174,7 @@ public final class ResNet: Module, Backbone {
       : Conv2d(c.inChannels, c.width, kernelSize: 3, stride: 1, padding: 1, bias: false, kaimingFanOut: true, using: &rng)
     bn1 = BatchNorm(c.width)
     var stages: [Stage] = []
+    var residualBlocks: [any ResidualBlock] = []
     var inC = c.width
     for (i, count) in c.layers.enumerated() {
       let planes = c.width << i
@@ -167,10 +186,12 @@ public final class ResNet: Module, Backbone {
         case .basic:
           let b = BasicBlock(inC, planes, stride: stride, using: &rng)
           modules.append(b)
+          residualBlocks.append(b)
           apply.append { try b($0) }
         case .bottleneck:
           let b = Bottleneck(inC, planes, stride: stride, using: &rng)
           modules.append(b)
+          residualBlocks.append(b)
           apply.append { try b($0) }
         }
         inC = planes * c.expansion
@@ -178,6 +199,7 @@ public final class ResNet: Module, Backbone {
       stages.append(Stage(modules, apply))
     }
     self.stages = stages
+    self.residualBlocks = residualBlocks
     super.init()
     register(child: "conv1", conv1)
     register(child: "bn1", bn1)
@@ -185,6 +207,12 @@ public final class ResNet: Module, Backbone {
   }
 
   public override var typeName: String { "ResNet" }
+
+  public func setDropPath(maximum: Float, seed: UInt64) {
+    for (block, path) in zip(residualBlocks, DropPath.rising(to: maximum, over: residualBlocks.count, seed: seed)) {
+      block.dropPath = path
+    }
+  }
 
   private func stem(_ images: Tensor) throws -> Tensor {
     guard images.rank == 4, images.shape[1] == resnetConfig.inChannels else {

@@ -94,27 +94,14 @@ public final class TransformerBlock: Module {
   }
   public override var typeName: String { "Block" }
 
-  /// Drop path (stochastic depth, Huang et al. 2016; DeiT's and MAE's fine-tuning): in
-  /// training, each residual branch is dropped for a whole sample with this probability
-  /// and kept ones are scaled by 1/(1 − rate). 0 (the default) leaves the block as it is.
-  public var dropPathRate: Float = 0
-  /// Draws the drop-path masks (seeded by `VisionTransformer.setDropPath`).
-  var dropPathGenerator = RandomGenerator(seed: 0)
+  /// Drops the attention and MLP branches per sample in training (`DropPath`; off by
+  /// default, set by `setDropPath`).
+  public var dropPath = DropPath()
 
   /// tokens [B, T, width] → [B, T, width].
   public func callAsFunction(_ x: Tensor) throws -> Tensor {
-    let h = try x + dropPath(attn(norm1(x)))
-    return try h + dropPath(mlp(norm2(h)))
-  }
-
-  /// `branch` [B, T, width] with whole samples zeroed at `dropPathRate` (training only).
-  func dropPath(_ branch: Tensor) throws -> Tensor {
-    guard isTraining, dropPathRate > 0 else { return branch }
-    let keep = 1 - dropPathRate
-    let b = branch.shape[0]
-    var mask = [Float](repeating: 0, count: b)
-    for i in 0..<b where dropPathGenerator.nextFloat() < keep { mask[i] = 1 / keep }
-    return try branch * Tensor(shape: [b, 1, 1], mask)
+    let h = try x + dropPath(attn(norm1(x)), training: isTraining)
+    return try h + dropPath(mlp(norm2(h)), training: isTraining)
   }
 }
 
@@ -167,13 +154,9 @@ public final class VisionTransformer: Module, Backbone {
 
   public override var typeName: String { "VisionTransformer" }
 
-  /// Sets drop path rising linearly from 0 at the first block to `maximum` at the last
-  /// (timm's `drop_path_rate` rule), each block's masks drawn from its own generator
-  /// seeded from `seed`.
   public func setDropPath(maximum: Float, seed: UInt64) {
-    for (i, block) in blocks.enumerated() {
-      block.dropPathRate = blocks.count > 1 ? maximum * Float(i) / Float(blocks.count - 1) : maximum
-      block.dropPathGenerator = RandomGenerator(seed: seed &+ UInt64(i) &* 0x9E37_79B9_7F4A_7C15)
+    for (block, path) in zip(blocks, DropPath.rising(to: maximum, over: blocks.count, seed: seed)) {
+      block.dropPath = path
     }
   }
 

@@ -78,10 +78,6 @@ public enum Finetuning {
         "--batch-size \(recipe.batchSize)",
         "is larger than the \(selection.count) labeled images; choose at most \(selection.count)")
     }
-    if recipe.dropPath > 0, !(backbone is VisionTransformer) {
-      throw EvaluationError(
-        "--drop-path", "is built for ViT blocks; \(backbone.config.name) is a ResNet (set --drop-path 0)")
-    }
     progress(
       "train: \(train.root) — \(selection.count) of \(train.count) images labeled (\(options.budget.text)), "
         + "\(train.classes.count) classes; test: \(test.root) — \(test.count) images")
@@ -139,6 +135,7 @@ public enum Finetuning {
     ]
     if r.layerDecay < 1 { parts.append("layer decay \(r.layerDecay)") }
     if r.dropPath > 0 { parts.append("drop path \(r.dropPath)") }
+    if let a = r.randAugment { parts.append("RandAugment \(a.operations) ops, magnitude \(a.magnitude)") }
     if r.labelSmoothing > 0 { parts.append("label smoothing \(r.labelSmoothing)") }
     if r.mixupAlpha > 0 { parts.append("mixup \(r.mixupAlpha)") }
     if r.cutmixAlpha > 0 { parts.append("cutmix \(r.cutmixAlpha)") }
@@ -248,9 +245,7 @@ public enum Finetuning {
       } else {
         average = nil
       }
-      if let vit = backbone as? VisionTransformer, recipe.dropPath > 0 {
-        vit.setDropPath(maximum: Float(recipe.dropPath), seed: seed ^ 0xD20B)
-      }
+      if recipe.dropPath > 0 { backbone.setDropPath(maximum: Float(recipe.dropPath), seed: seed ^ 0xD20B) }
     }
 
     struct Result {
@@ -279,11 +274,15 @@ public enum Finetuning {
         peak: recipe.learningRate, minimum: recipe.learningRate * 1e-3,
         warmupSteps: recipe.warmupEpochs * Double(stepsPerEpoch), totalSteps: totalSteps)
       let ema = try average.map { try MovingAverage(of: model, into: $0.model) }
-      let augment = try Compose(
+      // timm's training order: crop, flip, RandAugment, then normalization.
+      var steps: [any ImageTransform] = try [
         ConvertChannels(to: preprocessing.channels),
         RandomResizedCrop(size: preprocessing.size, scale: recipe.cropScale[0]...recipe.cropScale[1]),
         RandomHorizontalFlip(p: recipe.horizontalFlip ? 0.5 : 0),
-        Normalize(mean: preprocessing.mean, std: preprocessing.std))
+      ]
+      if let a = recipe.randAugment { steps.append(try RandAugment(operations: a.operations, magnitude: a.magnitude)) }
+      steps.append(try Normalize(mean: preprocessing.mean, std: preprocessing.std))
+      let augment = Compose(steps)
       let mixer = BatchMixer(mixupAlpha: recipe.mixupAlpha, cutmixAlpha: recipe.cutmixAlpha)
       let smoothing = Float(recipe.labelSmoothing)
       let every = max(1, totalSteps / 20)

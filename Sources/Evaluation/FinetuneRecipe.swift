@@ -1,6 +1,7 @@
 import Backbones
 import Foundation
 import Optimization
+import Vision
 
 // How a backbone is fine-tuned on a labeled set: the recipe (optimizer, schedule,
 // regularizers, augmentation) and the defaults chosen for a backbone family and a label
@@ -25,6 +26,8 @@ public struct FinetuneRecipe: Codable, Sendable, Equatable {
   /// from 0 at the first (DeiT, MAE).
   public var dropPath: Double
   public var labelSmoothing: Double
+  /// RandAugment on the training crops (Cubuk et al. 2020; nil: off).
+  public var randAugment: RandAugmentRecipe?
   public var mixupAlpha: Double
   public var cutmixAlpha: Double
   /// Momentum of the weights' moving average evaluated and saved at the end (0: none,
@@ -37,14 +40,15 @@ public struct FinetuneRecipe: Codable, Sendable, Equatable {
   enum CodingKeys: String, CodingKey {
     case optimizer, epochs, batchSize = "batch_size", baseLearningRate = "base_lr"
     case warmupEpochs = "warmup_epochs", weightDecay = "weight_decay", layerDecay = "layer_decay"
-    case dropPath = "drop_path", labelSmoothing = "label_smoothing", mixupAlpha = "mixup", cutmixAlpha = "cutmix"
+    case dropPath = "drop_path", labelSmoothing = "label_smoothing", randAugment = "rand_augment", mixupAlpha = "mixup", cutmixAlpha = "cutmix"
     case emaMomentum = "ema", cropScale = "crop_scale", horizontalFlip = "horizontal_flip"
   }
 
   init(
     optimizer: OptimizerKind, epochs: Int, batchSize: Int, baseLearningRate: Double, warmupEpochs: Double,
-    weightDecay: Double, layerDecay: Double, dropPath: Double, labelSmoothing: Double, mixupAlpha: Double,
-    cutmixAlpha: Double, emaMomentum: Double, cropScale: [Double], horizontalFlip: Bool
+    weightDecay: Double, layerDecay: Double, dropPath: Double, labelSmoothing: Double,
+    randAugment: RandAugmentRecipe?, mixupAlpha: Double, cutmixAlpha: Double, emaMomentum: Double,
+    cropScale: [Double], horizontalFlip: Bool
   ) {
     self.optimizer = optimizer
     self.epochs = epochs
@@ -55,6 +59,7 @@ public struct FinetuneRecipe: Codable, Sendable, Equatable {
     self.layerDecay = layerDecay
     self.dropPath = dropPath
     self.labelSmoothing = labelSmoothing
+    self.randAugment = randAugment
     self.mixupAlpha = mixupAlpha
     self.cutmixAlpha = cutmixAlpha
     self.emaMomentum = emaMomentum
@@ -76,12 +81,29 @@ public struct FinetuneRecipe: Codable, Sendable, Equatable {
     try check(layerDecay > 0 && layerDecay <= 1, "--layer-decay", "in (0, 1]", layerDecay)
     try check(dropPath >= 0 && dropPath < 1, "--drop-path", "in [0, 1)", dropPath)
     try check(labelSmoothing >= 0 && labelSmoothing < 1, "--label-smoothing", "in [0, 1)", labelSmoothing)
+    if let a = randAugment {
+      try check(a.operations >= 1, "--rand-augment-ops", "at least 1 (0: off)", a.operations)
+      try check(
+        (0..<RandAugment.magnitudeBins).contains(a.magnitude), "--rand-augment-magnitude",
+        "in 0...\(RandAugment.magnitudeBins - 1)", a.magnitude)
+    }
     try check(mixupAlpha >= 0, "--mixup", "at least 0 (0: off)", mixupAlpha)
     try check(cutmixAlpha >= 0, "--cutmix", "at least 0 (0: off)", cutmixAlpha)
     try check(emaMomentum >= 0 && emaMomentum < 1, "--ema", "in [0, 1) (0: off)", emaMomentum)
     try check(
       cropScale.count == 2 && cropScale[0] > 0 && cropScale[0] <= cropScale[1] && cropScale[1] <= 1, "--crop-scale",
       "two numbers 0 < min ≤ max ≤ 1", cropScale)
+  }
+}
+
+/// RandAugment's two settings: ops per image and their shared magnitude (0…30,
+/// torchvision's scale).
+public struct RandAugmentRecipe: Codable, Sendable, Equatable {
+  public var operations: Int
+  public var magnitude: Int
+  public init(operations: Int, magnitude: Int) {
+    self.operations = operations
+    self.magnitude = magnitude
   }
 }
 
@@ -96,6 +118,9 @@ public struct FinetuneSettings: Sendable, Equatable {
   public var layerDecay: Double?
   public var dropPath: Double?
   public var labelSmoothing: Double?
+  /// RandAugment's ops per image (0: off) and magnitude.
+  public var randAugmentOperations: Int?
+  public var randAugmentMagnitude: Int?
   public var mixupAlpha: Double?
   public var cutmixAlpha: Double?
   public var emaMomentum: Double?
@@ -143,6 +168,15 @@ public struct FinetuneSettings: Sendable, Equatable {
         : "layer decay: off (1) for a ResNet (BEiT's rule is defined over transformer blocks)")
     let drop = pick(dropPath, isViT ? 0.1 : 0, isViT ? "drop path: 0.1 (MAE's ViT-B fine-tuning)" : "drop path: off for a ResNet")
     let smoothing = pick(labelSmoothing, 0.1, "label smoothing: 0.1 (Szegedy et al. 2016; DeiT, MAE)")
+    // Measured (100 labels per class, the default recipe otherwise): rand-m9 cost 7.9
+    // points fine-tuned on the 32-px coloured shapes (64.17% against 72.08%, 360 steps)
+    // and 0.28 on Fashion-MNIST (83.74% against 84.02%, 420 steps); from scratch 11.3 and
+    // 2.1. DeiT and MAE use it over 100–300 ImageNet epochs, which short runs lack.
+    let operations = pick(
+      randAugmentOperations, 0,
+      "RandAugment: off (with 100 labels per class, 2 ops at magnitude 9 cost 7.9 points on 32-px shapes and 0.3 on Fashion-MNIST; DeiT and MAE use it over 100+ ImageNet epochs)")
+    let magnitude = pick(randAugmentMagnitude, 9, "RandAugment magnitude, when on: 9 of 30 (DeiT, MAE)")
+    let randAugment = operations > 0 ? RandAugmentRecipe(operations: operations, magnitude: magnitude) : nil
     let mixup = pick(
       mixupAlpha, 0.8, "mixup: α 0.8 (DeiT, MAE); with few labels the strongest regularizer of the recipe")
     let cutmix = pick(cutmixAlpha, 1.0, "cutmix: α 1.0, switched with Mixup per batch with probability 0.5 (DeiT, MAE)")
@@ -159,7 +193,7 @@ public struct FinetuneSettings: Sendable, Equatable {
     let flip = pick(horizontalFlip, true, "horizontal flip: on")
     let recipe = FinetuneRecipe(
       optimizer: optimizerKind, epochs: epochCount, batchSize: batch, baseLearningRate: lr, warmupEpochs: warmup,
-      weightDecay: wd, layerDecay: decay, dropPath: drop, labelSmoothing: smoothing, mixupAlpha: mixup,
+      weightDecay: wd, layerDecay: decay, dropPath: drop, labelSmoothing: smoothing, randAugment: randAugment, mixupAlpha: mixup,
       cutmixAlpha: cutmix, emaMomentum: ema, cropScale: crop, horizontalFlip: flip)
     return (recipe, reasons)
   }

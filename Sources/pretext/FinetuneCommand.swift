@@ -9,8 +9,8 @@ struct Finetune: ParsableCommand {
     abstract:
       "Fine-tune a backbone and a linear head on a labeled folder (or train the same from random init), and test it.",
     discussion: """
-      Trains every layer on the labeled images with warmup + cosine, label smoothing, Mixup/CutMix, a moving \
-      average of the weights and, for a ViT, layer-wise learning-rate decay and drop path. Values left unset \
+      Trains every layer on the labeled images with warmup + cosine, label smoothing, RandAugment, Mixup/CutMix, \
+      drop path, a moving average of the weights and, for a ViT, layer-wise learning-rate decay. Values left unset \
       take defaults chosen for the backbone and the number of labels; finetune.json lists them with the reason \
       for each. --from-scratch trains the same recipe from random init on the same labels: the supervised \
       baseline that shows what pretraining buys. Writes OUT/finetune.json and OUT/classifier.safetensors \
@@ -31,7 +31,10 @@ struct Finetune: ParsableCommand {
   @Option(help: "Warmup epochs (default: 5, at most a tenth of the epochs).") var warmupEpochs: Double?
   @Option(help: "Weight decay on weights, not on biases and norms (default 0.05).") var weightDecay: Double?
   @Option(help: "ViT layer-wise learning-rate decay (default 0.75; 1: off).") var layerDecay: Double?
-  @Option(help: "ViT drop path at the last block (default 0.1; 0: off).") var dropPath: Double?
+  @Option(help: "Drop path at the last residual block, rising from 0 at the first (default: ViT 0.1, ResNet 0).")
+  var dropPath: Double?
+  @Option(help: "RandAugment ops per training image, e.g. 2 (default 0: off).") var randAugmentOps: Int?
+  @Option(help: "RandAugment magnitude, 0…30 (default 9).") var randAugmentMagnitude: Int?
   @Option(help: "Label smoothing (default 0.1).") var labelSmoothing: Double?
   @Option(help: "Mixup's Beta α (default 0.8; 0: off).") var mixup: Double?
   @Option(help: "CutMix's Beta α (default 1.0; 0: off).") var cutmix: Double?
@@ -66,6 +69,8 @@ struct Finetune: ParsableCommand {
     s.layerDecay = layerDecay
     s.dropPath = dropPath
     s.labelSmoothing = labelSmoothing
+    s.randAugmentOperations = randAugmentOps
+    s.randAugmentMagnitude = randAugmentMagnitude
     s.mixupAlpha = mixup
     s.cutmixAlpha = cutmix
     s.emaMomentum = ema

@@ -72,7 +72,9 @@ final class FinetuneTests: XCTestCase {
     var o = options("scratch")
     o.fromScratch = true
     o.settings.epochs = 2
+    o.settings.randAugmentOperations = 2  // at the default magnitude, 9
     let report = try Finetuning.run(o)
+    XCTAssertEqual(report.recipe.randAugment, RandAugmentRecipe(operations: 2, magnitude: 9))
     XCTAssertEqual(report.initialization, "random (seed 0)")
     XCTAssertNil(report.weightsSHA256)
     XCTAssertEqual(report.backbone, folders.tiny)
@@ -92,6 +94,12 @@ final class FinetuneTests: XCTestCase {
     o.settings.batchSize = 16
     o.settings.layerDecay = 1.5
     XCTAssertThrowsError(try Finetuning.run(o)) { XCTAssertTrue("\($0)".contains("--layer-decay"), "\($0)") }
+    o.settings.layerDecay = nil
+    o.settings.randAugmentOperations = 2
+    o.settings.randAugmentMagnitude = 31
+    XCTAssertThrowsError(try Finetuning.run(o)) {
+      XCTAssertTrue("\($0)".contains("--rand-augment-magnitude") && "\($0)".contains("0...30"), "\($0)")
+    }
     XCTAssertFalse(FileManager.default.fileExists(atPath: folders.path("bad/finetune.json")))
   }
 
