@@ -275,14 +275,16 @@ public enum Finetuning {
         warmupSteps: recipe.warmupEpochs * Double(stepsPerEpoch), totalSteps: totalSteps)
       let ema = try average.map { try MovingAverage(of: model, into: $0.model) }
       // timm's training order: crop, flip, RandAugment, then normalization.
-      var steps: [any ImageTransform] = try [
+      var transforms: [any ImageTransform] = try [
         ConvertChannels(to: preprocessing.channels),
         RandomResizedCrop(size: preprocessing.size, scale: recipe.cropScale[0]...recipe.cropScale[1]),
         RandomHorizontalFlip(p: recipe.horizontalFlip ? 0.5 : 0),
       ]
-      if let a = recipe.randAugment { steps.append(try RandAugment(operations: a.operations, magnitude: a.magnitude)) }
-      steps.append(try Normalize(mean: preprocessing.mean, std: preprocessing.std))
-      let augment = Compose(steps)
+      if let a = recipe.randAugment {
+        transforms.append(try RandAugment(operations: a.operations, magnitude: a.magnitude))
+      }
+      transforms.append(try Normalize(mean: preprocessing.mean, std: preprocessing.std))
+      let augment = Compose(transforms)
       let mixer = BatchMixer(mixupAlpha: recipe.mixupAlpha, cutmixAlpha: recipe.cutmixAlpha)
       let smoothing = Float(recipe.labelSmoothing)
       let every = max(1, totalSteps / 20)

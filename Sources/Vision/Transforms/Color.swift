@@ -341,12 +341,18 @@ public struct Solarize: ImageTransform {
   }
   public func callAsFunction(_ image: FloatImage, using rng: inout RandomGenerator) -> FloatImage {
     guard rng.nextFloat() < p else { return image }
-    let t = threshold
-    return image.mapped { buf in
-      for i in 0..<buf.count {
-        let x = buf[i]
-        buf[i] = x >= t ? 1 - x : x
-      }
+    return image.solarized(threshold: threshold, alphaToo: true)
+  }
+}
+
+extension FloatImage {
+  /// Samples at or above `threshold` inverted, `x ≥ t ? 1 − x : x`: the colour channels,
+  /// and the alpha channel too when `alphaToo` (torchvision's `RandomSolarize` inverts
+  /// every channel; RandAugment's solarize, like its other colour ops, leaves alpha alone).
+  func solarized(threshold t: Float, alphaToo: Bool) -> FloatImage {
+    let count = alphaToo ? pixels.count : colorChannelCount(channels) * height * width
+    return mapped { buf in
+      for i in 0..<count where buf[i] >= t { buf[i] = 1 - buf[i] }
     }
   }
 }

@@ -88,8 +88,10 @@ public struct RandAugment: ImageTransform {
     case .color: return ColorJitter.adjustSaturation(image, factor: 1 + sign * 0.9 * t)
     case .contrast: return ColorJitter.adjustContrast(image, factor: 1 + sign * 0.9 * t)
     case .sharpness: return image.sharpened(factor: 1 + sign * 0.9 * t)
-    case .posterize: return image.posterized(bits: 8 - Int((Float(magnitude) / 7.5).rounded()))
-    case .solarize: return image.solarized(threshold: 1 - t)
+    case .posterize:
+      // 8 bits at magnitude 0 down to 4 at the top (torchvision: 8 − round(i / ((bins − 1) / 4))).
+      return image.posterized(bits: 8 - Int((Float(magnitude) / (Float(Self.magnitudeBins - 1) / 4)).rounded()))
+    case .solarize: return image.solarized(threshold: 1 - t, alphaToo: false)
     case .autoContrast: return image.autoContrasted()
     case .equalize: return image.equalized()
     }
@@ -155,14 +157,6 @@ extension FloatImage {
         let v = UInt8(min(max(buf[i], 0), 1) * 255 + 0.5)
         buf[i] = Float(v & mask) / 255
       }
-    }
-  }
-
-  /// Colour samples at or above `threshold` inverted (`Solarize` without its draw).
-  func solarized(threshold: Float) -> FloatImage {
-    let count = colorChannelCount(channels) * height * width
-    return mapped { buf in
-      for i in 0..<count where buf[i] >= threshold { buf[i] = 1 - buf[i] }
     }
   }
 
