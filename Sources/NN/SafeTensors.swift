@@ -100,7 +100,7 @@ public struct SafeTensors: Sendable {
         throw fail("tensor \(name): data offsets \(offsetsAny) are outside the \(dataSize) bytes of data (truncated file?)")
       }
       guard let width = dtypeWidth[dtype] else {
-        throw fail("tensor \(name): dtype \(dtype) is not supported (F32, F16, BF16, F64)")
+        throw fail("tensor \(name): dtype \(dtype) is not supported (F32, F16, BF16, F64, I64, I32)")
       }
       var count = 1
       for d in shape {
@@ -140,7 +140,9 @@ public struct SafeTensors: Sendable {
     return SafeTensors(tensors: tensors, metadata: metadata)
   }
 
-  static let dtypeWidth = ["F32": 4, "F16": 2, "BF16": 2, "F64": 8]
+  /// Integer tensors are read as floats too: PyTorch's BatchNorm keeps its step counter
+  /// `num_batches_tracked` as int64, so every state_dict saved from PyTorch holds some.
+  static let dtypeWidth = ["F32": 4, "F16": 2, "BF16": 2, "F64": 8, "I64": 8, "I32": 4]
 
   private static func convert(_ src: UnsafePointer<UInt8>, dtype: String, into dst: UnsafeMutablePointer<Float>, count: Int) throws {
     let raw = UnsafeRawPointer(src)
@@ -159,6 +161,10 @@ public struct SafeTensors: Sendable {
         let h = UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))
         dst[i] = Float(halfBits: h)
       }
+    case "I64":
+      for i in 0..<count { dst[i] = Float(Int64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self))) }
+    case "I32":
+      for i in 0..<count { dst[i] = Float(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self))) }
     default:
       break
     }

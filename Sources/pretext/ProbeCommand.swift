@@ -11,15 +11,18 @@ struct ArchitectureOptions: ParsableArguments {
   @Option(help: "With --backbone: input image size.") var imageSize: Int?
   @Option(help: "With --backbone: ViT patch size.") var patchSize: Int?
   @Option(help: "With --backbone: input channels (1 or 3).") var inChannels: Int?
+  @Option(help: "With --backbone: the ViT's width or the ResNet's first-stage channels (the preset's when absent).")
+  var width: Int?
 
   func config() throws -> BackboneConfig? {
     guard let backbone else {
-      if imageSize != nil || patchSize != nil || inChannels != nil {
-        throw ValidationError("--image-size, --patch-size and --in-channels need --backbone")
+      if imageSize != nil || patchSize != nil || inChannels != nil || width != nil {
+        throw ValidationError("--image-size, --patch-size, --in-channels and --width need --backbone")
       }
       return nil
     }
-    return try BackbonePreset.config(backbone, imageSize: imageSize, patchSize: patchSize, inChannels: inChannels)
+    return try BackbonePreset.config(
+      backbone, imageSize: imageSize, patchSize: patchSize, inChannels: inChannels, width: width)
   }
 }
 

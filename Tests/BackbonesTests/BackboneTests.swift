@@ -276,6 +276,21 @@ final class WeightFileTests: XCTestCase {
     }
   }
 
+  /// A state_dict saved from PyTorch holds BatchNorm's `num_batches_tracked` as int64.
+  func testIntegerTensorsFromPyTorchReadAsFloats() throws {
+    let header = #"{"n":{"dtype":"I64","shape":[2],"data_offsets":[0,16]},"m":{"dtype":"I32","shape":[1],"data_offsets":[16,20]}}"#
+    var bytes: [UInt8] = []
+    let headerBytes = Array(header.utf8)
+    withUnsafeBytes(of: UInt64(headerBytes.count).littleEndian) { bytes += $0 }
+    bytes += headerBytes
+    for v in [Int64(1563), Int64(-2)] { withUnsafeBytes(of: v.littleEndian) { bytes += $0 } }
+    withUnsafeBytes(of: Int32(7).littleEndian) { bytes += $0 }
+    let file = try SafeTensors.decode(bytes, source: "torch.safetensors")
+    let tensors = Dictionary(uniqueKeysWithValues: file.tensors.map { ($0.name, $0.tensor.scalars) })
+    XCTAssertEqual(tensors["n"], [1563, -2])
+    XCTAssertEqual(tensors["m"], [7])
+  }
+
   func testHalfPrecisionConversion() {
     XCTAssertEqual(Float(halfBits: 0x3C00), 1)
     XCTAssertEqual(Float(halfBits: 0xC000), -2)

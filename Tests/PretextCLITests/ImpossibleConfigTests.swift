@@ -152,9 +152,9 @@ final class ImpossibleConfigTests: XCTestCase {
       [
         "byol-20min.yaml", "byol.yaml", "mae.yaml", "moco-v3-20min.yaml", "moco-v3.yaml", "photos-simclr.yaml",
         "relative-location.yaml", "rotation.yaml", "shapes-simclr.yaml", "simclr-20min.yaml", "simclr-60min.yaml",
-        "simclr.yaml",
+        "simclr-resnet10-20min.yaml", "simclr-resnet10.yaml", "simclr.yaml",
       ])
-    for variant in ["simclr-20min", "simclr-60min", "byol-20min", "moco-v3-20min"] {
+    for variant in ["simclr-20min", "simclr-60min", "simclr-resnet10-20min", "byol-20min", "moco-v3-20min"] {
       let lines = try String(contentsOf: experiments.appendingPathComponent("\(variant).yaml"), encoding: .utf8)
         .split(separator: "\n").filter { !$0.hasPrefix("#") }
       XCTAssertEqual(lines.count, 4, "\(variant): \(lines)")
@@ -165,7 +165,7 @@ final class ImpossibleConfigTests: XCTestCase {
     }
     for name in [
       "byol.yaml", "mae.yaml", "moco-v3.yaml", "photos-simclr.yaml", "relative-location.yaml", "rotation.yaml",
-      "shapes-simclr.yaml", "simclr.yaml",
+      "shapes-simclr.yaml", "simclr-resnet10.yaml", "simclr.yaml",
     ] {
       // Every run evaluates its label-free signals at the last step; shapes-simclr.yaml
       // also has an online probe, here on the fixture's labeled folder.
