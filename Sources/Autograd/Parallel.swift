@@ -85,6 +85,19 @@ public enum Parallel {
     }
     BLAS.withSingleThread { forChunks(count, minChunk: minChunk, body) }
   }
+
+  /// `forChunksWithSerialBLAS` passing each chunk's index, as `forIndexedChunks` does
+  /// (min(threads, count) chunks at the default `minChunk`).
+  public static func forIndexedChunksWithSerialBLAS(
+    _ count: Int, minChunk: Int = 1, _ body: (Int, Range<Int>) -> Void
+  ) {
+    let chunks = min(threads, max(1, count / max(1, minChunk)))
+    if chunks <= 1 {
+      if count > 0 { body(0, 0..<count) }
+      return
+    }
+    BLAS.withSingleThread { forIndexedChunks(count, minChunk: minChunk, body) }
+  }
 }
 
 #if canImport(Glibc)

@@ -114,11 +114,15 @@ public enum OpBenchmarks {
       let x = Tensor.uniform([64, 64, 32, 32], low: -1, high: 1, using: &rng).requiringGrad()
       let w = Tensor.uniform([64, 64, 3, 3], low: -0.1, high: 0.1, using: &rng).requiringGrad()
       let macs = 64.0 * 64 * 32 * 32 * 64 * 9
-      try compute("conv2d 3×3 forward", "[64, 64, 32, 32] * [64, 64, 3, 3]", flops: 2 * macs) {
-        _ = try withoutGradients { try conv2d(x, weight: w, options: Conv2dOptions(padding: 1)) }
-      }
-      try compute("conv2d 3×3 forward+backward", "[64, 64, 32, 32] * [64, 64, 3, 3]", flops: 3 * 2 * macs) {
-        try forwardBackward([x, w]) { try conv2d(x, weight: w, options: Conv2dOptions(padding: 1)) }
+      // Both algorithms side by side; the rate counts direct-convolution FLOPs for both.
+      for algorithm in [ConvolutionAlgorithm.im2col, .winograd] {
+        let options = Conv2dOptions(padding: 1, algorithm: algorithm)
+        try compute("conv2d 3×3 forward, \(algorithm)", "[64, 64, 32, 32] * [64, 64, 3, 3]", flops: 2 * macs) {
+          _ = try withoutGradients { try conv2d(x, weight: w, options: options) }
+        }
+        try compute("conv2d 3×3 fwd+bwd, \(algorithm)", "[64, 64, 32, 32] * [64, 64, 3, 3]", flops: 3 * 2 * macs) {
+          try forwardBackward([x, w]) { try conv2d(x, weight: w, options: options) }
+        }
       }
     }
     // ViT-Tiny attention: batch 256, 3 heads, 65 tokens, head dim 64.

@@ -114,6 +114,12 @@ final class GradientTests: XCTestCase {
       // Small images: several per GEMM (and an uneven last group on each thread).
       ("batched 3x3 pad 1", [5, 2, 4, 4], [3, 2, 3, 3], Conv2dOptions(padding: 1), true),
       ("batched stride 2", [5, 2, 6, 6], [3, 2, 3, 3], Conv2dOptions(stride: 2, padding: 1), false),
+      // Winograd F(2×2, 3×3): odd sizes (tiles reaching past the image), several images
+      // per GEMM, a 1×1 image, a rectangle.
+      ("winograd 5x5", [2, 3, 5, 5], [4, 3, 3, 3], Conv2dOptions(padding: 1, algorithm: .winograd), true),
+      ("winograd batched", [5, 2, 4, 4], [3, 2, 3, 3], Conv2dOptions(padding: 1, algorithm: .winograd), false),
+      ("winograd 1x1 image", [3, 2, 1, 1], [2, 2, 3, 3], Conv2dOptions(padding: 1, algorithm: .winograd), true),
+      ("winograd 6x7", [1, 2, 6, 7], [2, 2, 3, 3], Conv2dOptions(padding: 1, algorithm: .winograd), false),
     ]
     for (name, xs, ws, opt, hasBias) in cases {
       var inputs = [r.uniform(xs), r.uniform(ws)]

@@ -188,7 +188,9 @@ final class ImpossibleConfigTests: XCTestCase {
           with: Data(contentsOf: URL(fileURLWithPath: "\(runs)/\(stem)/pretrain.json"))) as! [String: Any]
       let estimate = try XCTUnwrap((json["memory"] as? [String: Any])?["total_bytes"] as? Double)
       let peak = try XCTUnwrap(json["peak_resident_bytes"] as? Double)
-      XCTAssertEqual(estimate / peak, 1, accuracy: 0.25, "\(name): estimate \(estimate / 1e6) MB, peak \(peak / 1e6) MB")
+      XCTAssertEqual(
+        estimate / peak, 1, accuracy: 0.25,
+        "\(name): estimate \(estimate / 1e6) MB, peak \(peak / 1e6) MB; plan \(json["memory"] ?? "none")")
     }
   }
 

@@ -1,4 +1,5 @@
-/// 2-D convolution as im2col + sgemm, with col2im in the backward pass.
+/// 2-D convolution as im2col + sgemm, with col2im in the backward pass (or, asked for,
+/// Winograd F(2×2, 3×3): Winograd.swift).
 ///
 /// Shapes: input [N, C, H, W], weight [O, C/groups, kH, kW] (PyTorch's layout), bias [O]
 /// → output [N, O, Hout, Wout], Hout = (H + 2·padH − dilH·(kH−1) − 1)/strideH + 1.
@@ -14,24 +15,40 @@ public struct Conv2dOptions: Sendable, Equatable {
   public var padding: (Int, Int)
   public var dilation: (Int, Int)
   public var groups: Int
+  public var algorithm: ConvolutionAlgorithm
 
-  public init(stride: Int = 1, padding: Int = 0, dilation: Int = 1, groups: Int = 1) {
+  public init(
+    stride: Int = 1, padding: Int = 0, dilation: Int = 1, groups: Int = 1, algorithm: ConvolutionAlgorithm = .im2col
+  ) {
     self.init(
       stride: (stride, stride), padding: (padding, padding), dilation: (dilation, dilation),
-      groups: groups)
+      groups: groups, algorithm: algorithm)
   }
   public init(
-    stride: (Int, Int), padding: (Int, Int), dilation: (Int, Int) = (1, 1), groups: Int = 1
+    stride: (Int, Int), padding: (Int, Int), dilation: (Int, Int) = (1, 1), groups: Int = 1,
+    algorithm: ConvolutionAlgorithm = .im2col
   ) {
     self.stride = stride
     self.padding = padding
     self.dilation = dilation
     self.groups = groups
+    self.algorithm = algorithm
   }
   public static func == (a: Self, b: Self) -> Bool {
     a.stride == b.stride && a.padding == b.padding && a.dilation == b.dilation
-      && a.groups == b.groups
+      && a.groups == b.groups && a.algorithm == b.algorithm
   }
+}
+
+/// How conv2d computes. `im2col` (the default) takes every shape. `winograd` is
+/// F(2×2, 3×3) (Ops/Winograd.swift), for 3×3 stride-1 "same" layers only: on a ResNet
+/// stage's layers it does about 1.2–1.4× the work per second of im2col (`pretext bench
+/// ops` prints both), but it is not the default yet — its scratch (the transformed
+/// tiles of up to `ConvGeometry.targetColumns` columns per thread) grows with the batch
+/// in steps the memory plan's two measured steps do not follow, and the plan of the
+/// shipped ResNet configs then misses the peak by more than its ±25%.
+public enum ConvolutionAlgorithm: String, Sendable, Equatable, CaseIterable {
+  case im2col, winograd
 }
 
 /// The geometry of one convolution, shared by forward and backward.
@@ -254,6 +271,13 @@ public func conv2d(
   if let bias, bias.shape != [geo.o] {
     throw TensorError("conv2d", "bias \(fmt(bias.shape)) does not match \(geo.o) output channels")
   }
+  if options.algorithm == .winograd {
+    guard WinogradF2x3.applies(to: geo) else {
+      throw TensorError(
+        "conv2d", "Winograd F(2×2, 3×3) needs a 3×3 kernel with stride 1, padding 1, no dilation and one group")
+    }
+    return winogradConv2d(x, weight: weight, bias: bias, geo: geo)
+  }
   let out = Tensor(uninitializedShape: [geo.n, geo.o, geo.oh, geo.ow])
   let px = x.data
   let pw = weight.data
@@ -301,15 +325,14 @@ public func conv2d(
   return out.recording("conv2d", inputs) { g in
     let dx = x.requiresGrad ? Tensor.zeros(x.shape) : nil
     let pg = g.data
-    let threads = Swift.min(Parallel.threads, geo.n)
+    let chunks = Swift.min(Parallel.threads, geo.n)
     // One weight-gradient accumulator per chunk, summed in order afterwards.
-    let dwParts = weight.requiresGrad ? (0..<threads).map { _ in Tensor.zeros(weight.shape) } : []
-    let chunkOf = { (lo: Int) in (0..<threads).first { geo.n * ($0 + 1) / threads > lo } ?? 0 }
+    let dwParts = weight.requiresGrad ? (0..<chunks).map { _ in Tensor.zeros(weight.shape) } : []
     let backwardCols = geo.isPointwise ? 0 : geo.ckk * geo.spatial * perGEMM
-    Parallel.forChunksWithSerialBLAS(geo.n) { images in
+    Parallel.forIndexedChunksWithSerialBLAS(geo.n) { chunk, images in
       withScratch(backwardCols + stagedSize) { scratch in
         let (cols, staged) = (scratch, scratch + backwardCols)
-        let dwAcc = weight.requiresGrad ? dwParts[chunkOf(images.lowerBound)].data : nil
+        let dwAcc = weight.requiresGrad ? dwParts[chunk].data : nil
         for first in stride(from: images.lowerBound, to: images.upperBound, by: perGEMM) {
           let count = Swift.min(perGEMM, images.upperBound - first)
           let ld = count * geo.spatial
