@@ -78,12 +78,7 @@ public enum Parallel {
   public static func forChunksWithSerialBLAS(
     _ count: Int, minChunk: Int = 1, _ body: (Range<Int>) -> Void
   ) {
-    let chunks = min(threads, max(1, count / max(1, minChunk)))
-    if chunks <= 1 {
-      body(0..<count)
-      return
-    }
-    BLAS.withSingleThread { forChunks(count, minChunk: minChunk, body) }
+    forIndexedChunksWithSerialBLAS(count, minChunk: minChunk) { _, range in body(range) }
   }
 
   /// `forChunksWithSerialBLAS` passing each chunk's index, as `forIndexedChunks` does

@@ -42,8 +42,8 @@ public struct Conv2dOptions: Sendable, Equatable {
 
 /// How conv2d computes. `im2col` (the default) takes every shape. `winograd` is
 /// F(2×2, 3×3) (Ops/Winograd.swift), for 3×3 stride-1 "same" layers only: on a ResNet
-/// stage's layers it does about 1.2–1.4× the work per second of im2col (`pretext bench
-/// ops` prints both), but it is not the default yet — its scratch (the transformed
+/// stage's layers it does about 1.25× the work per second of im2col (`pretext bench
+/// ops` prints both; a whole ResNet-10 SimCLR step is 1.2–1.3× faster), but it is not the default yet — its scratch (the transformed
 /// tiles of up to `ConvGeometry.targetColumns` columns per thread) grows with the batch
 /// in steps the memory plan's two measured steps do not follow, and the plan of the
 /// shipped ResNet configs then misses the peak by more than its ±25%.
